@@ -1,0 +1,317 @@
+//! ES256 JWTs for App Store Connect (API-NOTES §6).
+//!
+//! Team keys carry `iss`; individual keys carry `sub: "user"` and no `iss`.
+//! Tokens are cached and re-minted a minute before they expire. The private
+//! key never appears in `Debug` output, logs or error messages.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+
+/// Audience every App Store Connect token carries.
+pub const AUDIENCE: &str = "appstoreconnect-v1";
+/// Apple rejects tokens that expire more than 20 minutes ahead.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(20 * 60);
+/// Default lifetime: re-minted every 15 minutes, well inside Apple's limit.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// A cached token is replaced when it has less than this left.
+const REMINT_MARGIN: Duration = Duration::from_secs(60);
+
+/// Where the `.p8` private key comes from.
+#[derive(Clone)]
+pub enum KeySource {
+    /// A path to the `.p8` file (`ASC_PRIVATE_KEY_PATH`).
+    Path(PathBuf),
+    /// The PEM text itself (`ASC_PRIVATE_KEY`).
+    Inline(String),
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::Path(p) => f.debug_tuple("Path").field(p).finish(),
+            KeySource::Inline(_) => f.write_str("Inline(<redacted>)"),
+        }
+    }
+}
+
+/// Everything needed to mint tokens.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Issuer id (team keys). `None` means an individual key (`sub: "user"`).
+    pub issuer_id: Option<String>,
+    /// The 10-character key id, sent as `kid`.
+    pub key_id: String,
+    pub key: KeySource,
+    /// Token lifetime; at most [`MAX_LIFETIME`].
+    pub lifetime: Duration,
+    /// Optional `scope` claim restricting the token.
+    pub scope: Vec<String>,
+}
+
+impl AuthConfig {
+    pub fn new(issuer_id: Option<String>, key_id: impl Into<String>, key: KeySource) -> Self {
+        Self {
+            issuer_id,
+            key_id: key_id.into(),
+            key,
+            lifetime: DEFAULT_LIFETIME,
+            scope: Vec::new(),
+        }
+    }
+}
+
+/// What can go wrong before a request is ever sent. Messages name the cause
+/// and the fix, and never contain key material.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(
+        "no private key configured: set ASC_PRIVATE_KEY_PATH to the .p8 file (or ASC_PRIVATE_KEY to its contents), or pass --private-key-path"
+    )]
+    MissingKey,
+    #[error(
+        "no key id configured: set ASC_KEY_ID (the 10-character id from the Keys page) or pass --key-id"
+    )]
+    MissingKeyId,
+    #[error(
+        "cannot read private key file {path}: {reason}; check the path in ASC_PRIVATE_KEY_PATH / --private-key-path"
+    )]
+    Unreadable { path: PathBuf, reason: String },
+    #[error(
+        "private key {origin} is not a PEM-encoded PKCS#8 key (expected '-----BEGIN PRIVATE KEY-----' as in the .p8 file Apple lets you download once)"
+    )]
+    NotPem { origin: String },
+    #[error(
+        "private key {origin} is not an EC P-256 key (App Store Connect keys are ES256 / P-256 .p8 files): {reason}"
+    )]
+    WrongKeyType { origin: String, reason: String },
+    #[error("token lifetime {0:?} is longer than the 20 minutes App Store Connect accepts")]
+    LifetimeTooLong(Duration),
+    #[error("could not sign token: {0}")]
+    Sign(String),
+}
+
+/// JWT claims. `iss` is omitted for individual keys, `sub` for team keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    pub iat: u64,
+    pub exp: u64,
+    pub aud: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scope: Vec<String>,
+}
+
+struct Cached {
+    token: String,
+    expires_at: u64,
+}
+
+/// Mints and caches tokens.
+pub struct TokenProvider {
+    config: AuthConfig,
+    key: EncodingKey,
+    cache: Mutex<Option<Cached>>,
+}
+
+impl fmt::Debug for TokenProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenProvider")
+            .field("issuer_id", &self.config.issuer_id)
+            .field("key_id", &self.config.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Loads and checks a `.p8` key: PEM, PKCS#8, EC P-256.
+pub fn load_key(source: &KeySource) -> Result<EncodingKey, AuthError> {
+    let (pem, origin) = match source {
+        KeySource::Path(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| AuthError::Unreadable {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            (text, format!("file {}", path.display()))
+        }
+        KeySource::Inline(text) => (text.clone(), "from ASC_PRIVATE_KEY".to_string()),
+    };
+    parse_p8(&pem, &origin)
+}
+
+fn parse_p8(pem: &str, origin: &str) -> Result<EncodingKey, AuthError> {
+    use p256::pkcs8::DecodePrivateKey;
+    // Accept keys pasted into an env var with literal "\n" sequences.
+    let pem = if !pem.contains('\n') && pem.contains("\\n") {
+        pem.replace("\\n", "\n")
+    } else {
+        pem.to_string()
+    };
+    let pem = pem.trim();
+    if !pem.starts_with("-----BEGIN") {
+        return Err(AuthError::NotPem {
+            origin: origin.to_string(),
+        });
+    }
+    if !pem.starts_with("-----BEGIN PRIVATE KEY-----") {
+        let label = pem.lines().next().unwrap_or_default();
+        return Err(AuthError::WrongKeyType {
+            origin: origin.to_string(),
+            reason: format!("found '{label}', expected '-----BEGIN PRIVATE KEY-----' (PKCS#8)"),
+        });
+    }
+    // Validate the curve ourselves: jsonwebtoken would accept the PEM and
+    // only fail (or mis-sign) at the first encode.
+    p256::SecretKey::from_pkcs8_pem(pem).map_err(|e| AuthError::WrongKeyType {
+        origin: origin.to_string(),
+        reason: e.to_string(),
+    })?;
+    EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| AuthError::WrongKeyType {
+        origin: origin.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+impl TokenProvider {
+    /// Loads the key and checks the configuration; no token is minted yet.
+    pub fn new(config: AuthConfig) -> Result<Self, AuthError> {
+        if config.key_id.trim().is_empty() {
+            return Err(AuthError::MissingKeyId);
+        }
+        if config.lifetime > MAX_LIFETIME {
+            return Err(AuthError::LifetimeTooLong(config.lifetime));
+        }
+        let key = load_key(&config.key)?;
+        Ok(Self {
+            config,
+            key,
+            cache: Mutex::new(None),
+        })
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// Claims for a token minted at `now`.
+    pub fn claims_at(&self, now: u64) -> Claims {
+        let (iss, sub) = match &self.config.issuer_id {
+            Some(iss) if !iss.trim().is_empty() => (Some(iss.clone()), None),
+            _ => (None, Some("user".to_string())),
+        };
+        Claims {
+            iss,
+            sub,
+            iat: now,
+            exp: now + self.config.lifetime.as_secs(),
+            aud: AUDIENCE.to_string(),
+            scope: self.config.scope.clone(),
+        }
+    }
+
+    /// Mints a new token, bypassing the cache.
+    pub fn mint(&self) -> Result<String, AuthError> {
+        self.mint_at(now_secs()).map(|(t, _)| t)
+    }
+
+    fn mint_at(&self, now: u64) -> Result<(String, u64), AuthError> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.config.key_id.clone());
+        header.typ = Some("JWT".to_string());
+        let claims = self.claims_at(now);
+        let token = jsonwebtoken::encode(&header, &claims, &self.key)
+            .map_err(|e| AuthError::Sign(e.to_string()))?;
+        Ok((token, claims.exp))
+    }
+
+    /// A valid token: the cached one, or a fresh one when it is about to expire.
+    pub fn token(&self) -> Result<String, AuthError> {
+        let now = now_secs();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.as_ref()
+            && c.expires_at > now + REMINT_MARGIN.as_secs()
+        {
+            return Ok(c.token.clone());
+        }
+        let (token, expires_at) = self.mint_at(now)?;
+        *cache = Some(Cached {
+            token: token.clone(),
+            expires_at,
+        });
+        Ok(token)
+    }
+
+    /// Drops the cached token so that the next call mints a new one (after a 401).
+    pub fn invalidate(&self) {
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// A freshly generated P-256 key pair as (PKCS#8 private PEM, SPKI public PEM).
+/// Used by `serve --demo` and tests: the simulator verifies with the public half.
+pub fn generate_key_pair() -> (String, String) {
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let secret = p256::SecretKey::random(&mut rand_core::OsRng);
+    let private = secret
+        .to_pkcs8_pem(LineEnding::LF)
+        .expect("a fresh P-256 key always encodes")
+        .to_string();
+    let public = secret
+        .public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("a fresh P-256 public key always encodes");
+    (private, public)
+}
+
+/// Writes a PEM to `path` with owner-only permissions.
+pub fn write_private_key(path: &Path, pem: &str) -> std::io::Result<()> {
+    std::fs::write(path, pem)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_token_is_reused_and_individual_keys_use_sub() {
+        let (private, _) = generate_key_pair();
+        let p = TokenProvider::new(AuthConfig::new(
+            None,
+            "KEY1234567",
+            KeySource::Inline(private),
+        ))
+        .unwrap();
+        assert_eq!(p.token().unwrap(), p.token().unwrap());
+        let c = p.claims_at(1000);
+        assert_eq!(
+            (c.iss, c.sub.as_deref(), c.exp),
+            (None, Some("user"), 1000 + 900)
+        );
+    }
+
+    #[test]
+    fn escaped_newlines_in_env_value_are_accepted() {
+        let (private, _) = generate_key_pair();
+        let escaped = private.replace('\n', "\\n");
+        assert!(parse_p8(&escaped, "test").is_ok());
+    }
+}

@@ -1,0 +1,749 @@
+//! The App Store Connect HTTP client (reqwest + rustls).
+//!
+//! One place does every request: bearer token, vendor `Accept` types, the
+//! response-size cap, `X-Rate-Limit` bookkeeping, retries with exponential
+//! backoff and jitter on 429/5xx/transport errors (honouring `Retry-After`),
+//! one token re-mint on 401, and `ErrorResponse` decoding. Paging follows
+//! `links.next` and refuses to leave the configured origin, so the bearer
+//! token is never sent anywhere else.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER, USER_AGENT};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::auth::TokenProvider;
+use super::error::AscError;
+use super::model::{
+    App, Build, DiagnosticLogs, DiagnosticSignature, Document, ErrorResponse, Included,
+    SingleDocument, XcodeMetrics,
+};
+use super::ratelimit::{RateLimit, RateLimitObservation};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.appstoreconnect.apple.com";
+/// Vendor media type of perfPowerMetrics (API-NOTES §0).
+pub const XCODE_METRICS_JSON: &str = "application/vnd.apple.xcode-metrics+json";
+/// Vendor media type of diagnostic logs.
+pub const DIAGNOSTIC_LOGS_JSON: &str = "application/vnd.apple.diagnostic-logs+json";
+pub const JSON: &str = "application/json";
+
+/// Route templates: the `endpoint` label of request metrics, never a raw URL.
+pub mod routes {
+    pub const APPS: &str = "/v1/apps";
+    pub const APP: &str = "/v1/apps/{id}";
+    pub const APP_BUILDS: &str = "/v1/apps/{id}/builds";
+    pub const BUILDS: &str = "/v1/builds";
+    pub const BUILD: &str = "/v1/builds/{id}";
+    pub const APP_METRICS: &str = "/v1/apps/{id}/perfPowerMetrics";
+    pub const BUILD_METRICS: &str = "/v1/builds/{id}/perfPowerMetrics";
+    pub const BUILD_SIGNATURES: &str = "/v1/builds/{id}/diagnosticSignatures";
+    pub const SIGNATURE_LOGS: &str = "/v1/diagnosticSignatures/{id}/logs";
+}
+
+/// Guard against a server that keeps handing out `links.next`.
+const MAX_PAGES: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub base_url: Url,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// Cap on a decoded (decompressed) response body.
+    pub max_response_bytes: usize,
+    /// Retries after the first attempt on 429, 5xx and transport errors.
+    pub max_retries: u32,
+    /// First backoff delay; doubles each retry up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// A `Retry-After` longer than this is not waited for: the error is returned.
+    pub max_retry_after: Duration,
+    pub user_agent: String,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            base_url: Url::parse(DEFAULT_BASE_URL).expect("default base URL parses"),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_response_bytes: 64 * 1024 * 1024,
+            max_retries: 4,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+            user_agent: concat!("asc-perf-exporter/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+/// Parses and checks a base URL: absolute http(s), no query or fragment.
+pub fn parse_base_url(s: &str) -> Result<Url, AscError> {
+    let bad = |reason: &str| AscError::InvalidUrl {
+        url: s.to_string(),
+        reason: format!(
+            "{reason}; expected e.g. {DEFAULT_BASE_URL} (ASC_API_BASE_URL / --base-url)"
+        ),
+    };
+    let url = Url::parse(s.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("scheme must be http or https"));
+    }
+    if url.host_str().is_none() {
+        return Err(bad("no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("a base URL has no query or fragment"));
+    }
+    Ok(url)
+}
+
+/// Per-route request counts, retries and the latest rate-limit report: what
+/// the exporter turns into its own metrics.
+#[derive(Debug, Default)]
+pub struct ApiStats {
+    inner: Mutex<StatsInner>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct StatsInner {
+    requests: BTreeMap<(String, String), u64>,
+    retries: u64,
+    rate_limit: Option<RateLimitObservation>,
+}
+
+impl ApiStats {
+    fn lock(&self) -> std::sync::MutexGuard<'_, StatsInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn record(&self, endpoint: &str, status: &str) {
+        *self
+            .lock()
+            .requests
+            .entry((endpoint.to_string(), status.to_string()))
+            .or_default() += 1;
+    }
+    /// `((endpoint, status), count)`; status is the HTTP code, or `error` /
+    /// `timeout` when no response arrived.
+    pub fn requests(&self) -> Vec<((String, String), u64)> {
+        self.lock()
+            .requests
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+    pub fn total_requests(&self) -> u64 {
+        self.lock().requests.values().sum()
+    }
+    pub fn retries(&self) -> u64 {
+        self.lock().retries
+    }
+    pub fn rate_limit(&self) -> Option<RateLimitObservation> {
+        self.lock().rate_limit
+    }
+}
+
+/// A decoded document together with the exact bytes Apple sent (for `--save`).
+#[derive(Debug, Clone)]
+pub struct Fetched<T> {
+    pub value: T,
+    pub body: Vec<u8>,
+}
+
+/// Filters of the perfPowerMetrics endpoints (comma-joined, API-NOTES §1.1).
+#[derive(Debug, Clone, Default)]
+pub struct MetricsFilter {
+    pub platforms: Vec<String>,
+    pub metric_types: Vec<String>,
+    pub device_types: Vec<String>,
+}
+
+/// Filters of `GET /v1/apps`.
+#[derive(Debug, Clone, Default)]
+pub struct AppsQuery {
+    pub ids: Vec<String>,
+    pub bundle_ids: Vec<String>,
+    /// Page size (max 200).
+    pub limit: Option<u32>,
+}
+
+/// A build with its marketing version resolved through `preReleaseVersion`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BuildInfo {
+    pub id: String,
+    /// Build number (CFBundleVersion).
+    pub number: String,
+    /// Marketing version, e.g. `2.0` (what metrics points carry).
+    pub version: Option<String>,
+    pub platform: Option<String>,
+    pub uploaded_date: Option<String>,
+    pub processing_state: Option<String>,
+    pub expired: Option<bool>,
+}
+
+/// The App Store Connect client. Cheap to clone; clones share the token
+/// cache, the connection pool and the stats.
+#[derive(Clone)]
+pub struct AscClient {
+    http: reqwest::Client,
+    auth: Arc<TokenProvider>,
+    config: Arc<ClientConfig>,
+    stats: Arc<ApiStats>,
+}
+
+impl std::fmt::Debug for AscClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AscClient")
+            .field("base_url", &self.config.base_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AscClient {
+    pub fn new(config: ClientConfig, auth: TokenProvider) -> Result<Self, AscError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| AscError::Transport {
+                base: config.base_url.to_string(),
+                endpoint: "client setup".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            auth: Arc::new(auth),
+            config: Arc::new(config),
+            stats: Arc::new(ApiStats::default()),
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+    pub fn stats(&self) -> &Arc<ApiStats> {
+        &self.stats
+    }
+    pub fn auth(&self) -> &TokenProvider {
+        &self.auth
+    }
+
+    /// `base_url` + path segments (each percent-encoded, so an id can never
+    /// change the path).
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.config.base_url.clone();
+        {
+            let mut path = url
+                .path_segments_mut()
+                .expect("base URL was checked to be http(s)");
+            path.pop_if_empty();
+            for s in segments {
+                path.push(s);
+            }
+        }
+        url
+    }
+
+    fn check_origin(&self, url: &Url) -> Result<(), AscError> {
+        if url.origin() != self.config.base_url.origin() {
+            return Err(AscError::InvalidUrl {
+                url: url.to_string(),
+                reason: format!(
+                    "the server pointed outside {} ; refusing to send credentials there",
+                    self.config.base_url.origin().ascii_serialization()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self
+            .config
+            .backoff_base
+            .saturating_mul(2u32.saturating_pow(attempt))
+            .min(self.config.backoff_max);
+        // "Equal jitter": between half the cap and the cap.
+        let half = cap / 2;
+        half + rand::thread_rng().gen_range(Duration::ZERO..=half)
+    }
+
+    /// One GET with auth, retries and the size cap; returns the body of a 2xx.
+    pub async fn get_bytes(
+        &self,
+        endpoint: &str,
+        url: Url,
+        accept: &str,
+    ) -> Result<Vec<u8>, AscError> {
+        self.check_origin(&url)?;
+        let mut attempt: u32 = 0;
+        let mut reminted = false;
+        loop {
+            let token = self.auth.token()?;
+            let sent = self
+                .http
+                .get(url.clone())
+                .header(AUTHORIZATION, format!("Bearer {token}"))
+                .header(ACCEPT, accept)
+                .header(USER_AGENT, &self.config.user_agent)
+                .send()
+                .await;
+            let resp = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    let timeout = e.is_timeout();
+                    self.stats
+                        .record(endpoint, if timeout { "timeout" } else { "error" });
+                    if attempt < self.config.max_retries {
+                        let delay = self.backoff(attempt);
+                        tracing::warn!(endpoint, attempt, ?delay, error = %without_url(&e), "request failed, retrying");
+                        self.sleep_retry(delay).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(if timeout {
+                        AscError::Timeout {
+                            endpoint: endpoint.to_string(),
+                            timeout: self.config.request_timeout,
+                        }
+                    } else {
+                        AscError::Transport {
+                            base: self.config.base_url.to_string(),
+                            endpoint: endpoint.to_string(),
+                            reason: without_url(&e),
+                        }
+                    });
+                }
+            };
+            let status = resp.status();
+            self.stats.record(endpoint, status.as_str());
+            self.observe_rate_limit(resp.headers());
+            let retry_after = parse_retry_after(resp.headers());
+            let request_id = resp
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+
+            if status.is_success() {
+                return self.read_capped(endpoint, resp).await;
+            }
+            if status == StatusCode::UNAUTHORIZED && !reminted {
+                tracing::warn!(
+                    endpoint,
+                    "401 from App Store Connect, minting a new token and retrying once"
+                );
+                self.auth.invalidate();
+                reminted = true;
+                continue;
+            }
+            let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+            if retryable && attempt < self.config.max_retries {
+                let delay = match retry_after {
+                    Some(ra) if ra > self.config.max_retry_after => None,
+                    Some(ra) => Some(ra),
+                    None => Some(self.backoff(attempt)),
+                };
+                if let Some(delay) = delay {
+                    tracing::warn!(
+                        endpoint,
+                        status = status.as_u16(),
+                        attempt,
+                        ?delay,
+                        "retrying"
+                    );
+                    self.sleep_retry(delay).await;
+                    attempt += 1;
+                    continue;
+                }
+            }
+            let body = self.read_capped(endpoint, resp).await.unwrap_or_default();
+            let errors = serde_json::from_slice::<ErrorResponse>(&body)
+                .map(|e| e.errors)
+                .unwrap_or_default();
+            return Err(AscError::Api {
+                status: status.as_u16(),
+                endpoint: endpoint.to_string(),
+                errors,
+                request_id,
+            });
+        }
+    }
+
+    async fn sleep_retry(&self, delay: Duration) {
+        self.stats.lock().retries += 1;
+        tokio::time::sleep(delay).await;
+    }
+
+    fn observe_rate_limit(&self, headers: &HeaderMap) {
+        let values: Vec<&str> = headers
+            .get_all("x-rate-limit")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if let Some(limit) = RateLimit::parse(values) {
+            self.stats.lock().rate_limit = Some(RateLimitObservation {
+                limit,
+                at: Instant::now(),
+            });
+        }
+    }
+
+    async fn read_capped(
+        &self,
+        endpoint: &str,
+        mut resp: reqwest::Response,
+    ) -> Result<Vec<u8>, AscError> {
+        let limit = self.config.max_response_bytes;
+        let too_large = || AscError::TooLarge {
+            endpoint: endpoint.to_string(),
+            limit,
+        };
+        if resp.content_length().is_some_and(|l| l as usize > limit) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > limit {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(body),
+                Err(e) if e.is_timeout() => {
+                    return Err(AscError::Timeout {
+                        endpoint: endpoint.to_string(),
+                        timeout: self.config.request_timeout,
+                    });
+                }
+                Err(e) => {
+                    return Err(AscError::Transport {
+                        base: self.config.base_url.to_string(),
+                        endpoint: endpoint.to_string(),
+                        reason: without_url(&e),
+                    });
+                }
+            }
+        }
+    }
+
+    /// GET and decode one JSON document.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        url: Url,
+        accept: &str,
+    ) -> Result<Fetched<T>, AscError> {
+        let body = self.get_bytes(endpoint, url, accept).await?;
+        let value = decode(endpoint, &body)?;
+        Ok(Fetched { value, body })
+    }
+
+    /// GET every page of a JSON:API collection, following `links.next`,
+    /// until `max_items` resources are collected (if given).
+    pub async fn get_paged<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        url: Url,
+        max_items: Option<usize>,
+    ) -> Result<(Vec<T>, Vec<Included>), AscError> {
+        let mut data = Vec::new();
+        let mut included = Vec::new();
+        let mut next = Some(url);
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            pages += 1;
+            let doc: Document<T> = self.get_json(endpoint, url.clone(), JSON).await?.value;
+            data.extend(doc.data);
+            included.extend(doc.included);
+            if max_items.is_some_and(|m| data.len() >= m) {
+                break;
+            }
+            if let Some(n) = doc.links.next.filter(|n| !n.is_empty()) {
+                let n = url.join(&n).map_err(|e| AscError::InvalidUrl {
+                    url: n.clone(),
+                    reason: e.to_string(),
+                })?;
+                if n == url || pages >= MAX_PAGES {
+                    return Err(AscError::Decode {
+                        endpoint: endpoint.to_string(),
+                        reason: format!("paging did not terminate after {pages} pages"),
+                    });
+                }
+                next = Some(n);
+            }
+        }
+        if let Some(m) = max_items {
+            data.truncate(m);
+        }
+        Ok((data, included))
+    }
+
+    // ----- typed endpoints -------------------------------------------------
+
+    /// `GET /v1/apps`, every page.
+    pub async fn list_apps(&self, query: &AppsQuery) -> Result<Vec<App>, AscError> {
+        let mut url = self.url(&["v1", "apps"]);
+        {
+            let mut q = url.query_pairs_mut();
+            if !query.ids.is_empty() {
+                q.append_pair("filter[id]", &query.ids.join(","));
+            }
+            if !query.bundle_ids.is_empty() {
+                q.append_pair("filter[bundleId]", &query.bundle_ids.join(","));
+            }
+            q.append_pair("fields[apps]", "name,bundleId,sku,primaryLocale");
+            q.append_pair("limit", &query.limit.unwrap_or(200).min(200).to_string());
+        }
+        Ok(self.get_paged(routes::APPS, url, None).await?.0)
+    }
+
+    /// `GET /v1/apps/{id}`.
+    pub async fn get_app(&self, id: &str) -> Result<App, AscError> {
+        let url = self.url(&["v1", "apps", id]);
+        let doc: SingleDocument<App> = self.get_json(routes::APP, url, JSON).await?.value;
+        Ok(doc.data)
+    }
+
+    /// The newest `limit` builds of an app, newest first, with marketing
+    /// versions: `GET /v1/builds?filter[app]=..&sort=-uploadedDate&include=preReleaseVersion`.
+    pub async fn list_builds(
+        &self,
+        app_id: &str,
+        limit: usize,
+    ) -> Result<Vec<BuildInfo>, AscError> {
+        let mut url = self.url(&["v1", "builds"]);
+        url.query_pairs_mut()
+            .append_pair("filter[app]", app_id)
+            .append_pair("sort", "-uploadedDate")
+            .append_pair("include", "preReleaseVersion")
+            .append_pair("limit", &limit.clamp(1, 200).to_string());
+        let (builds, included) = self
+            .get_paged::<Build>(routes::BUILDS, url, Some(limit))
+            .await?;
+        let mut out = join_builds(builds, &included);
+        // Apple documents the sort, but never trust an order we can compute.
+        out.sort_by(|a, b| {
+            b.uploaded_date
+                .cmp(&a.uploaded_date)
+                .then_with(|| natural_cmp(&b.number, &a.number))
+        });
+        Ok(out)
+    }
+
+    /// `GET /v1/apps/{id}/perfPowerMetrics` (with insights).
+    pub async fn app_metrics(
+        &self,
+        app_id: &str,
+        filter: &MetricsFilter,
+    ) -> Result<Fetched<XcodeMetrics>, AscError> {
+        let url = metrics_url(
+            self.url(&["v1", "apps", app_id, "perfPowerMetrics"]),
+            filter,
+        );
+        self.get_json(routes::APP_METRICS, url, XCODE_METRICS_JSON)
+            .await
+    }
+
+    /// `GET /v1/builds/{id}/perfPowerMetrics`.
+    pub async fn build_metrics(
+        &self,
+        build_id: &str,
+        filter: &MetricsFilter,
+    ) -> Result<Fetched<XcodeMetrics>, AscError> {
+        let url = metrics_url(
+            self.url(&["v1", "builds", build_id, "perfPowerMetrics"]),
+            filter,
+        );
+        self.get_json(routes::BUILD_METRICS, url, XCODE_METRICS_JSON)
+            .await
+    }
+
+    /// `GET /v1/builds/{id}/diagnosticSignatures`, all pages up to `max`,
+    /// sorted by weight (heaviest first).
+    pub async fn diagnostic_signatures(
+        &self,
+        build_id: &str,
+        types: &[String],
+        max: Option<usize>,
+    ) -> Result<Vec<DiagnosticSignature>, AscError> {
+        let mut url = self.url(&["v1", "builds", build_id, "diagnosticSignatures"]);
+        {
+            let mut q = url.query_pairs_mut();
+            if !types.is_empty() {
+                q.append_pair("filter[diagnosticType]", &types.join(","));
+            }
+            q.append_pair("limit", &max.unwrap_or(200).clamp(1, 200).to_string());
+        }
+        // All pages: the API does not promise a weight order, so the top K
+        // can only be chosen from the full list.
+        let (mut sigs, _) = self
+            .get_paged::<DiagnosticSignature>(routes::BUILD_SIGNATURES, url, None)
+            .await?;
+        sigs.sort_by(|a, b| b.weight().total_cmp(&a.weight()));
+        if let Some(m) = max {
+            sigs.truncate(m);
+        }
+        Ok(sigs)
+    }
+
+    /// `GET /v1/diagnosticSignatures/{id}/logs?limit=N`.
+    pub async fn diagnostic_logs(
+        &self,
+        signature_id: &str,
+        limit: Option<u32>,
+    ) -> Result<Fetched<DiagnosticLogs>, AscError> {
+        let mut url = self.url(&["v1", "diagnosticSignatures", signature_id, "logs"]);
+        if let Some(l) = limit {
+            url.query_pairs_mut()
+                .append_pair("limit", &l.clamp(1, 200).to_string());
+        }
+        self.get_json(routes::SIGNATURE_LOGS, url, DIAGNOSTIC_LOGS_JSON)
+            .await
+    }
+}
+
+fn metrics_url(mut url: Url, f: &MetricsFilter) -> Url {
+    {
+        let mut q = url.query_pairs_mut();
+        for (name, values) in [
+            ("filter[platform]", &f.platforms),
+            ("filter[metricType]", &f.metric_types),
+            ("filter[deviceType]", &f.device_types),
+        ] {
+            if !values.is_empty() {
+                q.append_pair(name, &values.join(","));
+            }
+        }
+    }
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    url
+}
+
+fn decode<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, AscError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| AscError::Decode {
+        endpoint: endpoint.to_string(),
+        reason: format!("at {}: {}", e.path(), e.inner()),
+    })
+}
+
+/// reqwest errors print the URL; ours carry the route instead, and URLs
+/// never contain secrets anyway, but keep messages short and uniform.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = String::from(if e.is_connect() {
+        "connection failed"
+    } else if e.is_timeout() {
+        "timed out"
+    } else if e.is_body() || e.is_decode() {
+        "response body failed"
+    } else {
+        "request failed"
+    });
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date.
+pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = when.signed_duration_since(chrono::Utc::now());
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Attaches marketing versions from `included` preReleaseVersions.
+pub fn join_builds(builds: Vec<Build>, included: &[Included]) -> Vec<BuildInfo> {
+    let versions: BTreeMap<&str, (&Option<String>, &Option<String>)> = included
+        .iter()
+        .filter_map(|i| match i {
+            Included::PreReleaseVersion(p) => Some((
+                p.id.as_str(),
+                (&p.attributes.version, &p.attributes.platform),
+            )),
+            Included::Other(_) => None,
+        })
+        .collect();
+    builds
+        .into_iter()
+        .map(|b| {
+            let (version, platform) = b
+                .pre_release_version_id()
+                .and_then(|id| versions.get(id))
+                .map(|(v, p)| ((*v).clone(), (*p).clone()))
+                .unwrap_or((None, None));
+            BuildInfo {
+                number: b.number().to_string(),
+                version,
+                platform,
+                uploaded_date: b.attributes.uploaded_date.clone(),
+                processing_state: b.attributes.processing_state.clone(),
+                expired: b.attributes.expired,
+                id: b.id,
+            }
+        })
+        .collect()
+}
+
+/// Compares version-like strings numerically by dot/alpha runs ("1.10" > "1.9").
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |s: &str| -> Vec<(u64, String)> {
+        s.split(|c: char| !c.is_ascii_alphanumeric())
+            .map(|p| (p.parse::<u64>().unwrap_or(u64::MAX), p.to_string()))
+            .collect()
+    };
+    parts(a).cmp(&parts(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order_of_versions() {
+        assert!(natural_cmp("1.10", "1.9").is_gt());
+        assert!(natural_cmp("2.0", "10.0").is_lt());
+        assert!(natural_cmp("203", "181").is_gt());
+    }
+
+    #[test]
+    fn base_url_is_strict() {
+        assert!(parse_base_url("https://api.appstoreconnect.apple.com").is_ok());
+        assert!(parse_base_url("http://127.0.0.1:8080/prefix").is_ok());
+        for bad in ["ftp://x", "not a url", "https://x/?q=1", "/v1/apps"] {
+            let e = parse_base_url(bad).unwrap_err().to_string();
+            assert!(e.contains("ASC_API_BASE_URL"), "{e}");
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_date() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
+        h.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(parse_retry_after(&h), None);
+    }
+}

@@ -1,0 +1,167 @@
+//! JSON:API envelopes, paging, errors and lenient-decoding helpers.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Deserializes `T | [T] | null` into a `Vec<T>` (API-NOTES §7.1, §7.2).
+pub fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        Many(Vec<T>),
+        One(T),
+        Null(()),
+    }
+    Ok(match Option::<OneOrMany<T>>::deserialize(deserializer)? {
+        None | Some(OneOrMany::Null(())) => Vec::new(),
+        Some(OneOrMany::Many(v)) => v,
+        Some(OneOrMany::One(t)) => vec![t],
+    })
+}
+
+/// Deserializes `null` or a missing value into `T::default()`.
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// `PagedDocumentLinks`: `self` is required by the spec, `next` drives paging.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PagedDocumentLinks {
+    #[serde(rename = "self", default)]
+    pub self_: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// `ResourceLinks` / `RelationshipLinks` / `DocumentLinks`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Links {
+    #[serde(rename = "self", default, skip_serializing_if = "Option::is_none")]
+    pub self_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub related: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PagingInformation {
+    #[serde(default)]
+    pub paging: Paging,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Paging {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+    #[serde(default)]
+    pub limit: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A paged JSON:API collection document (`AppsResponse`, `BuildsResponse`,
+/// `DiagnosticSignaturesResponse`, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+pub struct Document<T> {
+    #[serde(deserialize_with = "null_as_default")]
+    pub data: Vec<T>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub included: Vec<Included>,
+    #[serde(default)]
+    pub links: PagedDocumentLinks,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<PagingInformation>,
+}
+
+/// A single-resource JSON:API document (`AppResponse`, `BuildResponse`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SingleDocument<T> {
+    pub data: T,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub included: Vec<Included>,
+    #[serde(default)]
+    pub links: Links,
+}
+
+/// An `included` resource: only `preReleaseVersions` is decoded, anything
+/// else is kept as raw JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Included {
+    PreReleaseVersion(crate::asc::model::PrereleaseVersion),
+    Other(serde_json::Value),
+}
+
+/// A `{type, id}` resource linkage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceIdentifier {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub id: String,
+}
+
+/// A relationship: links plus optional linkage data (present when included).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Relationship {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Links>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<ResourceIdentifier>,
+}
+
+/// `ErrorResponse`: `{ "errors": [ ... ] }`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub errors: Vec<ApiErrorItem>,
+}
+
+/// One `ResponseError`. `detail` is optional (API-NOTES §5).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApiErrorItem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "status_string")]
+    pub status: String,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<serde_json::Value>,
+}
+
+/// `status` is a string on the wire; accept a number too.
+fn status_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::String(s)) => s,
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    })
+}
+
+impl ApiErrorItem {
+    pub fn new(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self {
+            id: None,
+            status: status.to_string(),
+            code: code.to_string(),
+            title: title.to_string(),
+            detail: Some(detail.into()),
+            source: None,
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Diagnostic signatures (JSON:API) and diagnostic logs (vendor JSON).
+
+use serde::{Deserialize, Serialize};
+
+use super::common::{Links, null_as_default};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiagnosticSignature {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    pub id: String,
+    #[serde(default)]
+    pub attributes: DiagnosticSignatureAttributes,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationships: Option<DiagnosticSignatureRelationships>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Links>,
+}
+
+impl DiagnosticSignature {
+    pub fn diagnostic_type(&self) -> &str {
+        self.attributes.diagnostic_type.as_deref().unwrap_or("")
+    }
+    pub fn signature(&self) -> &str {
+        self.attributes.signature.as_deref().unwrap_or("")
+    }
+    pub fn weight(&self) -> f64 {
+        self.attributes.weight.unwrap_or(0.0)
+    }
+    /// `relationships.logs.links.related`, when present.
+    pub fn logs_url(&self) -> Option<&str> {
+        self.relationships
+            .as_ref()?
+            .logs
+            .as_ref()?
+            .links
+            .as_ref()?
+            .related
+            .as_deref()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticSignatureAttributes {
+    /// `DISK_WRITES`, `HANGS`, `LAUNCHES` or any new value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostic_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// A fraction of the build's total (0.85 = 85 %).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insight: Option<DiagnosticInsight>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiagnosticSignatureRelationships {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<LogsRelationship>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogsRelationship {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Links>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticInsight {
+    /// `TREND` or any new value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insight_type: Option<String>,
+    /// `UP`, `DOWN`, `UNDEFINED` or any new value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub reference_versions: Vec<DiagnosticInsightReferenceVersion>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiagnosticInsightReferenceVersion {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+}
+
+/// `diagnosticLogs`: the logs document of one signature.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticLogs {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub product_data: Vec<DiagnosticLogsProductData>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticLogsProductData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_id: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub diagnostic_insights: Vec<DiagnosticLogInsight>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub diagnostic_logs: Vec<DiagnosticLog>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticLogInsight {
+    #[serde(
+        rename = "insightsURL",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub insights_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insights_category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insights_string: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticLog {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub call_stack_tree: Vec<CallStackTree>,
+    #[serde(default)]
+    pub diagnostic_meta_data: DiagnosticMetaData,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallStackTree {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_stack_per_thread: Option<bool>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub call_stacks: Vec<CallStack>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallStack {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub call_stack_root_frames: Vec<CallStackNode>,
+}
+
+/// `DiagnosticLogCallStackNode`: recursive. Numbers are strings on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallStackNode {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_count: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_blame_frame: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insights_category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_into_symbol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    #[serde(
+        rename = "binaryUUID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub binary_uuid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_into_binary_text_segment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_frame: Option<String>,
+    /// Children; a leaf has `[]` or no key at all.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub sub_frames: Vec<CallStackNode>,
+}
+
+impl CallStackNode {
+    pub fn is_blame(&self) -> bool {
+        self.is_blame_frame.unwrap_or(false)
+    }
+    /// The frame as one line: `rawFrame` when present, otherwise built from
+    /// binary, symbol and offset.
+    pub fn display(&self) -> String {
+        if let Some(raw) = self.raw_frame.as_deref().filter(|r| !r.is_empty()) {
+            return raw.to_string();
+        }
+        let mut s = String::new();
+        if let Some(b) = &self.binary_name {
+            s.push_str(b);
+            s.push_str(": ");
+        }
+        s.push_str(self.symbol_name.as_deref().unwrap_or("???"));
+        if let Some(o) = self.offset_into_symbol.as_deref().filter(|o| !o.is_empty()) {
+            s.push_str(" + ");
+            s.push_str(o);
+        }
+        if let (Some(f), Some(l)) = (&self.file_name, &self.line_number) {
+            s.push_str(&format!(" ({f}:{l})"));
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticMetaData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// A string with its unit, e.g. `"1073.76 MB"` (§7.8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_caused: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_architecture: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_version: Option<String>,
+}
