@@ -1,0 +1,6 @@
+//! The refresh side: fetch from App Store Connect on an interval, build a
+//! complete [`Snapshot`], publish it atomically and persist it.
+
+pub mod snapshot;
+
+pub use snapshot::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};

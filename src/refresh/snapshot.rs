@@ -1,0 +1,127 @@
+//! The snapshot: everything one refresh learned, as one immutable value.
+//!
+//! The refresh loop builds a complete new `Snapshot` and publishes it
+//! atomically; the Prometheus and OTLP outputs only ever read snapshots.
+//! It is also what the state file persists, so it is plain serde data.
+
+use serde::{Deserialize, Serialize};
+
+use crate::asc::BuildInfo;
+use crate::asc::model::{DiagnosticLogs, DiagnosticSignature, XcodeMetrics};
+use crate::asc::ratelimit::RateLimit;
+
+/// Bumped when the state file layout changes incompatibly.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub format: u32,
+    /// Apps sorted by id.
+    pub apps: Vec<AppSnapshot>,
+    pub refresh: RefreshStatus,
+    pub api: ApiSnapshot,
+}
+
+/// Outcome of the exporter's refreshes as a whole.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RefreshStatus {
+    /// Unix seconds when the latest refresh finished.
+    pub last_attempt_unix: f64,
+    /// Whether the latest refresh succeeded for every app.
+    pub last_success: bool,
+    /// Unix seconds of the latest fully successful refresh.
+    pub last_success_unix: Option<f64>,
+    /// Wall-clock duration of the latest refresh.
+    pub duration_seconds: f64,
+}
+
+/// What the client saw of the API: request counts and the rate limit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApiSnapshot {
+    /// `(endpoint route template, status, count)`; status is the HTTP code or
+    /// `error` / `timeout`. Counts are totals since the process started.
+    pub requests: Vec<(String, String, u64)>,
+    pub retries: u64,
+    pub rate_limit: Option<RateLimitSnapshot>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RateLimitSnapshot {
+    pub hour_limit: Option<u64>,
+    pub hour_remaining: Option<u64>,
+    pub minute_limit: Option<u64>,
+    pub minute_remaining: Option<u64>,
+}
+
+impl From<RateLimit> for RateLimitSnapshot {
+    fn from(r: RateLimit) -> Self {
+        Self {
+            hour_limit: r.hour.limit,
+            hour_remaining: r.hour.remaining,
+            minute_limit: r.minute.limit,
+            minute_remaining: r.minute.remaining,
+        }
+    }
+}
+
+/// Identity of an app: the labels every per-app series carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AppRef {
+    pub id: String,
+    pub name: String,
+    pub bundle_id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AppSnapshot {
+    pub app: AppRef,
+    /// App-level perfPowerMetrics (with insights). `None`: never fetched.
+    /// `Some` with empty `productData`: Apple has no data yet ("not measured").
+    pub metrics: Option<XcodeMetrics>,
+    /// The newest builds, newest first.
+    pub builds: Vec<BuildSnapshot>,
+    /// Unix seconds when this app's data was last fetched successfully.
+    pub last_success_unix: Option<f64>,
+    /// Whether the latest attempt to refresh this app failed (its data is
+    /// then the last good data).
+    pub last_attempt_failed: bool,
+    /// The latest failure's message, if the latest attempt failed.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuildSnapshot {
+    pub build: BuildInfo,
+    /// Build-level perfPowerMetrics. `None`: Apple answered 404 or an empty
+    /// document ("not measured yet"), or it was not fetched.
+    pub metrics: Option<XcodeMetrics>,
+    /// Top signatures by weight.
+    pub signatures: Vec<DiagnosticSignature>,
+    /// Logs of the top signatures, keyed by signature id.
+    pub logs: Vec<(String, DiagnosticLogs)>,
+}
+
+impl Snapshot {
+    pub fn app(&self, id: &str) -> Option<&AppSnapshot> {
+        self.apps.iter().find(|a| a.app.id == id)
+    }
+}
+
+impl AppSnapshot {
+    /// The newest marketing version in the app-level data (the version of
+    /// the last point, ordered by version number), if any.
+    pub fn latest_version(&self) -> Option<String> {
+        let m = self.metrics.as_ref()?;
+        let from_insights = m
+            .insights
+            .iter()
+            .flat_map(|i| i.regressions.iter().chain(i.trending_up.iter()))
+            .filter_map(|i| i.latest_version.clone());
+        m.metrics()
+            .flat_map(|(_, _, metric)| metric.datasets.iter())
+            .flat_map(|d| d.points.iter())
+            .filter_map(|p| p.version.clone())
+            .chain(from_insights)
+            .max_by(|a, b| crate::asc::client::natural_cmp(a, b))
+    }
+}
