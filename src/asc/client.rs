@@ -172,7 +172,7 @@ pub struct AppsQuery {
 }
 
 /// A build with its marketing version resolved through `preReleaseVersion`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BuildInfo {
     pub id: String,
     /// Build number (CFBundleVersion).
