@@ -1,0 +1,682 @@
+//! Exporter configuration: a YAML file, environment variables and flags
+//! (flags win over env, env over the file), validated at start.
+//!
+//! All three sources are folded into one JSON tree and deserialized once,
+//! so an error always names the key (`refresh.interval`), where the value
+//! came from (file, `ASC_EXPORTER_REFRESH_INTERVAL`, `--refresh-interval`)
+//! and what is expected.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Where a value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Env(&'static str),
+    Flag(&'static str),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "config file {}", p.display()),
+            Source::Env(e) => write!(f, "environment variable {e}"),
+            Source::Flag(fl) => write!(f, "flag {fl}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}; check --config / ASC_EXPORTER_CONFIG")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("config file {path} is not valid YAML: {reason}")]
+    Syntax { path: PathBuf, reason: String },
+    #[error("invalid configuration key '{key}' (from {origin}): {reason}")]
+    Invalid {
+        key: String,
+        origin: String,
+        reason: String,
+    },
+}
+
+/// How a key's string value (env or flag) is parsed.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Str,
+    Int,
+    Float,
+    Bool,
+    /// Comma-separated list of strings.
+    List,
+}
+
+/// Every key that env vars and flags can set: `(path, env var, flag, kind)`.
+const KEYS: &[(&str, &str, &str, Kind)] = &[
+    ("listen", "ASC_EXPORTER_LISTEN", "--listen", Kind::Str),
+    (
+        "state_dir",
+        "ASC_EXPORTER_STATE_DIR",
+        "--state-dir",
+        Kind::Str,
+    ),
+    (
+        "log.level",
+        "ASC_EXPORTER_LOG_LEVEL",
+        "--log-level",
+        Kind::Str,
+    ),
+    (
+        "log.format",
+        "ASC_EXPORTER_LOG_FORMAT",
+        "--log-format",
+        Kind::Str,
+    ),
+    ("asc.issuer_id", "ASC_ISSUER_ID", "--issuer-id", Kind::Str),
+    ("asc.key_id", "ASC_KEY_ID", "--key-id", Kind::Str),
+    (
+        "asc.private_key_path",
+        "ASC_PRIVATE_KEY_PATH",
+        "--private-key-path",
+        Kind::Str,
+    ),
+    ("asc.base_url", "ASC_API_BASE_URL", "--base-url", Kind::Str),
+    (
+        "asc.timeout",
+        "ASC_EXPORTER_TIMEOUT",
+        "--timeout",
+        Kind::Str,
+    ),
+    (
+        "asc.max_retries",
+        "ASC_EXPORTER_MAX_RETRIES",
+        "--max-retries",
+        Kind::Int,
+    ),
+    (
+        "refresh.interval",
+        "ASC_EXPORTER_REFRESH_INTERVAL",
+        "--refresh-interval",
+        Kind::Str,
+    ),
+    (
+        "refresh.jitter",
+        "ASC_EXPORTER_REFRESH_JITTER",
+        "--refresh-jitter",
+        Kind::Float,
+    ),
+    (
+        "refresh.concurrency",
+        "ASC_EXPORTER_CONCURRENCY",
+        "--concurrency",
+        Kind::Int,
+    ),
+    ("refresh.apps", "ASC_EXPORTER_APPS", "--app", Kind::List),
+    (
+        "refresh.builds_per_app",
+        "ASC_EXPORTER_BUILDS_PER_APP",
+        "--builds-per-app",
+        Kind::Int,
+    ),
+    (
+        "refresh.build_metrics",
+        "ASC_EXPORTER_BUILD_METRICS",
+        "--build-metrics",
+        Kind::Bool,
+    ),
+    (
+        "refresh.rate_limit_reserve",
+        "ASC_EXPORTER_RATE_LIMIT_RESERVE",
+        "--rate-limit-reserve",
+        Kind::Float,
+    ),
+    (
+        "diagnostics.enabled",
+        "ASC_EXPORTER_DIAGNOSTICS",
+        "--diagnostics",
+        Kind::Bool,
+    ),
+    (
+        "diagnostics.types",
+        "ASC_EXPORTER_DIAGNOSTIC_TYPES",
+        "--diagnostic-type",
+        Kind::List,
+    ),
+    (
+        "diagnostics.top",
+        "ASC_EXPORTER_SIGNATURES_PER_BUILD",
+        "--signatures-per-build",
+        Kind::Int,
+    ),
+    (
+        "diagnostics.logs",
+        "ASC_EXPORTER_LOGS",
+        "--logs",
+        Kind::Bool,
+    ),
+    (
+        "diagnostics.logs_top",
+        "ASC_EXPORTER_LOGS_TOP",
+        "--logs-top",
+        Kind::Int,
+    ),
+    (
+        "diagnostics.logs_per_signature",
+        "ASC_EXPORTER_LOGS_PER_SIGNATURE",
+        "--logs-per-signature",
+        Kind::Int,
+    ),
+];
+
+/// The env variable holding the private key itself (never a flag, never logged).
+pub const PRIVATE_KEY_ENV: &str = "ASC_PRIVATE_KEY";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address of the HTTP server (`/metrics`, `/healthz`, `/ready`, `/`).
+    pub listen: String,
+    /// Where the last good snapshot is persisted; empty disables persistence.
+    pub state_dir: Option<PathBuf>,
+    pub log: LogConfig,
+    pub asc: AscConfig,
+    pub refresh: RefreshConfig,
+    pub diagnostics: DiagnosticsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace` or a full `RUST_LOG` filter.
+    /// `RUST_LOG`, when set, wins.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AscConfig {
+    pub issuer_id: Option<String>,
+    pub key_id: Option<String>,
+    pub private_key_path: Option<PathBuf>,
+    pub base_url: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    pub max_retries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefreshConfig {
+    /// Time between refreshes. Apple updates the data about once a day.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Random extra delay, as a fraction of the interval (0.1 = up to 10 %).
+    pub jitter: f64,
+    /// Apps refreshed at the same time.
+    pub concurrency: usize,
+    /// Allow-list of app ids or bundle ids; empty = every app the key sees.
+    pub apps: Vec<String>,
+    /// How many of each app's newest builds are fetched.
+    pub builds_per_app: usize,
+    /// Fetch build-level perfPowerMetrics.
+    pub build_metrics: bool,
+    /// Optional work (build metrics, signatures, logs) is skipped while the
+    /// hourly budget left is below this fraction of the limit.
+    pub rate_limit_reserve: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiagnosticsConfig {
+    /// Fetch diagnostic signatures of each build.
+    pub enabled: bool,
+    /// `DISK_WRITES`, `HANGS`, `LAUNCHES` (empty = all).
+    pub types: Vec<String>,
+    /// Top signatures by weight kept per build.
+    pub top: usize,
+    /// Fetch the logs of the top signatures.
+    pub logs: bool,
+    /// Signatures per build whose logs are fetched.
+    pub logs_top: usize,
+    /// Logs fetched per signature.
+    pub logs_per_signature: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:9472".into(),
+            state_dir: None,
+            log: LogConfig::default(),
+            asc: AscConfig::default(),
+            refresh: RefreshConfig::default(),
+            diagnostics: DiagnosticsConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+impl Default for AscConfig {
+    fn default() -> Self {
+        Self {
+            issuer_id: None,
+            key_id: None,
+            private_key_path: None,
+            base_url: crate::asc::client::DEFAULT_BASE_URL.into(),
+            timeout: Duration::from_secs(60),
+            max_retries: 4,
+        }
+    }
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        Self {
+            // Apple recomputes the data about daily; hourly refreshes see a
+            // change within the hour and spend a few dozen of the ~3,600
+            // requests an hour an API key has.
+            interval: Duration::from_secs(3600),
+            jitter: 0.1,
+            concurrency: 4,
+            apps: Vec::new(),
+            builds_per_app: 3,
+            build_metrics: true,
+            rate_limit_reserve: 0.2,
+        }
+    }
+}
+
+impl Default for DiagnosticsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            types: vec!["DISK_WRITES".into(), "HANGS".into(), "LAUNCHES".into()],
+            top: 10,
+            logs: false,
+            logs_top: 3,
+            logs_per_signature: 5,
+        }
+    }
+}
+
+/// Builder: file, then env, then flags; `build()` validates.
+#[derive(Debug, Default)]
+pub struct Loader {
+    tree: serde_json::Map<String, Value>,
+    origins: Vec<(String, Source)>,
+}
+
+impl Loader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Loads a YAML file (the lowest layer).
+    pub fn file(mut self, path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let value: Value = if text.trim().is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_norway::from_str(&text).map_err(|e| ConfigError::Syntax {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?
+        };
+        let Value::Object(map) = value else {
+            return Err(ConfigError::Syntax {
+                path: path.to_path_buf(),
+                reason: "the top level must be a mapping of keys to values".into(),
+            });
+        };
+        for key in leaf_keys(&map, "") {
+            self.origins.push((key, Source::File(path.to_path_buf())));
+        }
+        self.tree = map;
+        Ok(self)
+    }
+
+    /// Applies every known environment variable found by `lookup`.
+    pub fn env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        for (key, env, _, kind) in KEYS {
+            if let Some(v) = lookup(env).filter(|v| !v.trim().is_empty()) {
+                self.set(key, &v, *kind, Source::Env(env))?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// Applies a flag value by its flag name (e.g. `--refresh-interval`).
+    pub fn flag(mut self, flag: &'static str, value: &str) -> Result<Self, ConfigError> {
+        let (key, _, _, kind) = KEYS
+            .iter()
+            .find(|(_, _, f, _)| *f == flag)
+            .unwrap_or_else(|| panic!("flag {flag} is not in config::KEYS"));
+        self.set(key, value, *kind, Source::Flag(flag))?;
+        Ok(self)
+    }
+
+    /// Sets a typed value directly (flags that are already parsed).
+    pub fn value(mut self, key: &str, value: Value, source: Source) -> Self {
+        self.insert(key, value, source);
+        self
+    }
+
+    fn set(&mut self, key: &str, raw: &str, kind: Kind, source: Source) -> Result<(), ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: key.to_string(),
+            origin: source.to_string(),
+            reason,
+        };
+        let raw = raw.trim();
+        let value = match kind {
+            Kind::Str => Value::String(raw.to_string()),
+            Kind::Int => raw
+                .parse::<u64>()
+                .map(Value::from)
+                .map_err(|_| invalid(format!("'{raw}' is not a whole number")))?,
+            Kind::Float => raw
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .ok_or_else(|| invalid(format!("'{raw}' is not a number")))?,
+            Kind::Bool => match raw.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Value::Bool(true),
+                "0" | "false" | "no" | "off" => Value::Bool(false),
+                _ => return Err(invalid(format!("'{raw}' is not true or false"))),
+            },
+            Kind::List => Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Value::String(s.to_string()))
+                    .collect(),
+            ),
+        };
+        self.insert(key, value, source);
+        Ok(())
+    }
+
+    fn insert(&mut self, key: &str, value: Value, source: Source) {
+        let mut node = &mut self.tree;
+        let mut parts = key.split('.').peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                node.insert(part.to_string(), value);
+                break;
+            }
+            let entry = node
+                .entry(part.to_string())
+                .or_insert_with(|| Value::Object(Default::default()));
+            if !entry.is_object() {
+                *entry = Value::Object(Default::default());
+            }
+            node = entry.as_object_mut().expect("just made an object");
+        }
+        self.origins.retain(|(k, _)| k != key);
+        self.origins.push((key.to_string(), source));
+    }
+
+    fn origin(&self, key: &str) -> String {
+        self.origins
+            .iter()
+            .rev()
+            .find(|(k, _)| {
+                k == key || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}."))
+            })
+            .map(|(_, s)| s.to_string())
+            .unwrap_or_else(|| "defaults".to_string())
+    }
+
+    /// Deserializes and validates the merged configuration.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let value = Value::Object(self.tree.clone());
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let key = e.path().to_string();
+            let reason = e.inner().to_string();
+            ConfigError::Invalid {
+                origin: self.origin(&key),
+                key: if key == "." {
+                    "(top level)".into()
+                } else {
+                    key
+                },
+                reason,
+            }
+        })?;
+        config.validate(|k| self.origin(k))?;
+        Ok(config)
+    }
+}
+
+fn leaf_keys(map: &serde_json::Map<String, Value>, prefix: &str) -> Vec<String> {
+    map.iter()
+        .flat_map(|(k, v)| {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                Value::Object(m) => leaf_keys(m, &key),
+                _ => vec![key],
+            }
+        })
+        .collect()
+}
+
+impl Config {
+    fn validate(&self, origin: impl Fn(&str) -> String) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: String| ConfigError::Invalid {
+            key: key.into(),
+            origin: origin(key),
+            reason,
+        };
+        self.listen.parse::<SocketAddr>().map_err(|_| {
+            bad(
+                "listen",
+                format!(
+                    "'{}' is not an address:port such as 0.0.0.0:9472 or 127.0.0.1:9472",
+                    self.listen
+                ),
+            )
+        })?;
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(bad(
+                "log.format",
+                format!("'{}' must be text or json", self.log.format),
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
+            bad(
+                "log.level",
+                format!(
+                    "'{}' is not a level (error, warn, info, debug, trace) or filter: {e}",
+                    self.log.level
+                ),
+            )
+        })?;
+        crate::asc::client::parse_base_url(&self.asc.base_url)
+            .map_err(|e| bad("asc.base_url", e.to_string()))?;
+        if self.asc.timeout.is_zero() {
+            return Err(bad("asc.timeout", "must be more than 0s, e.g. 60s".into()));
+        }
+        if self.refresh.interval < Duration::from_secs(1) {
+            return Err(bad(
+                "refresh.interval",
+                format!(
+                    "{} is too short; use at least 1s (Apple updates the data about daily; 1h is the default)",
+                    humantime::format_duration(self.refresh.interval)
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.refresh.jitter) {
+            return Err(bad(
+                "refresh.jitter",
+                format!("{} must be between 0 and 1", self.refresh.jitter),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.refresh.rate_limit_reserve) {
+            return Err(bad(
+                "refresh.rate_limit_reserve",
+                format!(
+                    "{} must be at least 0 and below 1",
+                    self.refresh.rate_limit_reserve
+                ),
+            ));
+        }
+        if !(1..=64).contains(&self.refresh.concurrency) {
+            return Err(bad(
+                "refresh.concurrency",
+                format!("{} must be between 1 and 64", self.refresh.concurrency),
+            ));
+        }
+        if self.refresh.builds_per_app > 200 {
+            return Err(bad("refresh.builds_per_app", "must be at most 200".into()));
+        }
+        for t in &self.diagnostics.types {
+            if !matches!(t.as_str(), "DISK_WRITES" | "HANGS" | "LAUNCHES") {
+                tracing::warn!(diagnostic_type = %t, "unknown diagnostic type in diagnostics.types; passing it to Apple as-is");
+            }
+        }
+        if self.diagnostics.top > 200 {
+            return Err(bad("diagnostics.top", "must be at most 200".into()));
+        }
+        if !(1..=200).contains(&self.diagnostics.logs_per_signature) {
+            return Err(bad(
+                "diagnostics.logs_per_signature",
+                "must be between 1 and 200".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen.parse().expect("validated in build()")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn flags_win_over_env_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(
+            &path,
+            "listen: 127.0.0.1:1000\nrefresh:\n  interval: 2h\n  concurrency: 2\n  apps: [com.a]\nasc:\n  key_id: FILEKEY\n",
+        )
+        .unwrap();
+        let c = Loader::new()
+            .file(&path)
+            .unwrap()
+            .env(env(&[
+                ("ASC_EXPORTER_REFRESH_INTERVAL", "30m"),
+                ("ASC_KEY_ID", "ENVKEY"),
+                ("ASC_EXPORTER_APPS", "1, 2"),
+            ]))
+            .unwrap()
+            .flag("--refresh-interval", "5m")
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:1000");
+        assert_eq!(c.refresh.interval, Duration::from_secs(300));
+        assert_eq!(c.refresh.concurrency, 2);
+        assert_eq!(c.refresh.apps, ["1", "2"]);
+        assert_eq!(c.asc.key_id.as_deref(), Some("ENVKEY"));
+        assert_eq!(
+            c.refresh.builds_per_app,
+            RefreshConfig::default().builds_per_app
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_the_source_and_the_fix() {
+        let e = Loader::new()
+            .flag("--refresh-interval", "soon")
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("refresh.interval") && e.contains("flag --refresh-interval"),
+            "{e}"
+        );
+
+        let e = Loader::new()
+            .env(env(&[("ASC_EXPORTER_CONCURRENCY", "many")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("refresh.concurrency")
+                && e.contains("ASC_EXPORTER_CONCURRENCY")
+                && e.contains("whole number"),
+            "{e}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, "refresh:\n  intervall: 1h\n").unwrap();
+        let e = Loader::new()
+            .file(&path)
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("refresh") && e.contains("intervall") && e.contains("c.yaml"),
+            "{e}"
+        );
+
+        std::fs::write(&path, "listen: nowhere\n").unwrap();
+        let e = Loader::new()
+            .file(&path)
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'listen'") && e.contains("0.0.0.0:9472"), "{e}");
+
+        std::fs::write(&path, "refresh: [1, 2\n").unwrap();
+        let e = Loader::new().file(&path).unwrap_err().to_string();
+        assert!(e.contains("not valid YAML"), "{e}");
+
+        let e = Loader::new()
+            .flag("--base-url", "ftp://x")
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("asc.base_url") && e.contains("http"), "{e}");
+    }
+}
