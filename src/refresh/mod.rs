@@ -2,5 +2,7 @@
 //! complete [`Snapshot`], publish it atomically and persist it.
 
 pub mod snapshot;
+pub mod runner;
+pub mod state;
 
 pub use snapshot::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};

@@ -1,0 +1,386 @@
+//! The refresh loop: one complete refresh per interval (with jitter), apps
+//! in parallel up to a bound, optional work dropped when the hourly budget
+//! runs low, and per-app isolation: an app whose refresh fails keeps its
+//! last good data while the others move on.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use rand::Rng;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::snapshot::{
+    ApiSnapshot, AppRef, AppSnapshot, BuildSnapshot, RefreshStatus, SNAPSHOT_FORMAT, Snapshot,
+};
+use super::state::StateStore;
+use crate::asc::client::{AppsQuery, MetricsFilter};
+use crate::asc::model::App;
+use crate::asc::{AscClient, AscError, BuildInfo};
+use crate::config::Config;
+
+/// After a refresh with failures, the next one comes sooner than the interval.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
+
+/// What a refresh fetches (from [`Config`]).
+#[derive(Debug, Clone)]
+pub struct RefreshOptions {
+    pub interval: Duration,
+    pub jitter: f64,
+    pub concurrency: usize,
+    pub apps: Vec<String>,
+    pub builds_per_app: usize,
+    pub build_metrics: bool,
+    pub rate_limit_reserve: f64,
+    pub diagnostics: bool,
+    pub diagnostic_types: Vec<String>,
+    pub signatures_per_build: usize,
+    pub logs: bool,
+    pub logs_top: usize,
+    pub logs_per_signature: u32,
+}
+
+impl From<&Config> for RefreshOptions {
+    fn from(c: &Config) -> Self {
+        Self {
+            interval: c.refresh.interval,
+            jitter: c.refresh.jitter,
+            concurrency: c.refresh.concurrency,
+            apps: c.refresh.apps.clone(),
+            builds_per_app: c.refresh.builds_per_app,
+            build_metrics: c.refresh.build_metrics,
+            rate_limit_reserve: c.refresh.rate_limit_reserve,
+            diagnostics: c.diagnostics.enabled,
+            diagnostic_types: c.diagnostics.types.clone(),
+            signatures_per_build: c.diagnostics.top,
+            logs: c.diagnostics.logs,
+            logs_top: c.diagnostics.logs_top,
+            logs_per_signature: c.diagnostics.logs_per_signature,
+        }
+    }
+}
+
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Fetches one complete snapshot.
+#[derive(Debug, Clone)]
+pub struct Refresher {
+    client: AscClient,
+    opts: Arc<RefreshOptions>,
+}
+
+impl Refresher {
+    pub fn new(client: AscClient, opts: RefreshOptions) -> Self {
+        Self {
+            client,
+            opts: Arc::new(opts),
+        }
+    }
+
+    pub fn options(&self) -> &RefreshOptions {
+        &self.opts
+    }
+
+    pub fn client(&self) -> &AscClient {
+        &self.client
+    }
+
+    /// One refresh. Never fails as a whole: failures are recorded per app
+    /// and the previous data of a failed app is carried over.
+    pub async fn refresh(&self, previous: &Snapshot) -> Snapshot {
+        let started = Instant::now();
+        let apps = match self.apps().await {
+            Ok(apps) => apps,
+            Err(e) => {
+                tracing::error!(error = %e, "listing apps failed; keeping the previous data of every app");
+                let mut next = previous.clone();
+                next.format = SNAPSHOT_FORMAT;
+                for a in &mut next.apps {
+                    a.last_attempt_failed = true;
+                    a.last_error = Some(e.to_string());
+                }
+                next.refresh = RefreshStatus {
+                    last_attempt_unix: unix_now(),
+                    last_success: false,
+                    last_success_unix: previous.refresh.last_success_unix,
+                    duration_seconds: started.elapsed().as_secs_f64(),
+                };
+                next.api = self.api_snapshot();
+                return next;
+            }
+        };
+
+        let results: Vec<(AppRef, Result<AppSnapshot, AscError>)> = futures::stream::iter(apps)
+            .map(|app| {
+                let prev = previous.app(&app.id);
+                async move {
+                    let r = self.refresh_app(&app, prev).await;
+                    (app, r)
+                }
+            })
+            .buffer_unordered(self.opts.concurrency.max(1))
+            .collect()
+            .await;
+
+        let mut all_ok = true;
+        let mut apps: Vec<AppSnapshot> = results
+            .into_iter()
+            .map(|(app, r)| match r {
+                Ok(s) => s,
+                Err(e) => {
+                    all_ok = false;
+                    tracing::warn!(app_id = %app.id, app = %app.name, error = %e, "refreshing app failed; keeping its last good data");
+                    let mut kept = previous.app(&app.id).cloned().unwrap_or_default();
+                    kept.app = app;
+                    kept.last_attempt_failed = true;
+                    kept.last_error = Some(e.to_string());
+                    kept
+                }
+            })
+            .collect();
+        apps.sort_by(|a, b| a.app.id.cmp(&b.app.id));
+        let now = unix_now();
+        Snapshot {
+            format: SNAPSHOT_FORMAT,
+            apps,
+            refresh: RefreshStatus {
+                last_attempt_unix: now,
+                last_success: all_ok,
+                last_success_unix: if all_ok { Some(now) } else { previous.refresh.last_success_unix },
+                duration_seconds: started.elapsed().as_secs_f64(),
+            },
+            api: self.api_snapshot(),
+        }
+    }
+
+    fn api_snapshot(&self) -> ApiSnapshot {
+        let stats = self.client.stats();
+        ApiSnapshot {
+            requests: stats
+                .requests()
+                .into_iter()
+                .map(|((e, s), n)| (e, s, n))
+                .collect(),
+            retries: stats.retries(),
+            rate_limit: stats.rate_limit().map(|o| o.limit.into()),
+        }
+    }
+
+    /// The apps to refresh: every app the key sees, or the allow-list.
+    async fn apps(&self) -> Result<Vec<AppRef>, AscError> {
+        let apps: Vec<App> = self.client.list_apps(&AppsQuery::default()).await?;
+        let refs: Vec<AppRef> = apps
+            .iter()
+            .filter(|a| {
+                self.opts.apps.is_empty()
+                    || self.opts.apps.iter().any(|w| w == &a.id || w == a.bundle_id())
+            })
+            .map(|a| AppRef {
+                id: a.id.clone(),
+                name: a.name().to_string(),
+                bundle_id: a.bundle_id().to_string(),
+            })
+            .collect();
+        for wanted in &self.opts.apps {
+            if !apps.iter().any(|a| wanted == &a.id || wanted == a.bundle_id()) {
+                tracing::warn!(app = %wanted, "app in the allow-list is not visible to this API key");
+            }
+        }
+        Ok(refs)
+    }
+
+    /// Whether optional work may spend requests: the hourly budget left is
+    /// above the reserve (or unknown).
+    fn budget_allows_optional(&self) -> bool {
+        match self
+            .client
+            .stats()
+            .rate_limit()
+            .and_then(|o| o.limit.hour_fraction_remaining())
+        {
+            Some(f) => f >= self.opts.rate_limit_reserve,
+            None => true,
+        }
+    }
+
+    /// Slows down when the per-minute window is nearly spent, instead of
+    /// running into 429s.
+    async fn pace(&self) {
+        let Some(obs) = self.client.stats().rate_limit() else {
+            return;
+        };
+        let (Some(limit), Some(remaining)) = (obs.limit.minute.limit, obs.limit.minute.remaining) else {
+            return;
+        };
+        let margin = self.opts.concurrency as u64 + 1;
+        if remaining <= margin && limit > 0 {
+            let per_request = Duration::from_secs(60) / limit as u32;
+            let wait = per_request * (margin - remaining + 1) as u32;
+            tracing::debug!(?wait, remaining, "minute rate-limit window nearly spent, pacing");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn refresh_app(&self, app: &AppRef, prev: Option<&AppSnapshot>) -> Result<AppSnapshot, AscError> {
+        self.pace().await;
+        let metrics = self.client.app_metrics(&app.id, &MetricsFilter::default()).await?.value;
+        let builds = if self.opts.builds_per_app > 0 {
+            self.pace().await;
+            self.client.list_builds(&app.id, self.opts.builds_per_app).await?
+        } else {
+            Vec::new()
+        };
+        let mut out = Vec::with_capacity(builds.len());
+        for build in builds {
+            let prev_build = prev.and_then(|p| p.builds.iter().find(|b| b.build.id == build.id));
+            if !self.budget_allows_optional() {
+                tracing::warn!(app_id = %app.id, build = %build.number, "hourly rate-limit budget below the reserve; skipping build details this refresh");
+                out.push(match prev_build {
+                    Some(b) => BuildSnapshot { build, ..b.clone() },
+                    None => BuildSnapshot { build, ..Default::default() },
+                });
+                continue;
+            }
+            out.push(self.refresh_build(build).await?);
+        }
+        Ok(AppSnapshot {
+            app: app.clone(),
+            metrics: Some(metrics),
+            builds: out,
+            last_success_unix: Some(unix_now()),
+            last_attempt_failed: false,
+            last_error: None,
+        })
+    }
+
+    async fn refresh_build(&self, build: BuildInfo) -> Result<BuildSnapshot, AscError> {
+        let metrics = if self.opts.build_metrics {
+            self.pace().await;
+            match self.client.build_metrics(&build.id, &MetricsFilter::default()).await {
+                Ok(f) if f.value.has_data() => Some(f.value),
+                Ok(_) => None,
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
+        let mut signatures = Vec::new();
+        let mut logs = Vec::new();
+        if self.opts.diagnostics && self.opts.signatures_per_build > 0 {
+            self.pace().await;
+            signatures = match self
+                .client
+                .diagnostic_signatures(&build.id, &self.opts.diagnostic_types, Some(self.opts.signatures_per_build))
+                .await
+            {
+                Ok(s) => s,
+                Err(e) if e.is_not_found() => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            if self.opts.logs {
+                for sig in signatures.iter().take(self.opts.logs_top) {
+                    if !self.budget_allows_optional() {
+                        break;
+                    }
+                    self.pace().await;
+                    match self.client.diagnostic_logs(&sig.id, Some(self.opts.logs_per_signature)).await {
+                        Ok(f) => logs.push((sig.id.clone(), f.value)),
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(BuildSnapshot {
+            build,
+            metrics,
+            signatures,
+            logs,
+        })
+    }
+}
+
+/// How long to wait before the next refresh.
+pub fn next_delay(opts: &RefreshOptions, last: &Snapshot) -> Duration {
+    let base = if last.refresh.last_success {
+        opts.interval
+    } else {
+        opts.interval.min(RETRY_AFTER_FAILURE)
+    };
+    let jitter = if opts.jitter > 0.0 {
+        base.mul_f64(rand::thread_rng().gen_range(0.0..=opts.jitter))
+    } else {
+        Duration::ZERO
+    };
+    base + jitter
+}
+
+/// Delay before the first refresh: none, unless a loaded snapshot is
+/// younger than the interval (then no API call is spent until it ages).
+pub fn initial_delay(opts: &RefreshOptions, loaded: Option<&Snapshot>, now_unix: f64) -> Duration {
+    let Some(s) = loaded else {
+        return Duration::ZERO;
+    };
+    let Some(ok_at) = s.refresh.last_success_unix.filter(|_| s.refresh.last_success) else {
+        return Duration::ZERO;
+    };
+    let age = (now_unix - ok_at).max(0.0);
+    Duration::from_secs_f64((opts.interval.as_secs_f64() - age).max(0.0))
+}
+
+/// Runs refreshes until `shutdown`, publishing each snapshot on `publish`
+/// and persisting it to `store`. A refresh in progress at shutdown is
+/// abandoned (its partial data is never published); a state write in
+/// progress is finished first.
+pub async fn run(
+    refresher: Refresher,
+    store: Option<StateStore>,
+    publish: watch::Sender<Option<Arc<Snapshot>>>,
+    shutdown: CancellationToken,
+) {
+    let loaded = publish.borrow().clone();
+    let mut current: Snapshot = loaded.as_deref().cloned().unwrap_or_default();
+    let mut delay = initial_delay(refresher.options(), loaded.as_deref(), unix_now());
+    if !delay.is_zero() {
+        tracing::info!(delay = %humantime::format_duration(Duration::from_secs(delay.as_secs())), "saved data is fresh; first refresh deferred");
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            s = refresher.refresh(&current) => s,
+        };
+        let failed: Vec<&str> = next.apps.iter().filter(|a| a.last_attempt_failed).map(|a| a.app.id.as_str()).collect();
+        tracing::info!(
+            apps = next.apps.len(),
+            failed = failed.len(),
+            duration_seconds = next.refresh.duration_seconds,
+            requests = refresher.client().stats().total_requests(),
+            "refresh finished"
+        );
+        current = next;
+        let shared = Arc::new(current.clone());
+        publish.send_replace(Some(shared.clone()));
+        if let Some(store) = &store {
+            let store = store.clone();
+            // Not cancelled by shutdown: the write always completes.
+            match tokio::task::spawn_blocking(move || store.save(&shared)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "saving state failed"),
+                Err(e) => tracing::error!(error = %e, "state writer panicked"),
+            }
+        }
+        delay = next_delay(refresher.options(), &current);
+    }
+    tracing::info!("refresh loop stopped");
+}

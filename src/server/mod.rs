@@ -1,0 +1,175 @@
+//! The HTTP server: `/metrics` (a copy of the exposition encoded once per
+//! refresh, gzipped when the scraper asks), `/healthz`, `/ready` and a small
+//! landing page.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::export::prometheus::Exposition;
+use crate::refresh::Snapshot;
+
+/// Prometheus text format 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Clone)]
+pub struct ServerState {
+    /// The current exposition, swapped in whole by the Prometheus output.
+    pub exposition: Arc<ArcSwapOption<Exposition>>,
+    /// The current snapshot (for readiness and the landing page).
+    pub snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
+}
+
+pub fn router(state: ServerState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/ready", get(ready))
+        .route("/", get(landing))
+        .with_state(state)
+}
+
+/// Binds `addr` and serves until `shutdown`. Returns the bound address
+/// through `bound` (useful with port 0).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, state: ServerState, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+/// Whether `Accept-Encoding` allows gzip (a `gzip` token without `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let q_zero = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+        })
+}
+
+async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> Response {
+    let Some(exp) = state.exposition.load_full() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "exposition not encoded yet\n").into_response();
+    };
+    let mut resp = if accepts_gzip(&headers) {
+        let mut r = exp.gzip.clone().into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        r
+    } else {
+        exp.text.clone().into_response()
+    };
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    resp
+}
+
+async fn ready(State(state): State<ServerState>) -> Response {
+    if state.snapshots.borrow().is_some() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "no data yet: waiting for the first refresh\n").into_response()
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn when(unix: Option<f64>) -> String {
+    unix.and_then(|t| chrono::DateTime::from_timestamp(t as i64, 0))
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| "never".into())
+}
+
+async fn landing(State(state): State<ServerState>) -> Html<String> {
+    let snap = state.snapshots.borrow().clone();
+    let mut rows = String::new();
+    if let Some(s) = &snap {
+        for a in &s.apps {
+            let status = if a.last_attempt_failed {
+                format!("<td class=bad>failed: {}</td>", esc(a.last_error.as_deref().unwrap_or("")))
+            } else {
+                "<td class=ok>ok</td>".to_string()
+            };
+            rows.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{status}</tr>\n",
+                esc(&a.app.name),
+                esc(&a.app.id),
+                esc(&a.app.bundle_id),
+                esc(a.latest_version().as_deref().unwrap_or("-")),
+                when(a.last_success_unix),
+            ));
+        }
+    }
+    let summary = match &snap {
+        None => "No data yet: waiting for the first refresh.".to_string(),
+        Some(s) => format!(
+            "Last refresh {} ({}, {:.1} s); last full success {}.",
+            when(Some(s.refresh.last_attempt_unix)),
+            if s.refresh.last_success { "succeeded" } else { "had failures" },
+            s.refresh.duration_seconds,
+            when(s.refresh.last_success_unix)
+        ),
+    };
+    Html(format!(
+        r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>asc-perf-exporter</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}.bad{{color:#b00}}.ok{{color:#070}}</style></head>
+<body><h1>asc-perf-exporter {version}</h1>
+<p>App Store Connect Power &amp; Performance metrics for Prometheus.</p>
+<p><a href="/metrics">/metrics</a> · <a href="/ready">/ready</a> · <a href="/healthz">/healthz</a></p>
+<p>{summary}</p>
+<table><tr><th>App</th><th>Id</th><th>Bundle id</th><th>Latest version</th><th>Last success</th><th>Latest attempt</th></tr>
+{rows}</table></body></html>
+"#,
+        version = env!("CARGO_PKG_VERSION"),
+        summary = esc(&summary),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_negotiation() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
+            m
+        };
+        assert!(accepts_gzip(&h("gzip")));
+        assert!(accepts_gzip(&h("deflate, gzip;q=0.5")));
+        assert!(!accepts_gzip(&h("gzip;q=0")));
+        assert!(!accepts_gzip(&h("identity")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+}
