@@ -1,0 +1,200 @@
+//! Wires the exporter together: client → refresh loop → snapshot channel →
+//! Prometheus output → HTTP server, plus the embedded simulator in demo mode.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::asc::auth::{AuthConfig, KeySource, TokenProvider, generate_key_pair};
+use crate::asc::client::{AscClient, ClientConfig, parse_base_url};
+use crate::config::Config;
+use crate::export::prometheus::{self, BuildMeta, Exposition};
+use crate::refresh::runner::{self, RefreshOptions, Refresher};
+use crate::refresh::state::StateStore;
+use crate::refresh::Snapshot;
+use crate::server::{self, ServerState};
+use crate::sim;
+
+/// Demo mode: an in-process simulated App Store Connect on loopback with a
+/// freshly generated key.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    pub seed: u64,
+    pub apps: usize,
+}
+
+/// Everything `serve` needs beyond the config file.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub config: Config,
+    /// The private key's PEM from `ASC_PRIVATE_KEY` (takes precedence over the path).
+    pub private_key_inline: Option<String>,
+    pub demo: Option<Demo>,
+}
+
+/// A running exporter.
+pub struct Running {
+    /// The address `/metrics` is served on.
+    pub addr: SocketAddr,
+    /// The embedded simulator in demo mode.
+    pub sim: Option<sim::SimHandle>,
+    pub snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the refresh loop (finishing a state write in progress), the
+    /// outputs and the server, and waits for them.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        if let Some(sim) = self.sim {
+            sim.shutdown().await;
+        }
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+pub fn build_meta() -> BuildMeta {
+    BuildMeta {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        revision: option_env!("ASC_EXPORTER_REVISION").unwrap_or("unknown").to_string(),
+    }
+}
+
+/// Starts everything; returns once the server is listening.
+pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
+    let mut config = opts.config;
+    let mut key = match (&opts.private_key_inline, &config.asc.private_key_path) {
+        (Some(pem), _) => Some(KeySource::Inline(pem.clone())),
+        (None, Some(path)) => Some(KeySource::Path(path.clone())),
+        (None, None) => None,
+    };
+
+    let sim = match &opts.demo {
+        Some(demo) => {
+            let (private_pem, public_pem) = generate_key_pair();
+            let mut sc = sim::SimConfig::new(public_pem);
+            sc.seed = demo.seed;
+            sc.apps = demo.apps.max(sc.apps);
+            let handle = sim::start(sc, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            tracing::info!(base_url = %handle.base_url(), "demo mode: simulated App Store Connect started");
+            config.asc.base_url = handle.base_url();
+            config.asc.issuer_id = Some("00000000-demo-4000-8000-000000000000".into());
+            config.asc.key_id = Some("DEMOKEY001".into());
+            key = Some(KeySource::Inline(private_pem));
+            Some(handle)
+        }
+        None => None,
+    };
+
+    let key = key.ok_or(crate::asc::AuthError::MissingKey)?;
+    let key_id = config.asc.key_id.clone().unwrap_or_default();
+    let auth = TokenProvider::new(AuthConfig::new(config.asc.issuer_id.clone(), key_id, key))?;
+    let client = AscClient::new(
+        ClientConfig {
+            base_url: parse_base_url(&config.asc.base_url)?,
+            request_timeout: config.asc.timeout,
+            max_retries: config.asc.max_retries,
+            ..ClientConfig::default()
+        },
+        auth,
+    )?;
+
+    let store = match &config.state_dir {
+        Some(dir) if !dir.as_os_str().is_empty() => Some(StateStore::open(dir)?),
+        _ => None,
+    };
+    let loaded = store.as_ref().and_then(|s| s.load());
+    if let Some(s) = &loaded {
+        tracing::info!(apps = s.apps.len(), "loaded saved data from the state directory");
+    }
+    let (tx, rx) = watch::channel(loaded.map(Arc::new));
+
+    let shutdown = CancellationToken::new();
+    let exposition: Arc<ArcSwapOption<Exposition>> = Arc::new(ArcSwapOption::empty());
+    let mut tasks = Vec::new();
+
+    // Prometheus output: encode once per snapshot.
+    {
+        let mut rx = rx.clone();
+        let target = exposition.clone();
+        let meta = build_meta();
+        let shutdown = shutdown.clone();
+        let encode = move |s: Option<Arc<Snapshot>>| {
+            let empty = Snapshot::default();
+            let snap = s.as_deref().unwrap_or(&empty);
+            Arc::new(prometheus::encode(snap, &meta))
+        };
+        target.store(Some(encode(rx.borrow_and_update().clone())));
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    changed = rx.changed() => if changed.is_err() { break },
+                }
+                let snap = rx.borrow_and_update().clone();
+                let started = std::time::Instant::now();
+                let exp = tokio::task::block_in_place(|| encode(snap));
+                tracing::debug!(elapsed = ?started.elapsed(), bytes = exp.text.len(), "exposition encoded");
+                target.store(Some(exp));
+            }
+        }));
+    }
+
+    let listener = server::bind(config.listen_addr())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}; choose another address with --listen / ASC_EXPORTER_LISTEN", config.listen))?;
+    let addr = listener.local_addr()?;
+    {
+        let state = ServerState {
+            exposition: exposition.clone(),
+            snapshots: rx.clone(),
+        };
+        let shutdown = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = server::serve(listener, state, shutdown).await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        }));
+    }
+
+    let refresher = Refresher::new(client, RefreshOptions::from(&config));
+    tasks.push(tokio::spawn(runner::run(refresher, store, tx, shutdown.clone())));
+    tracing::info!(%addr, "serving /metrics");
+
+    Ok(Running {
+        addr,
+        sim,
+        snapshots: rx,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
