@@ -125,18 +125,13 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let exposition: Arc<ArcSwapOption<Exposition>> = Arc::new(ArcSwapOption::empty());
     let mut tasks = Vec::new();
 
-    // Prometheus output: encode once per snapshot.
+    // Prometheus output: encode once per snapshot, off the async workers.
     {
         let mut rx = rx.clone();
         let target = exposition.clone();
-        let meta = build_meta();
+        let meta = Arc::new(build_meta());
         let shutdown = shutdown.clone();
-        let encode = move |s: Option<Arc<Snapshot>>| {
-            let empty = Snapshot::default();
-            let snap = s.as_deref().unwrap_or(&empty);
-            Arc::new(prometheus::encode(snap, &meta))
-        };
-        target.store(Some(encode(rx.borrow_and_update().clone())));
+        target.store(Some(Arc::new(encode_snapshot(rx.borrow_and_update().clone(), &meta))));
         tasks.push(tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -144,10 +139,15 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
                     changed = rx.changed() => if changed.is_err() { break },
                 }
                 let snap = rx.borrow_and_update().clone();
+                let meta = meta.clone();
                 let started = std::time::Instant::now();
-                let exp = tokio::task::block_in_place(|| encode(snap));
-                tracing::debug!(elapsed = ?started.elapsed(), bytes = exp.text.len(), "exposition encoded");
-                target.store(Some(exp));
+                match tokio::task::spawn_blocking(move || encode_snapshot(snap, &meta)).await {
+                    Ok(exp) => {
+                        tracing::debug!(elapsed = ?started.elapsed(), bytes = exp.text.len(), "exposition encoded");
+                        target.store(Some(Arc::new(exp)));
+                    }
+                    Err(e) => tracing::error!(error = %e, "encoding the exposition failed"),
+                }
             }
         }));
     }
@@ -180,6 +180,13 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         shutdown,
         tasks,
     })
+}
+
+fn encode_snapshot(s: Option<Arc<Snapshot>>, meta: &BuildMeta) -> Exposition {
+    match s {
+        Some(s) => prometheus::encode(&s, meta),
+        None => prometheus::encode(&Snapshot::default(), meta),
+    }
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.
