@@ -128,6 +128,9 @@ fn validator(components: &Value, schema: &str) -> Validator {
         .unwrap_or_else(|e| panic!("schema {schema} does not compile: {e}"))
 }
 
+/// Mutates a valid body into an invalid one.
+type Breaker = Box<dyn Fn(&mut Value)>;
+
 fn errors(v: &Validator, instance: &Value) -> Vec<String> {
     v.iter_errors(instance)
         .map(|e| format!("{} at {}", e, e.instance_path()))
@@ -251,7 +254,7 @@ async fn every_response_kind_matches_its_schema() {
     );
 
     // Broken bodies are rejected: the validators do check something.
-    let broken: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let broken: Vec<(&str, Breaker)> = vec![
         (
             "AppsResponse",
             Box::new(|v: &mut Value| v["data"][0]["type"] = json!("builds")),
