@@ -867,7 +867,7 @@ fn one_metric(
             b.gauge(
                 &upper_name,
                 O_GOAL_UPPER,
-                || format!("Upper bound of each goal band of Apple metric {id} {phrase} (none for an open-ended band)."),
+                || format!("Upper bound of each goal band of Apple metric {id} {phrase}; an open-ended band has none."),
                 labels,
                 unit.convert(upper),
             );
