@@ -935,3 +935,44 @@ fn promtool_check_metrics() {
 fn dump() {
     print!("{}", text(&encode(&snapshot(), &meta())));
 }
+
+/// Encoding time on a large synthetic account (debug builds are slow):
+/// `cargo test --release --test prometheus_export large -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn large_account_encode_time() {
+    let base = snapshot();
+    let template = base.apps[0].clone();
+    let mut snap = base.clone();
+    snap.apps.clear();
+    for i in 0..50 {
+        let mut a = template.clone();
+        a.app.id = format!("{}", 2_000_000 + i);
+        for _ in 0..4 {
+            a.builds.extend(template.builds.iter().cloned());
+        }
+        for (j, b) in a.builds.iter_mut().enumerate() {
+            b.build.number = format!("{}", 100 + j);
+        }
+        snap.apps.push(a);
+    }
+    let started = std::time::Instant::now();
+    let f = families(&snap, &meta());
+    eprintln!("families(): {:?}", started.elapsed());
+    let t = std::time::Instant::now();
+    let mut buf = String::new();
+    prometheus::TextEncoder::new()
+        .encode_utf8(&f, &mut buf)
+        .ok();
+    eprintln!("text: {:?}", t.elapsed());
+    let started = std::time::Instant::now();
+    let e = encode(&snap, &meta());
+    eprintln!(
+        "{} series in {} families, {} bytes ({} gzip) in {:?}",
+        e.series,
+        e.families,
+        e.text.len(),
+        e.gzip.len(),
+        started.elapsed()
+    );
+}

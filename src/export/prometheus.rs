@@ -444,12 +444,36 @@ impl Builder {
     }
 }
 
+/// The order of [`natural_cmp`] (alphanumeric runs, numbers by value),
+/// without allocating: sorting calls it for every comparison.
+fn natural_order(a: &str, b: &str) -> Ordering {
+    let not_alnum = |c: char| !c.is_ascii_alphanumeric();
+    let number = |p: &str| p.parse::<u64>().unwrap_or(u64::MAX);
+    let (mut ai, mut bi) = (a.split(not_alnum), b.split(not_alnum));
+    loop {
+        match (ai.next(), bi.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let o = number(x).cmp(&number(y)).then_with(|| x.cmp(y));
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+        }
+    }
+}
+
 /// Orders label values naturally (`1.9` < `1.10`), ties broken bytewise.
 fn cmp_labels(a: &Labels, b: &Labels) -> Ordering {
     for ((an, av), (bn, bv)) in a.iter().zip(b.iter()) {
+        if an == bn && av == bv {
+            continue;
+        }
         let o = an
             .cmp(bn)
-            .then_with(|| natural_cmp(av, bv))
+            .then_with(|| natural_order(av, bv))
             .then_with(|| av.cmp(bv));
         if o != Ordering::Equal {
             return o;
@@ -1225,6 +1249,38 @@ mod tests {
         assert_eq!(scale(-1.5, 1e3), -1500.0);
         assert_eq!(scale(2.0, 60.0), 120.0);
         assert!(scale(f64::NAN, 1e-3).is_nan());
+    }
+
+    #[test]
+    fn natural_order_matches_the_client() {
+        let values = [
+            "",
+            "1",
+            "1.0",
+            "1.9",
+            "1.10",
+            "2.0",
+            "10.0",
+            "2.0b1",
+            "2.0-beta",
+            "a",
+            "B",
+            "all_iphones",
+            "all_ipads",
+            "p50",
+            "p90",
+            "181",
+            "203",
+            "1-0",
+            "1.0.0",
+            "x.y",
+            "18446744073709551616",
+        ];
+        for a in values {
+            for b in values {
+                assert_eq!(natural_order(a, b), natural_cmp(a, b), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
