@@ -2,10 +2,14 @@
 //! Prometheus, OpenTelemetry, Grafana and Alertmanager.
 //!
 //! Data flows one way: [`asc`] (auth, client, model) → [`refresh`] (loop,
-//! snapshot, state) → export (Prometheus) → server. [`sim`] is a simulated
-//! App Store Connect; cli the command line; [`config`] the exporter's settings.
+//! snapshot, state) → [`export`] (Prometheus) → [`server`]. [`sim`] is a
+//! simulated App Store Connect; [`service`] wires the exporter together;
+//! [`config`] holds its settings.
 
 pub mod asc;
 pub mod config;
+pub mod export;
 pub mod refresh;
+pub mod server;
+pub mod service;
 pub mod sim;

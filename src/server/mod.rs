@@ -73,7 +73,7 @@ async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> Respon
     let Some(exp) = state.exposition.load_full() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "exposition not encoded yet\n").into_response();
     };
-    let mut resp = if accepts_gzip(&headers) {
+    let mut resp = if accepts_gzip(&headers) && !exp.gzip.is_empty() {
         let mut r = exp.gzip.clone().into_response();
         r.headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));

@@ -1,0 +1,1317 @@
+//! The Prometheus output: a pure mapping from a [`Snapshot`] to the text
+//! exposition, exactly as `CONTRACT.md` and `docs/metrics.md` describe it.
+//!
+//! Families are built directly as [`MetricFamily`] protos (a family's series
+//! may have different label sets: build-level series add a `build` label)
+//! and encoded with [`TextEncoder`]. The result is encoded once per refresh,
+//! together with a gzip copy, and served as-is by every scrape.
+//!
+//! The naming and unit rules ([`unit_mapping`], [`metric_family_name`],
+//! [`snake_case`]) are shared with the OTLP output.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use ::prometheus::TextEncoder;
+use ::prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+use crate::asc::BuildInfo;
+use crate::asc::client::natural_cmp;
+use crate::asc::model::{
+    Metric as AscMetric, MetricCategory, MetricsInsight, XcodeMetrics, percentile_label,
+};
+use crate::refresh::snapshot::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};
+
+/// The `Content-Type` of [`Exposition::text`] (text format 0.0.4).
+pub const CONTENT_TYPE: &str = ::prometheus::TEXT_FORMAT;
+
+/// Build metadata for `asc_exporter_build_info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildMeta {
+    /// The exporter's version (`CARGO_PKG_VERSION`).
+    pub version: String,
+    /// The source revision (git commit), or `unknown`.
+    pub revision: String,
+}
+
+/// One encoded exposition: what a scrape returns. Encoded once per refresh;
+/// cloning the buffers is cheap.
+#[derive(Debug, Clone, Default)]
+pub struct Exposition {
+    /// The text exposition (UTF-8, [`CONTENT_TYPE`]).
+    pub text: Bytes,
+    /// `text`, gzip-compressed, for clients sending `Accept-Encoding: gzip`.
+    /// Empty only if compression failed, which an in-memory sink cannot do;
+    /// serve `text` then.
+    pub gzip: Bytes,
+    /// Number of metric families in `text`.
+    pub families: usize,
+    /// Number of series (sample lines) in `text`.
+    pub series: usize,
+}
+
+/// How an Apple unit is exported: the name suffix, the factor to the base
+/// unit, and the UCUM unit for OTLP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitMapping {
+    /// `seconds`, `bytes`, `ratio`, the snake_case of an unknown unit, or
+    /// `""` when Apple gives no unit.
+    pub suffix: String,
+    /// Multiply Apple's value by this to get the exported value.
+    pub factor: f64,
+    /// UCUM: `s`, `By`, `1`, `{<suffix>}` for an unknown unit, `""` for none.
+    pub ucum: String,
+}
+
+impl UnitMapping {
+    /// No unit: no suffix, no conversion.
+    pub fn none() -> Self {
+        Self {
+            suffix: String::new(),
+            factor: 1.0,
+            ucum: String::new(),
+        }
+    }
+
+    fn known(suffix: &str, factor: f64, ucum: &str) -> Self {
+        Self {
+            suffix: suffix.to_string(),
+            factor,
+            ucum: ucum.to_string(),
+        }
+    }
+
+    /// Whether the unit is one of the base units (`seconds`, `bytes`,
+    /// `ratio`) the exporter converts to.
+    pub fn is_base_unit(&self) -> bool {
+        matches!(self.suffix.as_str(), "seconds" | "bytes" | "ratio")
+    }
+
+    /// Converts a value in Apple's unit to the exported unit. Powers of ten
+    /// are applied by shifting the decimal exponent of the value's shortest
+    /// representation, so 768.7 ms is exactly `0.7687`, not
+    /// `0.7687000000000001`.
+    pub fn convert(&self, value: f64) -> f64 {
+        scale(value, self.factor)
+    }
+
+    /// A phrase for HELP texts: `in seconds`, `as a ratio (0-1)`, ...
+    fn phrase(&self) -> String {
+        match self.suffix.as_str() {
+            "" => "(Apple gives no unit)".to_string(),
+            "seconds" => "in seconds".to_string(),
+            "bytes" => "in bytes".to_string(),
+            "ratio" => "as a ratio (1 = 100 %)".to_string(),
+            other => format!("in Apple's unit {other} (not converted)"),
+        }
+    }
+}
+
+/// Multiplies `value` by `factor`; exact decimal shift when `factor` is a
+/// power of ten.
+fn scale(value: f64, factor: f64) -> f64 {
+    if factor == 1.0 || !value.is_finite() {
+        return value * factor;
+    }
+    let f = format!("{factor:e}");
+    let shift = match f.split_once('e') {
+        Some(("1", exp)) => exp.parse::<i32>().ok(),
+        _ => None,
+    };
+    let Some(shift) = shift else {
+        return value * factor;
+    };
+    let v = format!("{value:e}");
+    match v.split_once('e') {
+        Some((mantissa, exp)) => match exp.parse::<i32>() {
+            Ok(exp) => format!("{mantissa}e{}", exp + shift)
+                .parse::<f64>()
+                .unwrap_or(value * factor),
+            Err(_) => value * factor,
+        },
+        None => value * factor,
+    }
+}
+
+/// A unit we convert exactly, by its exact spelling (abbreviations are
+/// case-sensitive: `Mb` would be megabits) or its long name (any case).
+fn known_unit(unit: &str) -> Option<UnitMapping> {
+    let u = unit.trim();
+    let (suffix, factor, ucum) = match u {
+        "ms" | "msec" => ("seconds", 1e-3, "s"),
+        "s" | "sec" | "secs" => ("seconds", 1.0, "s"),
+        "µs" | "μs" | "us" => ("seconds", 1e-6, "s"),
+        "ns" => ("seconds", 1e-9, "s"),
+        "min" => ("seconds", 60.0, "s"),
+        "h" | "hr" => ("seconds", 3600.0, "s"),
+        "B" => ("bytes", 1.0, "By"),
+        "kB" | "KB" => ("bytes", 1e3, "By"),
+        "MB" => ("bytes", 1e6, "By"),
+        "GB" => ("bytes", 1e9, "By"),
+        "TB" => ("bytes", 1e12, "By"),
+        "KiB" => ("bytes", 1024.0, "By"),
+        "MiB" => ("bytes", 1_048_576.0, "By"),
+        "GiB" => ("bytes", 1_073_741_824.0, "By"),
+        "%" => ("ratio", 1e-2, "1"),
+        _ => match u.to_ascii_lowercase().as_str() {
+            "millisecond" | "milliseconds" => ("seconds", 1e-3, "s"),
+            "second" | "seconds" => ("seconds", 1.0, "s"),
+            "microsecond" | "microseconds" => ("seconds", 1e-6, "s"),
+            "nanosecond" | "nanoseconds" => ("seconds", 1e-9, "s"),
+            "minute" | "minutes" => ("seconds", 60.0, "s"),
+            "hour" | "hours" => ("seconds", 3600.0, "s"),
+            "byte" | "bytes" => ("bytes", 1.0, "By"),
+            "kilobyte" | "kilobytes" => ("bytes", 1e3, "By"),
+            "megabyte" | "megabytes" => ("bytes", 1e6, "By"),
+            "gigabyte" | "gigabytes" => ("bytes", 1e9, "By"),
+            "terabyte" | "terabytes" => ("bytes", 1e12, "By"),
+            "kibibyte" | "kibibytes" => ("bytes", 1024.0, "By"),
+            "mebibyte" | "mebibytes" => ("bytes", 1_048_576.0, "By"),
+            "gibibyte" | "gibibytes" => ("bytes", 1_073_741_824.0, "By"),
+            "percent" | "percentage" => ("ratio", 1e-2, "1"),
+            _ => return None,
+        },
+    };
+    Some(UnitMapping::known(suffix, factor, ucum))
+}
+
+/// Maps Apple's unit (`unit.identifier`, `unit.displayName`) to the exported
+/// unit. The identifier decides first, then the display name (Apple's
+/// `scrollHitchRate` unit has identifier `scrollHitchRate` and display name
+/// `%`). A unit that is not converted exactly is kept: its identifier (or,
+/// without one, its display name) in snake_case becomes the suffix
+/// (`secondsPerHour` -> `seconds_per_hour`, `%/day` -> `percent_per_day`).
+/// No unit at all gives no suffix.
+pub fn unit_mapping(unit_identifier: &str, display_name: &str) -> UnitMapping {
+    if let Some(m) = known_unit(unit_identifier).or_else(|| known_unit(display_name)) {
+        return m;
+    }
+    let raw = if unit_identifier.trim().is_empty() {
+        display_name
+    } else {
+        unit_identifier
+    };
+    let suffix = unit_snake_case(raw);
+    if suffix.is_empty() {
+        return UnitMapping::none();
+    }
+    UnitMapping {
+        ucum: format!("{{{suffix}}}"),
+        suffix,
+        factor: 1.0,
+    }
+}
+
+/// snake_case for units: `%` reads `percent`, `/` reads `per`.
+fn unit_snake_case(unit: &str) -> String {
+    let spelled = unit.replace('%', "_percent_").replace('/', "_per_");
+    snake_case(&spelled)
+}
+
+/// Converts an identifier to snake_case usable in a Prometheus name:
+/// camelCase and acronyms are split (`launchTime` -> `launch_time`,
+/// `CPUTime` -> `cpu_time`, `v2Time` -> `v2_time`), every character outside
+/// `[a-zA-Z0-9]` becomes `_`, repeated `_` collapse and leading or trailing
+/// `_` are dropped. The result is lowercase ASCII, possibly empty, and may
+/// start with a digit (callers prefix it).
+pub fn snake_case(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len() + 4);
+    let sep = |out: &mut String| {
+        if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    };
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_ascii_alphanumeric() {
+            sep(&mut out);
+            continue;
+        }
+        if c.is_ascii_uppercase() && i > 0 {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
+                sep(&mut out);
+            }
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
+/// The family name of an Apple metric's values: `asc_<identifier in
+/// snake_case>_<unit suffix>` (`launchTime` in ms -> `asc_launch_time_seconds`).
+/// An identifier that already ends with the suffix does not get it twice;
+/// an empty identifier reads `unknown_metric`.
+pub fn metric_family_name(metric_identifier: &str, unit: &UnitMapping) -> String {
+    compose_name(&[], metric_identifier, &[], unit)
+}
+
+/// `asc_<prefix..>_<metric stem>_<part..>_<suffix>`.
+fn compose_name(
+    prefix: &[&str],
+    metric_identifier: &str,
+    part: &[&str],
+    unit: &UnitMapping,
+) -> String {
+    let mut stem = snake_case(metric_identifier);
+    if stem.is_empty() {
+        stem = "unknown_metric".to_string();
+    }
+    let suffix = unit.suffix.as_str();
+    let mut append_suffix = !suffix.is_empty();
+    if append_suffix {
+        if let Some(s) = stem.strip_suffix(suffix).and_then(|s| s.strip_suffix('_')) {
+            stem = s.to_string();
+        } else if stem == suffix && part.is_empty() {
+            append_suffix = false;
+        }
+    }
+    let mut name = String::from("asc");
+    for p in prefix
+        .iter()
+        .chain(std::iter::once(&stem.as_str()))
+        .chain(part)
+    {
+        name.push('_');
+        name.push_str(p);
+    }
+    if append_suffix {
+        name.push('_');
+        name.push_str(suffix);
+    }
+    name
+}
+
+// ---------------------------------------------------------------------------
+// Family names that do not depend on the data.
+
+const EXPORTER_BUILD_INFO: &str = "asc_exporter_build_info";
+const EXPORTER_LAST_SUCCESS: &str = "asc_exporter_last_refresh_success";
+const EXPORTER_LAST_SUCCESS_TS: &str = "asc_exporter_last_refresh_success_timestamp_seconds";
+const EXPORTER_DURATION: &str = "asc_exporter_refresh_duration_seconds";
+const API_REQUESTS: &str = "asc_api_requests_total";
+const API_RETRIES: &str = "asc_api_retries_total";
+const API_RL_REMAINING: &str = "asc_api_rate_limit_remaining";
+const API_RL_LIMIT: &str = "asc_api_rate_limit_limit";
+const APP_LAST_SUCCESS_TS: &str = "asc_app_last_refresh_success_timestamp_seconds";
+const APP_REFRESH_FAILED: &str = "asc_app_refresh_failed";
+const APP_LATEST_VERSION: &str = "asc_app_latest_version_info";
+const DATA_AVAILABLE: &str = "asc_data_available";
+const BUILD_UPLOADED: &str = "asc_build_uploaded_timestamp_seconds";
+const SIGNATURE_WEIGHT: &str = "asc_diagnostic_signature_weight_ratio";
+const METRIC_GOAL_INFO: &str = "asc_metric_goal_info";
+const METRIC_BREAKDOWN: &str = "asc_metric_breakdown_ratio";
+const INSIGHT_REGRESSION_DELTA: &str = "asc_insight_regression_delta_ratio";
+const INSIGHT_TRENDING_UP_DELTA: &str = "asc_insight_trending_up_delta_ratio";
+
+/// Every fixed family name; data-derived names never take one of these.
+const FIXED: &[&str] = &[
+    EXPORTER_BUILD_INFO,
+    EXPORTER_LAST_SUCCESS,
+    EXPORTER_LAST_SUCCESS_TS,
+    EXPORTER_DURATION,
+    API_REQUESTS,
+    API_RETRIES,
+    API_RL_REMAINING,
+    API_RL_LIMIT,
+    APP_LAST_SUCCESS_TS,
+    APP_REFRESH_FAILED,
+    APP_LATEST_VERSION,
+    DATA_AVAILABLE,
+    BUILD_UPLOADED,
+    SIGNATURE_WEIGHT,
+    METRIC_GOAL_INFO,
+    METRIC_BREAKDOWN,
+    INSIGHT_REGRESSION_DELTA,
+    INSIGHT_TRENDING_UP_DELTA,
+];
+
+// ---------------------------------------------------------------------------
+// Building families.
+
+type Labels = Vec<(&'static str, String)>;
+
+struct Series {
+    labels: Labels,
+    value: f64,
+}
+
+struct Family {
+    /// What produces the family (a fixed name, or a kind of data-derived
+    /// family). Two different origins never share a family.
+    origin: String,
+    help: String,
+    kind: MetricType,
+    series: Vec<Series>,
+}
+
+#[derive(Default)]
+struct Builder {
+    families: BTreeMap<String, Family>,
+}
+
+impl Builder {
+    fn new() -> Self {
+        let mut b = Self::default();
+        for name in FIXED {
+            b.families.insert(
+                (*name).to_string(),
+                Family {
+                    origin: (*name).to_string(),
+                    help: String::new(),
+                    kind: MetricType::GAUGE,
+                    series: Vec::new(),
+                },
+            );
+        }
+        b
+    }
+
+    /// Adds a series to a fixed family.
+    fn fixed(&mut self, name: &str, kind: MetricType, help: &str, labels: Labels, value: f64) {
+        self.add(name, name, kind, || help.to_string(), labels, value);
+    }
+
+    /// Adds a gauge series to a data-derived family.
+    fn gauge(
+        &mut self,
+        name: &str,
+        origin: &str,
+        help: impl FnOnce() -> String,
+        labels: Labels,
+        value: f64,
+    ) {
+        self.add(name, origin, MetricType::GAUGE, help, labels, value);
+    }
+
+    fn add(
+        &mut self,
+        name: &str,
+        origin: &str,
+        kind: MetricType,
+        help: impl FnOnce() -> String,
+        labels: Labels,
+        value: f64,
+    ) {
+        if !value.is_finite() {
+            return;
+        }
+        // A data-derived name that collides with a family of another origin
+        // (pathological: an Apple metric named like one of ours) moves to
+        // `<name>_2`, `<name>_3`, ... instead of being dropped or merged.
+        let mut n = 1;
+        let key = loop {
+            let candidate = if n == 1 {
+                name.to_string()
+            } else {
+                format!("{name}_{n}")
+            };
+            match self.families.get(&candidate) {
+                Some(f) if f.origin != origin => n += 1,
+                _ => break candidate,
+            }
+        };
+        let family = self.families.entry(key).or_insert_with(|| Family {
+            origin: origin.to_string(),
+            help: String::new(),
+            kind,
+            series: Vec::new(),
+        });
+        if family.help.is_empty() {
+            family.help = help();
+            family.kind = kind;
+        }
+        family.series.push(Series { labels, value });
+    }
+
+    fn finish(self) -> Vec<MetricFamily> {
+        self.families
+            .into_iter()
+            .filter(|(_, f)| !f.series.is_empty())
+            .map(|(name, f)| to_proto(name, f))
+            .collect()
+    }
+}
+
+/// The order of [`natural_cmp`] (alphanumeric runs, numbers by value),
+/// without allocating: sorting calls it for every comparison.
+fn natural_order(a: &str, b: &str) -> Ordering {
+    let not_alnum = |c: char| !c.is_ascii_alphanumeric();
+    let number = |p: &str| p.parse::<u64>().unwrap_or(u64::MAX);
+    let (mut ai, mut bi) = (a.split(not_alnum), b.split(not_alnum));
+    loop {
+        match (ai.next(), bi.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let o = number(x).cmp(&number(y)).then_with(|| x.cmp(y));
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+        }
+    }
+}
+
+/// Orders label values naturally (`1.9` < `1.10`), ties broken bytewise.
+fn cmp_labels(a: &Labels, b: &Labels) -> Ordering {
+    for ((an, av), (bn, bv)) in a.iter().zip(b.iter()) {
+        if an == bn && av == bv {
+            continue;
+        }
+        let o = an
+            .cmp(bn)
+            .then_with(|| natural_order(av, bv))
+            .then_with(|| av.cmp(bv));
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+fn to_proto(name: String, mut f: Family) -> MetricFamily {
+    // Stable sort, then drop exact label-set duplicates (keeping the first
+    // in input order): a valid exposition has unique series.
+    f.series.sort_by(|a, b| cmp_labels(&a.labels, &b.labels));
+    f.series
+        .dedup_by(|later, first| later.labels == first.labels);
+    let metrics = f
+        .series
+        .into_iter()
+        .map(|s| {
+            let mut m = Metric::from_label(
+                s.labels
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let mut lp = LabelPair::default();
+                        lp.set_name(k.to_string());
+                        lp.set_value(v);
+                        lp
+                    })
+                    .collect(),
+            );
+            if f.kind == MetricType::COUNTER {
+                let mut c = Counter::default();
+                c.set_value(s.value);
+                m.set_counter(c);
+            } else {
+                let mut g = Gauge::default();
+                g.set_value(s.value);
+                m.set_gauge(g);
+            }
+            m
+        })
+        .collect();
+    let mut mf = MetricFamily::default();
+    mf.set_name(name);
+    mf.set_help(f.help);
+    mf.set_field_type(f.kind);
+    mf.set_metric(metrics);
+    mf
+}
+
+// ---------------------------------------------------------------------------
+// The mapping.
+
+/// All metric families of a snapshot, sorted by name, series sorted by
+/// their label values; families without series are left out.
+pub fn families(snapshot: &Snapshot, meta: &BuildMeta) -> Vec<MetricFamily> {
+    let mut b = Builder::new();
+    exporter_series(&mut b, snapshot, meta);
+    for app in &snapshot.apps {
+        app_series(&mut b, app);
+    }
+    b.finish()
+}
+
+/// Encodes a snapshot: the text exposition and its gzip copy.
+pub fn encode(snapshot: &Snapshot, meta: &BuildMeta) -> Exposition {
+    let fams = families(snapshot, meta);
+    let encoder = TextEncoder::new();
+    let mut text = String::with_capacity(fams.len() * 512);
+    let (mut families, mut series) = (0, 0);
+    for f in &fams {
+        // Writing to a String cannot fail; the encoder only rejects empty or
+        // unnamed families, which `families` never yields.
+        match encoder.encode_utf8(std::slice::from_ref(f), &mut text) {
+            Ok(()) => {
+                families += 1;
+                series += f.get_metric().len();
+            }
+            Err(e) => tracing::warn!(family = f.name(), error = %e, "family not encoded"),
+        }
+    }
+    let gzip = gzip(text.as_bytes());
+    Exposition {
+        text: Bytes::from(text),
+        gzip: Bytes::from(gzip),
+        families,
+        series,
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(
+        Vec::with_capacity(data.len() / 4 + 64),
+        Compression::default(),
+    );
+    if let Err(e) = enc.write_all(data) {
+        tracing::warn!(error = %e, "gzip of the exposition failed");
+        return Vec::new();
+    }
+    enc.finish().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "gzip of the exposition failed");
+        Vec::new()
+    })
+}
+
+fn bool_value(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
+    b.fixed(
+        EXPORTER_BUILD_INFO,
+        MetricType::GAUGE,
+        "Exporter build: always 1, version and revision in labels.",
+        vec![
+            ("version", meta.version.clone()),
+            ("revision", meta.revision.clone()),
+        ],
+        1.0,
+    );
+    b.fixed(
+        EXPORTER_LAST_SUCCESS,
+        MetricType::GAUGE,
+        "1 if the latest refresh succeeded for every app, else 0 (also 0 before the first refresh).",
+        vec![],
+        bool_value(s.refresh.last_success),
+    );
+    if let Some(ts) = s.refresh.last_success_unix {
+        b.fixed(
+            EXPORTER_LAST_SUCCESS_TS,
+            MetricType::GAUGE,
+            "Unix time of the latest refresh that succeeded for every app.",
+            vec![],
+            ts,
+        );
+    }
+    if s.refresh.last_attempt_unix > 0.0 {
+        b.fixed(
+            EXPORTER_DURATION,
+            MetricType::GAUGE,
+            "Wall-clock duration of the latest refresh.",
+            vec![],
+            s.refresh.duration_seconds,
+        );
+    }
+    for (endpoint, status, count) in &s.api.requests {
+        b.fixed(
+            API_REQUESTS,
+            MetricType::COUNTER,
+            "App Store Connect API requests since the exporter started, by route template and HTTP status (or error/timeout).",
+            vec![("endpoint", endpoint.clone()), ("status", status.clone())],
+            *count as f64,
+        );
+    }
+    b.fixed(
+        API_RETRIES,
+        MetricType::COUNTER,
+        "App Store Connect API requests retried since the exporter started.",
+        vec![],
+        s.api.retries as f64,
+    );
+    if let Some(rl) = &s.api.rate_limit {
+        let windows = [
+            ("hour", rl.hour_remaining, rl.hour_limit),
+            ("minute", rl.minute_remaining, rl.minute_limit),
+        ];
+        for (window, remaining, limit) in windows {
+            if let Some(r) = remaining {
+                b.fixed(
+                    API_RL_REMAINING,
+                    MetricType::GAUGE,
+                    "Requests left in the App Store Connect rate-limit window, from the latest X-Rate-Limit header.",
+                    vec![("window", window.to_string())],
+                    r as f64,
+                );
+            }
+            if let Some(l) = limit {
+                b.fixed(
+                    API_RL_LIMIT,
+                    MetricType::GAUGE,
+                    "Requests allowed in the App Store Connect rate-limit window, from the latest X-Rate-Limit header.",
+                    vec![("window", window.to_string())],
+                    l as f64,
+                );
+            }
+        }
+    }
+}
+
+fn app_labels(app: &AppRef) -> Labels {
+    vec![
+        ("app_id", app.id.clone()),
+        ("app", app.name.clone()),
+        ("bundle_id", app.bundle_id.clone()),
+    ]
+}
+
+/// Where a metrics document came from.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    App,
+    Build(&'a BuildInfo),
+}
+
+impl Scope<'_> {
+    /// Adds the `build` label to build-level series.
+    fn push_build(self, labels: &mut Labels) {
+        if let Scope::Build(b) = self {
+            labels.push(("build", b.number.clone()));
+        }
+    }
+
+    /// The version of a point without one: the build's marketing version.
+    fn fallback_version(self) -> String {
+        match self {
+            Scope::App => String::new(),
+            Scope::Build(b) => b.version.clone().unwrap_or_default(),
+        }
+    }
+}
+
+fn app_series(b: &mut Builder, a: &AppSnapshot) {
+    let app = &a.app;
+    if let Some(ts) = a.last_success_unix {
+        b.fixed(
+            APP_LAST_SUCCESS_TS,
+            MetricType::GAUGE,
+            "Unix time of the latest successful refresh of the app's data.",
+            app_labels(app),
+            ts,
+        );
+    }
+    b.fixed(
+        APP_REFRESH_FAILED,
+        MetricType::GAUGE,
+        "1 if the latest attempt to refresh the app failed (its series are then the last good data), else 0.",
+        app_labels(app),
+        bool_value(a.last_attempt_failed),
+    );
+    if let Some(m) = &a.metrics {
+        data_available(b, app, "app", m.has_data());
+        latest_version(b, a, m);
+        metrics_series(b, app, Scope::App, m);
+        insight_series(b, app, Scope::App, m);
+    }
+    for build in &a.builds {
+        build_series(b, app, build);
+    }
+}
+
+fn data_available(b: &mut Builder, app: &AppRef, scope: &str, available: bool) {
+    let mut labels = app_labels(app);
+    labels.push(("scope", scope.to_string()));
+    b.fixed(
+        DATA_AVAILABLE,
+        MetricType::GAUGE,
+        "1 if App Store Connect returned metrics for the scope (app, or a build number), 0 if it returned none yet (not measured: no value series then).",
+        labels,
+        bool_value(available),
+    );
+}
+
+/// `asc_app_latest_version_info`: the newest version per platform among the
+/// app-level points, or the insights' latest version when there are no
+/// points.
+fn latest_version(b: &mut Builder, a: &AppSnapshot, m: &XcodeMetrics) {
+    let mut newest: BTreeMap<&str, &str> = BTreeMap::new();
+    for (platform, _, metric) in m.metrics() {
+        let versions = metric
+            .datasets
+            .iter()
+            .flat_map(|d| d.points.iter())
+            .filter_map(|p| p.version.as_deref());
+        for v in versions {
+            let e = newest.entry(platform).or_insert(v);
+            if natural_cmp(v, e).then_with(|| v.cmp(e)).is_gt() {
+                *e = v;
+            }
+        }
+    }
+    let fallback;
+    if newest.is_empty() {
+        fallback = a.latest_version();
+        if let Some(v) = fallback.as_deref() {
+            let platform = m
+                .product_data
+                .iter()
+                .find_map(|p| p.platform.as_deref())
+                .unwrap_or("");
+            newest.insert(platform, v);
+        }
+    }
+    for (platform, version) in newest {
+        let mut labels = app_labels(&a.app);
+        labels.push(("platform", platform.to_string()));
+        labels.push(("version", version.to_string()));
+        b.fixed(
+            APP_LATEST_VERSION,
+            MetricType::GAUGE,
+            "The newest app version in the app's metrics: always 1, for joins in dashboards and alerts.",
+            labels,
+            1.0,
+        );
+    }
+}
+
+fn build_series(b: &mut Builder, app: &AppRef, bs: &BuildSnapshot) {
+    let build = &bs.build;
+    let version = build.version.clone().unwrap_or_default();
+    if let Some(ts) = build
+        .uploaded_date
+        .as_deref()
+        .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+    {
+        let mut labels = app_labels(app);
+        labels.push(("build", build.number.clone()));
+        labels.push(("version", version.clone()));
+        labels.push((
+            "processing_state",
+            build.processing_state.clone().unwrap_or_default(),
+        ));
+        b.fixed(
+            BUILD_UPLOADED,
+            MetricType::GAUGE,
+            "Unix time the build was uploaded to App Store Connect.",
+            labels,
+            ts.timestamp_millis() as f64 / 1000.0,
+        );
+    }
+    let has_data = bs.metrics.as_ref().is_some_and(XcodeMetrics::has_data);
+    data_available(b, app, &build.number, has_data);
+    if let Some(m) = &bs.metrics {
+        metrics_series(b, app, Scope::Build(build), m);
+        insight_series(b, app, Scope::Build(build), m);
+    }
+    for sig in &bs.signatures {
+        let Some(weight) = sig.attributes.weight else {
+            continue;
+        };
+        let mut labels = app_labels(app);
+        labels.push(("build", build.number.clone()));
+        labels.push(("version", version.clone()));
+        labels.push(("diagnostic_type", sig.diagnostic_type().to_string()));
+        labels.push(("signature_id", sig.id.clone()));
+        labels.push(("signature", sig.signature().to_string()));
+        b.fixed(
+            SIGNATURE_WEIGHT,
+            MetricType::GAUGE,
+            "Weight of a diagnostic signature as a fraction of its build's total for the diagnostic type.",
+            labels,
+            weight,
+        );
+    }
+}
+
+/// The unit of a metric as Apple gives it, without fallbacks.
+fn metric_unit(metric: &AscMetric) -> UnitMapping {
+    let unit = metric.unit.as_ref();
+    unit_mapping(
+        unit.and_then(|u| u.identifier.as_deref()).unwrap_or(""),
+        unit.and_then(|u| u.display_name.as_deref()).unwrap_or(""),
+    )
+}
+
+/// Origins of data-derived families (see [`Builder::add`]).
+const O_VALUE: &str = "metric value";
+const O_MARGIN: &str = "metric error margin";
+const O_GOAL_LOWER: &str = "metric goal lower bound";
+const O_GOAL_UPPER: &str = "metric goal upper bound";
+const O_RECOMMENDED: &str = "metric recommended goal";
+const O_INSIGHT_LATEST: &str = "insight latest value";
+const O_INSIGHT_REFERENCE: &str = "insight reference value";
+
+fn metrics_series(b: &mut Builder, app: &AppRef, scope: Scope<'_>, xm: &XcodeMetrics) {
+    for (platform, category, metric) in xm.metrics() {
+        one_metric(b, app, scope, platform, category, metric);
+    }
+}
+
+fn one_metric(
+    b: &mut Builder,
+    app: &AppRef,
+    scope: Scope<'_>,
+    platform: &str,
+    category: &MetricCategory,
+    metric: &AscMetric,
+) {
+    let id = metric.id();
+    let unit = metric_unit(metric);
+    let phrase = unit.phrase();
+    let value_name = metric_family_name(id, &unit);
+    let margin_name = compose_name(&[], id, &["error", "margin"], &unit);
+    let lower_name = compose_name(&[], id, &["goal", "lower", "bound"], &unit);
+    let upper_name = compose_name(&[], id, &["goal", "upper", "bound"], &unit);
+    let recommended_name = compose_name(&[], id, &["recommended", "goal"], &unit);
+
+    let mut base = app_labels(app);
+    base.push(("platform", platform.to_string()));
+    base.push(("category", category.id().to_string()));
+
+    for gk in &metric.goal_keys {
+        let goal = gk.goal_key.clone().unwrap_or_default();
+        let mut labels = base.clone();
+        labels.push(("goal", goal));
+        scope.push_build(&mut labels);
+        if let Some(lower) = gk.lower_bound {
+            b.gauge(
+                &lower_name,
+                O_GOAL_LOWER,
+                || format!("Lower bound of each goal band of Apple metric {id} {phrase}."),
+                labels.clone(),
+                unit.convert(lower),
+            );
+        }
+        if let Some(upper) = gk.upper_bound {
+            b.gauge(
+                &upper_name,
+                O_GOAL_UPPER,
+                || format!("Upper bound of each goal band of Apple metric {id} {phrase}; an open-ended band has none."),
+                labels,
+                unit.convert(upper),
+            );
+        }
+    }
+
+    for ds in &metric.datasets {
+        let fc = &ds.filter_criteria;
+        let device = fc.device().to_string();
+        let device_name = fc.device_name().to_string();
+        let percentile = percentile_label(fc.percentile()).to_string();
+
+        if let Some(goal) = ds.recommended_metric_goal.as_ref().and_then(|g| g.value) {
+            let mut labels = base.clone();
+            labels.push(("device", device.clone()));
+            labels.push(("device_name", device_name.clone()));
+            labels.push(("percentile", percentile.clone()));
+            scope.push_build(&mut labels);
+            b.gauge(
+                &recommended_name,
+                O_RECOMMENDED,
+                || format!("Apple's recommended goal for metric {id} {phrase}, per device and percentile."),
+                labels,
+                unit.convert(goal),
+            );
+        }
+
+        for p in &ds.points {
+            let version = p
+                .version
+                .clone()
+                .unwrap_or_else(|| scope.fallback_version());
+            let mut labels = base.clone();
+            labels.push(("version", version.clone()));
+            labels.push(("device", device.clone()));
+            labels.push(("device_name", device_name.clone()));
+            labels.push(("percentile", percentile.clone()));
+            scope.push_build(&mut labels);
+
+            if let Some(v) = p.value {
+                b.gauge(
+                    &value_name,
+                    O_VALUE,
+                    || {
+                        format!(
+                            "Apple metric {id} {phrase}, per app version, device and percentile."
+                        )
+                    },
+                    labels.clone(),
+                    unit.convert(v),
+                );
+            }
+            if let Some(m) = p.error_margin {
+                b.gauge(
+                    &margin_name,
+                    O_MARGIN,
+                    || format!("Error margin of Apple metric {id} {phrase}, per app version, device and percentile."),
+                    labels,
+                    unit.convert(m),
+                );
+            }
+
+            // Cross-metric, unitless families: `metric` label after `category`.
+            let mut cross = base.clone();
+            cross.push(("metric", id.to_string()));
+            cross.push(("version", version));
+            cross.push(("device", device.clone()));
+            cross.push(("device_name", device_name.clone()));
+            cross.push(("percentile", percentile.clone()));
+            if let Some(goal) = &p.goal {
+                let mut labels = cross.clone();
+                labels.push(("goal", goal.clone()));
+                scope.push_build(&mut labels);
+                b.fixed(
+                    METRIC_GOAL_INFO,
+                    MetricType::GAUGE,
+                    "The goal band (good, fair, poor, ...) a metric value falls in, per app version, device and percentile: always 1, band in the goal label.",
+                    labels,
+                    1.0,
+                );
+            }
+            for share in &p.percentage_breakdown {
+                let Some(v) = share.value else { continue };
+                let mut labels = cross.clone();
+                labels.push((
+                    "subsystem",
+                    share.sub_system_label.clone().unwrap_or_default(),
+                ));
+                scope.push_build(&mut labels);
+                b.fixed(
+                    METRIC_BREAKDOWN,
+                    MetricType::GAUGE,
+                    "Share of a metric value attributed to a subsystem (Apple's percentageBreakdown) as a ratio, per app version, device and percentile.",
+                    labels,
+                    scale(v, 1e-2),
+                );
+            }
+        }
+    }
+}
+
+/// The metric an insight refers to: exact identifier first, then
+/// case-insensitive.
+fn insight_metric<'a>(
+    xm: &'a XcodeMetrics,
+    id: &str,
+) -> Option<(&'a MetricCategory, &'a AscMetric)> {
+    xm.metrics()
+        .find(|(_, _, m)| m.id() == id)
+        .map(|(_, c, m)| (c, m))
+        .or_else(|| xm.find_metric(id))
+}
+
+fn insight_series(b: &mut Builder, app: &AppRef, scope: Scope<'_>, xm: &XcodeMetrics) {
+    let Some(insights) = &xm.insights else {
+        return;
+    };
+    let kinds: [(&str, &str, &str, &[MetricsInsight]); 2] = [
+        (
+            "regression",
+            INSIGHT_REGRESSION_DELTA,
+            "Apple regression insight: change of the latest version against the reference versions' average, as a ratio (0.1 = +10 %), per device and percentile.",
+            &insights.regressions,
+        ),
+        (
+            "trending_up",
+            INSIGHT_TRENDING_UP_DELTA,
+            "Apple trending-up insight: change of the latest version against the reference versions' average, as a ratio (0.1 = +10 %), per device and percentile.",
+            &insights.trending_up,
+        ),
+    ];
+    for (kind, delta_name, delta_help, list) in kinds {
+        for insight in list {
+            let id = insight.metric.as_deref().unwrap_or("");
+            let found = insight_metric(xm, id);
+            let unit = found.map_or_else(UnitMapping::none, |(_, m)| metric_unit(m));
+            let phrase = if found.is_some() {
+                unit.phrase()
+            } else {
+                "in Apple's unit (metric not in the data)".to_string()
+            };
+            let category = insight
+                .metric_category
+                .as_deref()
+                .or(found.map(|(c, _)| c.id()))
+                .unwrap_or("");
+            let latest_name = compose_name(&["insight", kind, "latest"], id, &[], &unit);
+            let reference_name = compose_name(&["insight", kind, "reference"], id, &[], &unit);
+            let label_kind = kind.replace('_', "-");
+            for pop in &insight.populations {
+                let mut labels = app_labels(app);
+                labels.push(("category", category.to_string()));
+                labels.push(("metric", id.to_string()));
+                labels.push(("device", pop.device.clone().unwrap_or_default()));
+                labels.push((
+                    "percentile",
+                    percentile_label(pop.percentile.as_deref().unwrap_or("")).to_string(),
+                ));
+                labels.push((
+                    "latest_version",
+                    insight.latest_version.clone().unwrap_or_default(),
+                ));
+                labels.push((
+                    "high_impact",
+                    insight.high_impact.unwrap_or(false).to_string(),
+                ));
+                scope.push_build(&mut labels);
+                if let Some(d) = pop.delta_percentage {
+                    b.fixed(
+                        delta_name,
+                        MetricType::GAUGE,
+                        delta_help,
+                        labels.clone(),
+                        scale(d, 1e-2),
+                    );
+                }
+                if let Some(v) = pop.latest_version_value {
+                    b.gauge(
+                        &latest_name,
+                        O_INSIGHT_LATEST,
+                        || format!("Apple {label_kind} insight on metric {id}: the latest version's value {phrase}, per device and percentile."),
+                        labels.clone(),
+                        unit.convert(v),
+                    );
+                }
+                if let Some(v) = pop.reference_average_value {
+                    b.gauge(
+                        &reference_name,
+                        O_INSIGHT_REFERENCE,
+                        || format!("Apple {label_kind} insight on metric {id}: the reference versions' average value {phrase}, per device and percentile."),
+                        labels,
+                        unit.convert(v),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_conversions() {
+        let ms = unit_mapping("milliseconds", "ms");
+        assert_eq!((ms.suffix.as_str(), ms.ucum.as_str()), ("seconds", "s"));
+        assert_eq!(ms.convert(768.7), 0.7687);
+        assert_eq!(ms.convert(2014.3), 2.0143);
+        assert_eq!(ms.convert(997.8), 0.9978);
+        assert_eq!(ms.convert(907.48), 0.90748);
+        let pct = unit_mapping("scrollHitchRate", "%");
+        assert_eq!((pct.suffix.as_str(), pct.ucum.as_str()), ("ratio", "1"));
+        assert_eq!(pct.convert(6.5), 0.065);
+        assert_eq!(pct.convert(10.0), 0.1);
+        for (id, display, suffix, factor) in [
+            ("seconds", "", "seconds", 1.0),
+            ("s", "", "seconds", 1.0),
+            ("", "sec", "seconds", 1.0),
+            ("ms", "", "seconds", 1e-3),
+            ("bytes", "B", "bytes", 1.0),
+            ("kilobytes", "KB", "bytes", 1e3),
+            ("", "KB", "bytes", 1e3),
+            ("megabytes", "", "bytes", 1e6),
+            ("", "MB", "bytes", 1e6),
+            ("Gigabytes", "", "bytes", 1e9),
+            ("percent", "", "ratio", 1e-2),
+            ("", "%", "ratio", 1e-2),
+        ] {
+            let u = unit_mapping(id, display);
+            assert_eq!(
+                (u.suffix.as_str(), u.factor),
+                (suffix, factor),
+                "{id:?} {display:?}"
+            );
+        }
+        assert_eq!(unit_mapping("megabytes", "MB").convert(1.5), 1_500_000.0);
+        assert_eq!(unit_mapping("kilobytes", "KB").convert(0.1), 100.0);
+    }
+
+    #[test]
+    fn identifier_decides_before_display_name() {
+        // The identifier is a known unit: its display name does not matter.
+        assert_eq!(unit_mapping("milliseconds", "%").suffix, "seconds");
+        // Unknown identifier, known display name.
+        assert_eq!(unit_mapping("scrollHitchRate", "%").suffix, "ratio");
+    }
+
+    #[test]
+    fn unknown_units_are_kept_in_snake_case() {
+        let u = unit_mapping("secondsPerHour", "s/hr");
+        assert_eq!(
+            (u.suffix.as_str(), u.factor, u.ucum.as_str()),
+            ("seconds_per_hour", 1.0, "{seconds_per_hour}")
+        );
+        assert_eq!(
+            unit_mapping("percentPerDay", "%/day").suffix,
+            "percent_per_day"
+        );
+        assert_eq!(unit_mapping("", "%/day").suffix, "percent_per_day");
+        assert_eq!(
+            unit_mapping("", "Mb").suffix,
+            "mb",
+            "megabits are not bytes"
+        );
+        assert_eq!(unit_mapping("", "").suffix, "");
+        assert_eq!(unit_mapping("  ", "").ucum, "");
+        assert_eq!(unit_mapping("", "").factor, 1.0);
+        assert_eq!(unit_mapping("count", "").suffix, "count");
+    }
+
+    #[test]
+    fn snake_case_edge_cases() {
+        for (input, want) in [
+            ("launchTime", "launch_time"),
+            ("scrollHitchRate", "scroll_hitch_rate"),
+            ("CPUTime", "cpu_time"),
+            ("cpuTimeCPU", "cpu_time_cpu"),
+            ("HTTPStatus2XX", "http_status2_xx"),
+            ("v2Time", "v2_time"),
+            ("p90", "p90"),
+            ("peakMemory", "peak_memory"),
+            ("already_snake", "already_snake"),
+            ("With Spaces-and.dots", "with_spaces_and_dots"),
+            ("__weird__name__", "weird_name"),
+            ("a--b", "a_b"),
+            ("émoji🙂Rate", "moji_rate"),
+            ("", ""),
+            ("%", ""),
+            ("123abc", "123abc"),
+            ("ABC", "abc"),
+        ] {
+            assert_eq!(snake_case(input), want, "{input:?}");
+        }
+    }
+
+    fn valid_name(n: &str) -> bool {
+        let mut chars = n.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    }
+
+    #[test]
+    fn family_names() {
+        let ms = unit_mapping("milliseconds", "ms");
+        assert_eq!(
+            metric_family_name("launchTime", &ms),
+            "asc_launch_time_seconds"
+        );
+        let pct = unit_mapping("scrollHitchRate", "%");
+        assert_eq!(
+            metric_family_name("scrollHitchRate", &pct),
+            "asc_scroll_hitch_rate_ratio"
+        );
+        let none = UnitMapping::none();
+        assert_eq!(metric_family_name("newThing", &none), "asc_new_thing");
+        assert_eq!(metric_family_name("", &none), "asc_unknown_metric");
+        assert_eq!(metric_family_name("9lives", &none), "asc_9lives");
+        let sph = unit_mapping("secondsPerHour", "");
+        assert_eq!(
+            metric_family_name("hangRate", &sph),
+            "asc_hang_rate_seconds_per_hour"
+        );
+        // No doubled suffix.
+        let s = unit_mapping("seconds", "s");
+        assert_eq!(
+            metric_family_name("launchTimeSeconds", &s),
+            "asc_launch_time_seconds"
+        );
+        assert_eq!(metric_family_name("seconds", &s), "asc_seconds");
+        assert_eq!(
+            compose_name(&[], "launchTimeSeconds", &["error", "margin"], &s),
+            "asc_launch_time_error_margin_seconds"
+        );
+        assert_eq!(
+            compose_name(&["insight", "regression", "latest"], "launchTime", &[], &ms),
+            "asc_insight_regression_latest_launch_time_seconds"
+        );
+        for id in ["launchTime", "", "日本", "a b", "_x", "9", "%%%"] {
+            for u in [&ms, &pct, &none, &sph] {
+                let n = metric_family_name(id, u);
+                assert!(valid_name(&n), "{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn scale_is_exact_for_powers_of_ten() {
+        assert_eq!(scale(768.7, 1e-3), 0.7687);
+        assert_eq!(scale(6.5, 1e-2), 0.065);
+        assert_eq!(scale(13.0, 1e-2), 0.13);
+        assert_eq!(scale(0.0, 1e-3), 0.0);
+        assert_eq!(scale(-1.5, 1e3), -1500.0);
+        assert_eq!(scale(2.0, 60.0), 120.0);
+        assert!(scale(f64::NAN, 1e-3).is_nan());
+    }
+
+    #[test]
+    fn natural_order_matches_the_client() {
+        let values = [
+            "",
+            "1",
+            "1.0",
+            "1.9",
+            "1.10",
+            "2.0",
+            "10.0",
+            "2.0b1",
+            "2.0-beta",
+            "a",
+            "B",
+            "all_iphones",
+            "all_ipads",
+            "p50",
+            "p90",
+            "181",
+            "203",
+            "1-0",
+            "1.0.0",
+            "x.y",
+            "18446744073709551616",
+        ];
+        for a in values {
+            for b in values {
+                assert_eq!(natural_order(a, b), natural_cmp(a, b), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn colliding_names_are_kept_apart() {
+        let mut b = Builder::new();
+        b.gauge(DATA_AVAILABLE, O_VALUE, || "h".into(), vec![], 1.0);
+        b.gauge("asc_x_seconds", O_VALUE, || "v".into(), vec![], 1.0);
+        b.gauge("asc_x_seconds", O_MARGIN, || "m".into(), vec![], 2.0);
+        let fams = b.finish();
+        let names: Vec<_> = fams.iter().map(|f| f.name().to_string()).collect();
+        assert_eq!(
+            names,
+            ["asc_data_available_2", "asc_x_seconds", "asc_x_seconds_2"]
+        );
+    }
+
+    #[test]
+    fn empty_snapshot_encodes() {
+        let meta = BuildMeta {
+            version: "0.1.0".into(),
+            revision: "abc".into(),
+        };
+        let e = encode(&Snapshot::default(), &meta);
+        let text = std::str::from_utf8(&e.text).unwrap_or_default();
+        assert!(
+            text.contains("asc_exporter_build_info{version=\"0.1.0\",revision=\"abc\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("asc_exporter_last_refresh_success 0"));
+        assert!(!text.contains("asc_exporter_refresh_duration_seconds"));
+        assert_eq!(e.families, 3, "{text}");
+        assert_eq!(e.series, 3);
+    }
+}

@@ -1,0 +1,978 @@
+//! The Prometheus output end to end: a snapshot built from Apple's example
+//! documents is encoded, parsed back with a real Prometheus text parser and
+//! checked against the metric contract; `promtool check metrics` lints it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use asc_perf_exporter::asc::BuildInfo;
+use asc_perf_exporter::asc::model::{DiagnosticSignature, Document, XcodeMetrics};
+use asc_perf_exporter::export::{BuildMeta, Exposition, encode, families};
+use asc_perf_exporter::refresh::snapshot::{ApiSnapshot, RateLimitSnapshot, RefreshStatus};
+use asc_perf_exporter::refresh::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};
+use prometheus_parse::{Sample, Scrape, Value};
+
+const APP: &str = "1583111882";
+const EMPTY_APP: &str = "1000000002";
+const ODD_APP: &str = "1000000003";
+
+/// Reads a file of `shared/asc/examples`, beside the worktree or at /work.
+fn example(name: &str) -> String {
+    let candidates = [
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/asc/examples"),
+        PathBuf::from("/work/shared/asc/examples"),
+    ];
+    for dir in &candidates {
+        if let Ok(s) = std::fs::read_to_string(dir.join(name)) {
+            return s;
+        }
+    }
+    panic!("example {name} not found in {candidates:?}");
+}
+
+/// A build-level document made by hand: scrollHitchRate with goal bands,
+/// goals, error margins, a percentageBreakdown array and a recommended
+/// goal, plus a metric in a unit we do not convert.
+const BUILD_METRICS: &str = r#"{
+  "version": "1.0.0",
+  "productData": [{
+    "platform": "iOS",
+    "metricCategories": [
+      {
+        "identifier": "ANIMATION",
+        "metrics": [{
+          "identifier": "scrollHitchRate",
+          "goalKeys": [
+            {"goalKey": "poor", "lowerBound": 10},
+            {"goalKey": "fair", "lowerBound": 5, "upperBound": 10},
+            {"goalKey": "good", "lowerBound": 0, "upperBound": 5}
+          ],
+          "unit": {"identifier": "scrollHitchRate", "displayName": "%"},
+          "datasets": [{
+            "filterCriteria": {"device": "all_iphones", "deviceMarketingName": "All iPhones", "percentile": "percentile.fifty"},
+            "points": [{
+              "version": "2.0",
+              "value": 6.5,
+              "errorMargin": 0.5,
+              "goal": "fair",
+              "percentageBreakdown": [
+                {"value": 60, "subSystemLabel": "UIKit"},
+                {"value": 40, "subSystemLabel": "App"}
+              ]
+            }],
+            "recommendedMetricGoal": {"value": 5, "detail": "Keep hitches under 5 %"}
+          }]
+        }]
+      },
+      {
+        "identifier": "HANG",
+        "metrics": [{
+          "identifier": "hangRate",
+          "unit": {"identifier": "secondsPerHour", "displayName": "s/hr"},
+          "datasets": [{
+            "filterCriteria": {"device": "all_iphones", "deviceMarketingName": "All iPhones", "percentile": "percentile.ninety"},
+            "points": [{"version": "2.0", "value": 1.25}]
+          }]
+        }]
+      }
+    ]
+  }]
+}"#;
+
+fn snapshot() -> Snapshot {
+    let app_metrics: XcodeMetrics = serde_json::from_str(&example(
+        "apple_doc_example_perfPowerMetrics_app_launch_all_iphones.json",
+    ))
+    .expect("Apple example decodes");
+    let empty: XcodeMetrics =
+        serde_json::from_str(&example("real_perfPowerMetrics_app_empty_sbecker11.json"))
+            .expect("empty example decodes");
+    assert!(!empty.has_data());
+    let signatures: Document<DiagnosticSignature> = serde_json::from_str(&example(
+        "apple_doc_example_diagnosticSignatures_build_disk_writes.json",
+    ))
+    .expect("signatures decode");
+    let build_metrics: XcodeMetrics = serde_json::from_str(BUILD_METRICS).expect("decodes");
+
+    Snapshot {
+        format: 1,
+        apps: vec![
+            AppSnapshot {
+                app: AppRef {
+                    id: APP.into(),
+                    name: "Example App".into(),
+                    bundle_id: "com.example.app".into(),
+                },
+                metrics: Some(app_metrics),
+                builds: vec![
+                    BuildSnapshot {
+                        build: BuildInfo {
+                            id: "1a254ec1-8e3d-48e7-bbd6-6b9a30072b29".into(),
+                            number: "203".into(),
+                            version: Some("2.0".into()),
+                            platform: Some("IOS".into()),
+                            uploaded_date: Some("2021-10-10T21:53:55-07:00".into()),
+                            processing_state: Some("VALID".into()),
+                            expired: Some(false),
+                        },
+                        metrics: Some(build_metrics),
+                        signatures: signatures.data,
+                        logs: vec![],
+                    },
+                    BuildSnapshot {
+                        build: BuildInfo {
+                            id: "b181".into(),
+                            number: "181".into(),
+                            version: Some("1.3".into()),
+                            ..Default::default()
+                        },
+                        metrics: None,
+                        ..Default::default()
+                    },
+                ],
+                last_success_unix: Some(1_700_000_000.0),
+                last_attempt_failed: false,
+                last_error: None,
+            },
+            AppSnapshot {
+                app: AppRef {
+                    id: EMPTY_APP.into(),
+                    name: "Empty App".into(),
+                    bundle_id: "com.example.empty".into(),
+                },
+                metrics: Some(empty),
+                builds: vec![],
+                last_success_unix: Some(1_699_999_000.5),
+                last_attempt_failed: true,
+                last_error: Some("HTTP 500".into()),
+            },
+            AppSnapshot {
+                app: AppRef {
+                    id: ODD_APP.into(),
+                    name: "Odd \"quoted\" back\\slash\nnewline".into(),
+                    bundle_id: "com.example.odd".into(),
+                },
+                metrics: None,
+                ..Default::default()
+            },
+        ],
+        refresh: RefreshStatus {
+            last_attempt_unix: 1_700_000_100.0,
+            last_success: true,
+            last_success_unix: Some(1_700_000_100.0),
+            duration_seconds: 12.5,
+        },
+        api: ApiSnapshot {
+            requests: vec![
+                ("/v1/apps/{id}/perfPowerMetrics".into(), "200".into(), 5),
+                ("/v1/apps".into(), "429".into(), 1),
+            ],
+            retries: 2,
+            rate_limit: Some(RateLimitSnapshot {
+                hour_limit: Some(3600),
+                hour_remaining: Some(3545),
+                minute_limit: None,
+                minute_remaining: None,
+            }),
+        },
+    }
+}
+
+fn meta() -> BuildMeta {
+    BuildMeta {
+        version: "0.1.0".into(),
+        revision: "deadbeef".into(),
+    }
+}
+
+fn text(e: &Exposition) -> &str {
+    std::str::from_utf8(&e.text).expect("UTF-8 exposition")
+}
+
+fn parse(text: &str) -> Scrape {
+    Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses")
+}
+
+fn value(s: &Sample) -> f64 {
+    match s.value {
+        Value::Gauge(v) | Value::Counter(v) | Value::Untyped(v) => v,
+        _ => f64::NAN,
+    }
+}
+
+/// Samples of `name` whose labels include all of `want`.
+fn find<'a>(scrape: &'a Scrape, name: &str, want: &[(&str, &str)]) -> Vec<&'a Sample> {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && want.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .collect()
+}
+
+/// The one sample of `name` matching `want`.
+fn one(scrape: &Scrape, name: &str, want: &[(&str, &str)]) -> f64 {
+    let found = find(scrape, name, want);
+    assert_eq!(found.len(), 1, "{name} {want:?}: {found:#?}");
+    value(found[0])
+}
+
+fn labels(s: &Sample) -> BTreeMap<&str, &str> {
+    s.labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// A sample read by [`strict_samples`].
+#[derive(Debug)]
+struct StrictSample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// A strict reader of text-format sample lines (label values unescaped,
+/// any character allowed inside quotes); panics on a malformed line.
+fn strict_samples(text: &str) -> Vec<StrictSample> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let bad = || -> ! { panic!("malformed sample line: {line:?}") };
+        let name_end = line.find(['{', ' ']).unwrap_or_else(|| bad());
+        let name = &line[..name_end];
+        let mut labels = BTreeMap::new();
+        let mut rest = &line[name_end..];
+        if let Some(r) = rest.strip_prefix('{') {
+            let mut chars = r.char_indices().peekable();
+            let end = loop {
+                // label name
+                let (start, _) = *chars.peek().unwrap_or_else(|| bad());
+                let mut key_end = start;
+                while let Some(&(i, c)) = chars.peek() {
+                    if c == '=' {
+                        key_end = i;
+                        break;
+                    }
+                    chars.next();
+                }
+                let key = r[start..key_end].to_string();
+                chars.next(); // '='
+                if chars.next().map(|(_, c)| c) != Some('"') {
+                    bad();
+                }
+                let mut value = String::new();
+                loop {
+                    match chars.next().map(|(_, c)| c) {
+                        Some('\\') => match chars.next().map(|(_, c)| c) {
+                            Some('n') => value.push('\n'),
+                            Some('\\') => value.push('\\'),
+                            Some('"') => value.push('"'),
+                            _ => bad(),
+                        },
+                        Some('"') => break,
+                        Some(c) => value.push(c),
+                        None => bad(),
+                    }
+                }
+                assert!(
+                    labels.insert(key, value).is_none(),
+                    "duplicate label: {line}"
+                );
+                match chars.next() {
+                    Some((_, ',')) => continue,
+                    Some((i, '}')) => break i,
+                    _ => bad(),
+                }
+            };
+            rest = &r[end + 1..];
+        }
+        let value = rest.trim().parse::<f64>().unwrap_or_else(|_| bad());
+        out.push(StrictSample {
+            name: name.to_string(),
+            labels,
+            value,
+        });
+    }
+    out
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-12
+}
+
+#[test]
+fn launch_time_fixed_points_and_labels() {
+    let e = encode(&snapshot(), &meta());
+    let s = parse(text(&e));
+    let app = ("app_id", APP);
+
+    let v = one(
+        &s,
+        "asc_launch_time_seconds",
+        &[
+            app,
+            ("version", "1.0"),
+            ("percentile", "p50"),
+            ("device", "all_iphones"),
+        ],
+    );
+    assert_eq!(v, 0.7687);
+    let v = one(
+        &s,
+        "asc_launch_time_seconds",
+        &[
+            app,
+            ("version", "2.0"),
+            ("percentile", "p90"),
+            ("device", "all_iphones"),
+        ],
+    );
+    assert_eq!(v, 2.0143);
+    assert!(text(&e).contains(
+        "asc_launch_time_seconds{app_id=\"1583111882\",app=\"Example App\",bundle_id=\"com.example.app\",platform=\"iOS\",category=\"LAUNCH\",version=\"1.0\",device=\"all_iphones\",device_name=\"All iPhones\",percentile=\"p50\"} 0.7687\n"
+    ));
+
+    let l = labels(
+        find(
+            &s,
+            "asc_launch_time_seconds",
+            &[app, ("version", "1.0"), ("percentile", "p50")],
+        )[0],
+    );
+    let want: BTreeMap<&str, &str> = [
+        ("app_id", APP),
+        ("app", "Example App"),
+        ("bundle_id", "com.example.app"),
+        ("platform", "iOS"),
+        ("category", "LAUNCH"),
+        ("version", "1.0"),
+        ("device", "all_iphones"),
+        ("device_name", "All iPhones"),
+        ("percentile", "p50"),
+    ]
+    .into();
+    assert_eq!(l, want);
+    assert_eq!(
+        find(&s, "asc_launch_time_seconds", &[app]).len(),
+        10,
+        "5 versions x 2 percentiles"
+    );
+    // Versions sort naturally within a family.
+    let versions: Vec<_> = find(&s, "asc_launch_time_seconds", &[app, ("percentile", "p50")])
+        .iter()
+        .map(|x| x.labels.get("version").unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(versions, ["1.0", "1.1", "1.2", "1.3", "2.0"]);
+}
+
+#[test]
+fn scroll_hitch_rate_goals_margins_breakdown() {
+    let e = encode(&snapshot(), &meta());
+    let s = parse(text(&e));
+    let b = [("app_id", APP), ("build", "203")];
+
+    let v = one(&s, "asc_scroll_hitch_rate_ratio", &b);
+    assert_eq!(v, 0.065);
+    let hitch = find(&s, "asc_scroll_hitch_rate_ratio", &b);
+    let l = labels(hitch[0]);
+    assert_eq!(
+        (
+            l["category"],
+            l["version"],
+            l["percentile"],
+            l["platform"],
+            l["device_name"]
+        ),
+        ("ANIMATION", "2.0", "p50", "iOS", "All iPhones")
+    );
+    assert_eq!(
+        one(&s, "asc_scroll_hitch_rate_error_margin_ratio", &b),
+        0.005
+    );
+
+    assert_eq!(
+        one(
+            &s,
+            "asc_scroll_hitch_rate_goal_lower_bound_ratio",
+            &[b[0], b[1], ("goal", "poor")]
+        ),
+        0.1
+    );
+    assert!(
+        find(
+            &s,
+            "asc_scroll_hitch_rate_goal_upper_bound_ratio",
+            &[("goal", "poor")]
+        )
+        .is_empty(),
+        "open-ended band"
+    );
+    assert_eq!(
+        one(
+            &s,
+            "asc_scroll_hitch_rate_goal_lower_bound_ratio",
+            &[("goal", "fair")]
+        ),
+        0.05
+    );
+    assert_eq!(
+        one(
+            &s,
+            "asc_scroll_hitch_rate_goal_upper_bound_ratio",
+            &[("goal", "fair")]
+        ),
+        0.1
+    );
+    assert_eq!(
+        one(
+            &s,
+            "asc_scroll_hitch_rate_goal_lower_bound_ratio",
+            &[("goal", "good")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        one(
+            &s,
+            "asc_scroll_hitch_rate_goal_upper_bound_ratio",
+            &[("goal", "good")]
+        ),
+        0.05
+    );
+
+    assert_eq!(
+        one(
+            &s,
+            "asc_scroll_hitch_rate_recommended_goal_ratio",
+            &[b[0], b[1], ("device", "all_iphones"), ("percentile", "p50")]
+        ),
+        0.05
+    );
+
+    let g = find(
+        &s,
+        "asc_metric_goal_info",
+        &[b[0], b[1], ("metric", "scrollHitchRate")],
+    );
+    assert_eq!(g.len(), 1);
+    assert_eq!(value(g[0]), 1.0);
+    assert_eq!(
+        (labels(g[0])["goal"], labels(g[0])["version"]),
+        ("fair", "2.0")
+    );
+
+    assert_eq!(
+        one(
+            &s,
+            "asc_metric_breakdown_ratio",
+            &[("metric", "scrollHitchRate"), ("subsystem", "UIKit")]
+        ),
+        0.6
+    );
+    assert_eq!(
+        one(
+            &s,
+            "asc_metric_breakdown_ratio",
+            &[("metric", "scrollHitchRate"), ("subsystem", "App")]
+        ),
+        0.4
+    );
+
+    // A unit we do not convert is kept, in snake_case.
+    assert_eq!(one(&s, "asc_hang_rate_seconds_per_hour", &b), 1.25);
+}
+
+#[test]
+fn insights() {
+    let e = encode(&snapshot(), &meta());
+    let s = parse(text(&e));
+    let app = ("app_id", APP);
+    let d50 = one(
+        &s,
+        "asc_insight_regression_delta_ratio",
+        &[app, ("percentile", "p50"), ("metric", "launchTime")],
+    );
+    let d90 = one(
+        &s,
+        "asc_insight_regression_delta_ratio",
+        &[app, ("percentile", "p90"), ("metric", "launchTime")],
+    );
+    assert_eq!((d50, d90), (0.1, 0.13));
+    let l = labels(
+        find(
+            &s,
+            "asc_insight_regression_delta_ratio",
+            &[app, ("percentile", "p50")],
+        )[0],
+    );
+    let want: BTreeMap<&str, &str> = [
+        ("app_id", APP),
+        ("app", "Example App"),
+        ("bundle_id", "com.example.app"),
+        ("category", "LAUNCH"),
+        ("metric", "launchTime"),
+        ("device", "all_iphones"),
+        ("percentile", "p50"),
+        ("latest_version", "2.0"),
+        ("high_impact", "false"),
+    ]
+    .into();
+    assert_eq!(l, want);
+    assert!(find(&s, "asc_insight_trending_up_delta_ratio", &[]).is_empty());
+
+    let p50 = [app, ("percentile", "p50")];
+    assert_eq!(
+        one(
+            &s,
+            "asc_insight_regression_latest_launch_time_seconds",
+            &p50
+        ),
+        0.9978
+    );
+    assert_eq!(
+        one(
+            &s,
+            "asc_insight_regression_reference_launch_time_seconds",
+            &p50
+        ),
+        0.90748
+    );
+    let p90 = [app, ("percentile", "p90")];
+    assert_eq!(
+        one(
+            &s,
+            "asc_insight_regression_latest_launch_time_seconds",
+            &p90
+        ),
+        2.0143
+    );
+    assert!(close(
+        one(
+            &s,
+            "asc_insight_regression_reference_launch_time_seconds",
+            &p90
+        ),
+        1.77788
+    ));
+    let l2 = labels(
+        find(
+            &s,
+            "asc_insight_regression_latest_launch_time_seconds",
+            &p50,
+        )[0],
+    );
+    assert_eq!(l2, l, "value families join the delta family on all labels");
+}
+
+#[test]
+fn versions_signatures_availability_and_status() {
+    let e = encode(&snapshot(), &meta());
+    let s = parse(text(&e));
+
+    let v = find(&s, "asc_app_latest_version_info", &[("app_id", APP)]);
+    assert_eq!(v.len(), 1);
+    assert_eq!(value(v[0]), 1.0);
+    let l = labels(v[0]);
+    assert_eq!(
+        (l["version"], l["platform"], l["app"], l["bundle_id"]),
+        ("2.0", "iOS", "Example App", "com.example.app")
+    );
+    assert!(find(&s, "asc_app_latest_version_info", &[("app_id", EMPTY_APP)]).is_empty());
+
+    let sig = |id: &str| {
+        one(
+            &s,
+            "asc_diagnostic_signature_weight_ratio",
+            &[("app_id", APP), ("build", "203"), ("signature_id", id)],
+        )
+    };
+    assert_eq!(
+        sig("35fd8da9ea3dd8d2a64cb3d458fa59b2b41e66115f7ca5fa34df25a9419c5216dd"),
+        0.85
+    );
+    assert_eq!(
+        sig("351c486f96912d7520ef0ceea8efe19aca98f41e3b111a77e64f6923d6eba0e2c7"),
+        0.07
+    );
+    let l = labels(
+        find(
+            &s,
+            "asc_diagnostic_signature_weight_ratio",
+            &[(
+                "signature_id",
+                "35fd8da9ea3dd8d2a64cb3d458fa59b2b41e66115f7ca5fa34df25a9419c5216dd",
+            )],
+        )[0],
+    );
+    assert_eq!(
+        (
+            l["version"],
+            l["diagnostic_type"],
+            l["signature"],
+            l["bundle_id"]
+        ),
+        (
+            "2.0",
+            "DISK_WRITES",
+            "ExampleApp: -[DatabaseConnection executeSQL:enumerateRowsWithBlock:] + 23",
+            "com.example.app"
+        )
+    );
+
+    assert_eq!(
+        one(
+            &s,
+            "asc_data_available",
+            &[("app_id", APP), ("scope", "app")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        one(
+            &s,
+            "asc_data_available",
+            &[("app_id", APP), ("scope", "203")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        one(
+            &s,
+            "asc_data_available",
+            &[("app_id", APP), ("scope", "181")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        one(
+            &s,
+            "asc_data_available",
+            &[("app_id", EMPTY_APP), ("scope", "app")]
+        ),
+        0.0
+    );
+    assert!(
+        find(&s, "asc_data_available", &[("app_id", ODD_APP)]).is_empty(),
+        "never fetched: unknown"
+    );
+    // Not measured is never zero: no value series at all for the empty app
+    // or the 404 build.
+    let status: BTreeSet<&str> = [
+        "asc_data_available",
+        "asc_app_refresh_failed",
+        "asc_app_last_refresh_success_timestamp_seconds",
+    ]
+    .into();
+    let leaked: Vec<_> = s
+        .samples
+        .iter()
+        .filter(|x| {
+            x.labels.get("app_id") == Some(EMPTY_APP) && !status.contains(x.metric.as_str())
+        })
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:#?}");
+    let leaked: Vec<_> = s
+        .samples
+        .iter()
+        .filter(|x| {
+            x.labels.get("build") == Some("181")
+                && x.metric != "asc_build_uploaded_timestamp_seconds"
+        })
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:#?}");
+
+    assert_eq!(one(&s, "asc_app_refresh_failed", &[("app_id", APP)]), 0.0);
+    assert_eq!(
+        one(&s, "asc_app_refresh_failed", &[("app_id", EMPTY_APP)]),
+        1.0
+    );
+    assert_eq!(
+        one(
+            &s,
+            "asc_app_last_refresh_success_timestamp_seconds",
+            &[("app_id", EMPTY_APP)]
+        ),
+        1_699_999_000.5
+    );
+    assert!(
+        find(
+            &s,
+            "asc_app_last_refresh_success_timestamp_seconds",
+            &[("app_id", ODD_APP)]
+        )
+        .is_empty()
+    );
+
+    let uploaded = chrono::DateTime::parse_from_rfc3339("2021-10-11T04:53:55Z")
+        .map(|d| d.timestamp())
+        .unwrap_or_default();
+    assert_eq!(
+        one(
+            &s,
+            "asc_build_uploaded_timestamp_seconds",
+            &[
+                ("app_id", APP),
+                ("build", "203"),
+                ("version", "2.0"),
+                ("processing_state", "VALID")
+            ]
+        ),
+        uploaded as f64
+    );
+    assert!(
+        find(
+            &s,
+            "asc_build_uploaded_timestamp_seconds",
+            &[("build", "181")]
+        )
+        .is_empty(),
+        "no uploadedDate"
+    );
+}
+
+#[test]
+fn exporter_families() {
+    let e = encode(&snapshot(), &meta());
+    let s = parse(text(&e));
+    assert_eq!(
+        one(
+            &s,
+            "asc_exporter_build_info",
+            &[("version", "0.1.0"), ("revision", "deadbeef")]
+        ),
+        1.0
+    );
+    assert_eq!(one(&s, "asc_exporter_last_refresh_success", &[]), 1.0);
+    assert_eq!(
+        one(
+            &s,
+            "asc_exporter_last_refresh_success_timestamp_seconds",
+            &[]
+        ),
+        1_700_000_100.0
+    );
+    assert_eq!(one(&s, "asc_exporter_refresh_duration_seconds", &[]), 12.5);
+    // prometheus-parse cannot read a `}` inside a label value (its sample
+    // regex stops at the first `}`): the route templates are checked with the
+    // strict parser below.
+    let strict = strict_samples(text(&e));
+    let r: Vec<_> = strict
+        .iter()
+        .filter(|x| {
+            x.name == "asc_api_requests_total"
+                && x.labels.get("endpoint").map(String::as_str)
+                    == Some("/v1/apps/{id}/perfPowerMetrics")
+                && x.labels.get("status").map(String::as_str) == Some("200")
+        })
+        .collect();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].value, 5.0);
+    assert_eq!(
+        one(
+            &s,
+            "asc_api_requests_total",
+            &[("endpoint", "/v1/apps"), ("status", "429")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        find(&s, "asc_api_retries_total", &[])[0].value,
+        Value::Counter(2.0)
+    );
+    assert_eq!(
+        one(&s, "asc_api_rate_limit_remaining", &[("window", "hour")]),
+        3545.0
+    );
+    assert_eq!(
+        one(&s, "asc_api_rate_limit_limit", &[("window", "hour")]),
+        3600.0
+    );
+    assert!(find(&s, "asc_api_rate_limit_remaining", &[("window", "minute")]).is_empty());
+    assert!(find(&s, "asc_api_rate_limit_limit", &[("window", "minute")]).is_empty());
+}
+
+#[test]
+fn format_help_types_counts_gzip_and_determinism() {
+    let snap = snapshot();
+    let e = encode(&snap, &meta());
+    let t = text(&e);
+    let s = parse(t);
+
+    let mut types: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut helps: BTreeSet<&str> = BTreeSet::new();
+    let mut samples = 0;
+    for line in t.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            assert!(
+                types.insert(name, kind).is_none(),
+                "family {name} appears twice"
+            );
+        } else if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            assert!(!help.trim().is_empty(), "{name} has an empty HELP");
+            helps.insert(name);
+        } else if !line.starts_with('#') && !line.is_empty() {
+            samples += 1;
+        }
+    }
+    assert_eq!(
+        types.keys().copied().collect::<BTreeSet<_>>(),
+        helps,
+        "HELP on every family"
+    );
+    for (name, kind) in &types {
+        assert!(["gauge", "counter"].contains(kind), "{name}: {kind}");
+        assert_eq!(
+            *kind == "counter",
+            name.ends_with("_total"),
+            "{name} is a {kind}"
+        );
+        assert!(name.starts_with("asc_"), "{name}");
+    }
+    for sample in &s.samples {
+        assert!(
+            s.docs.contains_key(&sample.metric),
+            "no HELP for {}",
+            sample.metric
+        );
+    }
+    assert_eq!(e.families, types.len());
+    assert_eq!(e.series, samples);
+    let strict = strict_samples(t);
+    assert_eq!(strict.len(), samples, "every sample line parses strictly");
+    let with_brace = strict
+        .iter()
+        .filter(|x| x.labels.values().any(|v| v.contains('}')))
+        .count();
+    assert_eq!(
+        s.samples.len(),
+        samples - with_brace,
+        "prometheus-parse reads every line without a closing brace in a label value"
+    );
+    // Both parsers agree where both read a sample.
+    for p in &s.samples {
+        let l: BTreeMap<String, String> = p
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let twin = strict.iter().find(|x| x.name == p.metric && x.labels == l);
+        assert!(
+            twin.is_some_and(|x| x.value == value(p)) || l.values().any(|v| v.contains('\\')),
+            "{p:?}"
+        );
+    }
+    // The encoder's escaping round-trips.
+    let odd = strict
+        .iter()
+        .find(|x| x.labels.get("app_id").map(String::as_str) == Some(ODD_APP))
+        .map(|x| x.labels["app"].clone());
+    assert_eq!(odd.as_deref(), Some("Odd \"quoted\" back\\slash\nnewline"));
+    assert_eq!(families(&snap, &meta()).len(), e.families);
+
+    // The label values that need it are escaped by the encoder.
+    assert!(
+        t.contains("app=\"Odd \\\"quoted\\\" back\\\\slash\\nnewline\""),
+        "{t}"
+    );
+
+    let mut unzipped = String::new();
+    flate2::read::GzDecoder::new(&e.gzip[..])
+        .read_to_string(&mut unzipped)
+        .expect("gzip decodes");
+    assert_eq!(unzipped, t);
+
+    let again = encode(&snap, &meta());
+    assert_eq!(again.text, e.text, "deterministic");
+}
+
+/// `promtool check metrics` must accept the exposition with no lint output.
+#[test]
+fn promtool_check_metrics() {
+    let e = encode(&snapshot(), &meta());
+    let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_string());
+    let child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(err) => {
+            let msg = format!(
+                "promtool not runnable ({promtool}: {err}); install Debian's `prometheus` package (.ci/run does)"
+            );
+            if std::env::var_os("CI").is_some() {
+                panic!("{msg}");
+            }
+            eprintln!("\n!!!!!!!!!! WARNING: {msg}; `promtool check metrics` SKIPPED !!!!!!!!!!\n");
+            return;
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(&e.text).expect("write to promtool");
+    }
+    let out = child.wait_with_output().expect("promtool runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim().is_empty() && stderr.trim().is_empty(),
+        "promtool check metrics: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+}
+
+/// Prints the exposition (for docs/metrics.md):
+/// `cargo test --test prometheus_export dump -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn dump() {
+    print!("{}", text(&encode(&snapshot(), &meta())));
+}
+
+/// Encoding time on a large synthetic account (debug builds are slow):
+/// `cargo test --release --test prometheus_export large -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn large_account_encode_time() {
+    let base = snapshot();
+    let template = base.apps[0].clone();
+    let mut snap = base.clone();
+    snap.apps.clear();
+    for i in 0..50 {
+        let mut a = template.clone();
+        a.app.id = format!("{}", 2_000_000 + i);
+        for _ in 0..4 {
+            a.builds.extend(template.builds.iter().cloned());
+        }
+        for (j, b) in a.builds.iter_mut().enumerate() {
+            b.build.number = format!("{}", 100 + j);
+        }
+        snap.apps.push(a);
+    }
+    let started = std::time::Instant::now();
+    let f = families(&snap, &meta());
+    eprintln!("families(): {:?}", started.elapsed());
+    let t = std::time::Instant::now();
+    let mut buf = String::new();
+    prometheus::TextEncoder::new()
+        .encode_utf8(&f, &mut buf)
+        .ok();
+    eprintln!("text: {:?}", t.elapsed());
+    let started = std::time::Instant::now();
+    let e = encode(&snap, &meta());
+    eprintln!(
+        "{} series in {} families, {} bytes ({} gzip) in {:?}",
+        e.series,
+        e.families,
+        e.text.len(),
+        e.gzip.len(),
+        started.elapsed()
+    );
+}
