@@ -5,3 +5,4 @@
 //! server. [`sim`] is a simulated App Store Connect; [`cli`] the command line.
 
 pub mod asc;
+pub mod sim;

@@ -1,0 +1,353 @@
+//! Shared simulator state: scenario, released versions, removed apps,
+//! injected faults, request counters and the rate-limit windows.
+//!
+//! [`SimControl`] is cheap to clone and shared between the test (or the
+//! `/_sim` admin API) and the HTTP handlers. The [`Account`] is regenerated
+//! whenever the scenario, a release or a removal changes it, and handed to
+//! handlers as an `Arc` snapshot.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::SimConfig;
+use super::data::Account;
+
+/// What the synthetic account looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// Normal operation; a few apps carry modest regressions and trends.
+    #[default]
+    Baseline,
+    /// Every app ships one more version with a large, high-impact
+    /// `launchTime` and `hangRate` regression.
+    Regression,
+}
+
+impl Scenario {
+    pub fn parse(s: &str) -> Option<Scenario> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "baseline" => Some(Scenario::Baseline),
+            "regression" => Some(Scenario::Regression),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Scenario::Baseline => "baseline",
+            Scenario::Regression => "regression",
+        }
+    }
+}
+
+/// An injected failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    pub path_prefix: String,
+    pub status: u16,
+    /// Remaining times; `None` = until cleared.
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+/// Outcome of spending one request from the budget.
+#[derive(Debug, Clone)]
+pub struct RateDecision {
+    /// The `X-Rate-Limit` header value.
+    pub header: String,
+    /// `Some(seconds)` when the request is over budget.
+    pub retry_after: Option<u64>,
+}
+
+struct Window {
+    limit: u64,
+    len: Duration,
+    start: Instant,
+    used: u64,
+}
+
+impl Window {
+    fn new(limit: u64, len: Duration) -> Self {
+        Self {
+            limit,
+            len,
+            start: Instant::now(),
+            used: 0,
+        }
+    }
+    fn roll(&mut self, now: Instant) {
+        if now.duration_since(self.start) >= self.len {
+            self.start = now;
+            self.used = 0;
+        }
+    }
+    fn remaining(&self) -> u64 {
+        self.limit.saturating_sub(self.used)
+    }
+    fn retry_after(&self, now: Instant) -> u64 {
+        let left = self.len.saturating_sub(now.duration_since(self.start));
+        left.as_secs_f64().ceil().max(1.0) as u64
+    }
+}
+
+struct State {
+    scenario: Scenario,
+    released: BTreeMap<String, usize>,
+    removed: BTreeSet<String>,
+    account: Arc<Account>,
+    faults: Vec<Fault>,
+    requests: BTreeMap<String, u64>,
+    hour: Window,
+    minute: Option<Window>,
+}
+
+pub(crate) struct Inner {
+    config: SimConfig,
+    state: Mutex<State>,
+}
+
+/// Handle on the running simulator's state. Clones share it.
+#[derive(Clone)]
+pub struct SimControl {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SimControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimControl")
+            .field("scenario", &self.scenario())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimControl {
+    /// New state for `config` (baseline, nothing released).
+    pub fn new(config: SimConfig) -> Self {
+        let account = Arc::new(Account::generate(
+            &config,
+            Scenario::Baseline,
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+        ));
+        let minute = (config.minute_limit > 0)
+            .then(|| Window::new(config.minute_limit, Duration::from_secs(60)));
+        let state = State {
+            scenario: Scenario::Baseline,
+            released: BTreeMap::new(),
+            removed: BTreeSet::new(),
+            account,
+            faults: Vec::new(),
+            requests: BTreeMap::new(),
+            hour: Window::new(config.hour_limit, Duration::from_secs(3600)),
+            minute,
+        };
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn config(&self) -> &SimConfig {
+        &self.inner.config
+    }
+
+    fn regenerate(&self, st: &mut State) {
+        st.account = Arc::new(Account::generate(
+            &self.inner.config,
+            st.scenario,
+            &st.released,
+            &st.removed,
+        ));
+    }
+
+    /// The current account snapshot.
+    pub fn account(&self) -> Arc<Account> {
+        self.lock().account.clone()
+    }
+
+    pub fn set_scenario(&self, s: Scenario) {
+        let mut st = self.lock();
+        if st.scenario != s {
+            st.scenario = s;
+            self.regenerate(&mut st);
+        }
+    }
+
+    pub fn scenario(&self) -> Scenario {
+        self.lock().scenario
+    }
+
+    /// Requests whose path starts with `path_prefix` get `status` (with an
+    /// `ErrorResponse`) `times` times, or until [`clear_faults`](Self::clear_faults).
+    /// 429s carry `Retry-After: 1`.
+    pub fn fail(&self, path_prefix: &str, status: u16, times: Option<u32>) {
+        self.lock().faults.push(Fault {
+            path_prefix: path_prefix.to_string(),
+            status,
+            times,
+        });
+    }
+
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// The active faults.
+    pub fn faults(&self) -> Vec<Fault> {
+        self.lock().faults.clone()
+    }
+
+    /// Takes one use of the first fault matching `path`.
+    pub(crate) fn take_fault(&self, path: &str) -> Option<u16> {
+        let mut st = self.lock();
+        let i = st
+            .faults
+            .iter()
+            .position(|f| path.starts_with(&f.path_prefix))?;
+        let status = st.faults[i].status;
+        if let Some(t) = st.faults[i].times.as_mut() {
+            *t = t.saturating_sub(1);
+            if *t == 0 {
+                st.faults.remove(i);
+            }
+        }
+        Some(status)
+    }
+
+    /// The app ships a new marketing version with one build; the oldest
+    /// version leaves the metrics window. Returns the new version, or an
+    /// empty string when the app does not exist.
+    pub fn release_version(&self, app_id: &str) -> String {
+        let mut st = self.lock();
+        if st.account.app(app_id).is_none() {
+            return String::new();
+        }
+        *st.released.entry(app_id.to_string()).or_default() += 1;
+        self.regenerate(&mut st);
+        st.account
+            .app(app_id)
+            .and_then(|a| a.latest_version())
+            .map(|v| v.version.clone())
+            .unwrap_or_default()
+    }
+
+    /// Removes an app: it disappears from every route (404 afterwards).
+    pub fn remove_app(&self, app_id: &str) {
+        let mut st = self.lock();
+        if st.removed.insert(app_id.to_string()) {
+            self.regenerate(&mut st);
+        }
+    }
+
+    pub(crate) fn is_removed(&self, app_id: &str) -> bool {
+        self.lock().removed.contains(app_id)
+    }
+
+    /// API requests received (everything but `/_sim`).
+    pub fn request_count(&self) -> u64 {
+        self.lock().requests.values().sum()
+    }
+
+    /// API requests per route template (`/v1/apps/{id}`, ...; `unknown` for
+    /// paths that are not routes).
+    pub fn requests_by_route(&self) -> BTreeMap<String, u64> {
+        self.lock().requests.clone()
+    }
+
+    pub(crate) fn count(&self, route: &str) {
+        *self.lock().requests.entry(route.to_string()).or_default() += 1;
+    }
+
+    /// Ids of the apps `/v1/apps` lists (synthetic, then fixture-only ones).
+    pub fn app_ids(&self) -> Vec<String> {
+        let st = self.lock();
+        let mut ids: Vec<String> = st.account.apps.iter().map(|a| a.id.clone()).collect();
+        for id in super::fixtures::fixture_app_ids(&self.inner.config.fixtures) {
+            if !ids.contains(&id) && !st.removed.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    /// Spends one request of the budget (or reports that none is left).
+    pub(crate) fn spend(&self) -> RateDecision {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let State { hour, minute, .. } = &mut *st;
+        hour.roll(now);
+        if let Some(m) = minute.as_mut() {
+            m.roll(now);
+        }
+        let mut retry_after = None;
+        if hour.remaining() == 0 {
+            retry_after = Some(hour.retry_after(now));
+        } else if let Some(m) = minute.as_ref().filter(|m| m.remaining() == 0) {
+            retry_after = Some(m.retry_after(now));
+        } else {
+            hour.used += 1;
+            if let Some(m) = minute.as_mut() {
+                m.used += 1;
+            }
+        }
+        RateDecision {
+            header: Self::header(hour, minute.as_ref()),
+            retry_after,
+        }
+    }
+
+    /// The current `X-Rate-Limit` without spending anything.
+    pub(crate) fn peek_rate(&self) -> String {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let State { hour, minute, .. } = &mut *st;
+        hour.roll(now);
+        if let Some(m) = minute.as_mut() {
+            m.roll(now);
+        }
+        Self::header(hour, minute.as_ref())
+    }
+
+    fn header(hour: &Window, minute: Option<&Window>) -> String {
+        use crate::asc::ratelimit::{RateLimit, Window as W};
+        RateLimit {
+            hour: W {
+                limit: Some(hour.limit),
+                remaining: Some(hour.remaining()),
+            },
+            minute: minute
+                .map(|m| W {
+                    limit: Some(m.limit),
+                    remaining: Some(m.remaining()),
+                })
+                .unwrap_or_default(),
+        }
+        .to_header()
+    }
+
+    /// JSON for `GET /_sim/state`.
+    pub fn state_json(&self) -> serde_json::Value {
+        let ids = self.app_ids();
+        let st = self.lock();
+        serde_json::json!({
+            "scenario": st.scenario.as_str(),
+            "seed": self.inner.config.seed,
+            "apps": ids,
+            "released": st.released,
+            "removed": st.removed,
+            "faults": st.faults,
+            "requests": st.requests.values().sum::<u64>(),
+            "requests_by_route": st.requests,
+            "rate_limit": Self::header(&st.hour, st.minute.as_ref()),
+        })
+    }
+}
