@@ -5,4 +5,5 @@
 //! server. [`sim`] is a simulated App Store Connect; [`cli`] the command line.
 
 pub mod asc;
+pub mod cli;
 pub mod sim;
