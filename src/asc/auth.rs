@@ -158,6 +158,31 @@ fn read_key_text(source: &KeySource) -> Result<(String, String), AuthError> {
     })
 }
 
+/// Names the algorithm of a PKCS#8 key that is not P-256 ("found an RSA
+/// key"), so the error says what the file really holds.
+fn describe_pkcs8_algorithm(pem: &str) -> Option<String> {
+    use p256::pkcs8::der::Document;
+    use p256::pkcs8::{ObjectIdentifier, PrivateKeyInfo};
+    let (_, doc) = Document::from_pem(pem).ok()?;
+    let info = PrivateKeyInfo::try_from(doc.as_bytes()).ok()?;
+    let oid = info.algorithm.oid.to_string();
+    let curve = info
+        .algorithm
+        .parameters_oid()
+        .ok()
+        .map(|o: ObjectIdentifier| o.to_string());
+    let what = match (oid.as_str(), curve.as_deref()) {
+        ("1.2.840.113549.1.1.1", _) | ("1.2.840.113549.1.1.10", _) => "an RSA key".to_string(),
+        ("1.2.840.10045.2.1", Some("1.3.132.0.34")) => "an EC key on curve P-384".to_string(),
+        ("1.2.840.10045.2.1", Some("1.3.132.0.35")) => "an EC key on curve P-521".to_string(),
+        ("1.2.840.10045.2.1", Some("1.3.132.0.10")) => "an EC key on curve secp256k1".to_string(),
+        ("1.2.840.10045.2.1", Some(c)) => format!("an EC key on curve OID {c}"),
+        ("1.3.101.112", _) => "an Ed25519 key".to_string(),
+        (o, _) => format!("a key with algorithm OID {o}"),
+    };
+    Some(format!("found {what}"))
+}
+
 /// Normalises pasted PEM text (literal `\n` sequences, surrounding space).
 fn normalise_pem(pem: &str) -> String {
     let pem = if !pem.contains('\n') && pem.contains("\\n") {
@@ -221,7 +246,7 @@ fn parse_p8(pem: &str, origin: &str) -> Result<EncodingKey, AuthError> {
     // only fail (or mis-sign) at the first encode.
     p256::SecretKey::from_pkcs8_pem(pem).map_err(|e| AuthError::WrongKeyType {
         origin: origin.to_string(),
-        reason: e.to_string(),
+        reason: describe_pkcs8_algorithm(pem).unwrap_or_else(|| e.to_string()),
     })?;
     EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| AuthError::WrongKeyType {
         origin: origin.to_string(),

@@ -10,7 +10,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Context;
-use super::render::{Table, dash, delta, num, opt_unit, with_unit};
+use super::render::{Table, dash, delta, opt_unit, with_unit};
 use crate::asc::MetricsFilter;
 use crate::asc::model::{
     Dataset, InsightPopulation, MetricsInsight, Unit, XcodeMetrics, percentile_label,
@@ -266,7 +266,7 @@ pub fn render_insight(v: &InsightView) -> String {
                 dash(pt.version.as_deref()),
                 opt_unit(pt.value, unit),
                 pt.error_margin
-                    .map(|e| format!("±{}", num(e)))
+                    .map(|e| format!("±{}", with_unit(e, unit)))
                     .unwrap_or_else(|| "-".into()),
                 dash(pt.goal.as_deref()),
                 note,

@@ -363,7 +363,7 @@ fn render_metric_datasets(e: &MetricEntry) -> String {
                 dash(p.version.as_deref()),
                 opt_unit(p.value, unit),
                 p.error_margin
-                    .map(|e| format!("±{}", num(e)))
+                    .map(|e| format!("±{}", with_unit(e, unit)))
                     .unwrap_or_else(|| "-".into()),
                 dash(p.goal.as_deref()),
                 breakdown.join(", "),
