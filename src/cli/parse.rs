@@ -548,15 +548,16 @@ fn run_metrics(a: ParseMetricsArgs, ctx: &Context) -> anyhow::Result<()> {
 
 fn run_diagnostics(a: ParseDiagnosticsArgs, ctx: &Context) -> anyhow::Result<()> {
     let mut logs: DiagnosticLogs = load_document(&a.input, DocKind::DiagnosticLogs)?;
-    for pd in &mut logs.product_data {
-        pd.diagnostic_logs.truncate(a.limit);
-        if !a.callstack {
-            for l in &mut pd.diagnostic_logs {
-                l.call_stack_tree.clear();
+    if ctx.json() {
+        // What text shows: at most `limit` logs, call stacks only on request.
+        for pd in &mut logs.product_data {
+            pd.diagnostic_logs.truncate(a.limit);
+            if !a.callstack {
+                for l in &mut pd.diagnostic_logs {
+                    l.call_stack_tree.clear();
+                }
             }
         }
-    }
-    if ctx.json() {
         return ctx.emit_json(&logs);
     }
     let mut out = String::new();
