@@ -1,7 +1,7 @@
 //! End-to-end tests of the CLI: the real binary, real HTTP on 127.0.0.1,
 //! against the simulator started in-process.
 
-mod common;
+mod cli_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -12,7 +12,7 @@ use asc_perf_exporter::asc::client::AppsQuery;
 use asc_perf_exporter::asc::model::{CallStackNode, DiagnosticLogs, XcodeMetrics};
 use asc_perf_exporter::asc::{MetricsFilter, auth::generate_key_pair};
 use asc_perf_exporter::cli::render::{num, with_unit};
-use common::*;
+use cli_support::*;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 

@@ -1,12 +1,12 @@
 //! `parse metrics` / `parse diagnostics` on saved files, and the model on
 //! every example in `../shared/asc/examples`.
 
-mod common;
+mod cli_support;
 
 use asc_perf_exporter::asc::model::{
     App, Build, DiagnosticSignature, Document, ErrorResponse, SingleDocument, XcodeMetrics,
 };
-use common::*;
+use cli_support::*;
 use serde_json::Value;
 
 fn decode<T: serde::de::DeserializeOwned>(name: &str) -> T {

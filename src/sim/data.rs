@@ -383,15 +383,13 @@ const LAUNCH_SYMBOLS: &[(&str, &str, bool)] = &[
     ),
 ];
 
-/// The three diagnostic types with (templates, count range, event name).
+/// The three diagnostic types.
 pub const DIAGNOSTIC_TYPES: &[&str] = &["DISK_WRITES", "HANGS", "LAUNCHES"];
 
-fn templates(
-    kind: &str,
-) -> (
-    &'static [(&'static str, &'static str, bool)],
-    (usize, usize),
-) {
+/// (symbol, source file, touches SQLite).
+type Template = (&'static str, &'static str, bool);
+
+fn templates(kind: &str) -> (&'static [Template], (usize, usize)) {
     match kind {
         "DISK_WRITES" => (DISK_SYMBOLS, (3, 5)),
         "HANGS" => (HANG_SYMBOLS, (4, 7)),

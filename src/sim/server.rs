@@ -204,7 +204,7 @@ async fn admin_release(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> 
 #[derive(Debug)]
 struct ApiError {
     status: u16,
-    item: ApiErrorItem,
+    item: Box<ApiErrorItem>,
 }
 
 fn error_id() -> String {
@@ -225,7 +225,10 @@ impl ApiError {
     fn new(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Self {
         let mut item = ApiErrorItem::new(status, code, title, detail);
         item.id = Some(error_id());
-        Self { status, item }
+        Self {
+            status,
+            item: Box::new(item),
+        }
     }
     fn path(detail: impl Into<String>) -> Self {
         Self::new(404, "PATH_ERROR", "The URL path is not valid", detail)
@@ -293,7 +296,7 @@ impl ApiError {
 
     fn into_response(self, rate: &str, retry_after: Option<u64>) -> Response {
         let body = serde_json::to_vec(&ErrorResponse {
-            errors: vec![self.item],
+            errors: vec![*self.item],
         })
         .unwrap_or_default();
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -390,7 +393,8 @@ impl Ctx<'_> {
     /// Rejects parameters the route does not take (`fields[...]` is accepted).
     fn allow(&self, names: &[&str]) -> Result<(), ApiError> {
         for (k, _) in &self.query {
-            if !names.contains(&k.as_str()) && !(k.starts_with("fields[") && k.ends_with(']')) {
+            let sparse_fields = k.starts_with("fields[") && k.ends_with(']');
+            if !(names.contains(&k.as_str()) || sparse_fields) {
                 return Err(ApiError::illegal(k));
             }
         }
@@ -755,14 +759,13 @@ fn sparse(v: &mut Value, fields: &[String]) {
             obj.retain(|k, _| fields.iter().any(|f| f == k));
         }
     }
-    if let Some(obj) = v.as_object_mut() {
-        if obj
+    if let Some(obj) = v.as_object_mut()
+        && obj
             .get("relationships")
             .and_then(Value::as_object)
             .is_some_and(|m| m.is_empty())
-        {
-            obj.remove("relationships");
-        }
+    {
+        obj.remove("relationships");
     }
 }
 
