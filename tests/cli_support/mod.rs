@@ -1,5 +1,6 @@
-//! Helpers shared by the CLI integration tests (`tests/cli.rs`, `tests/parse.rs`): run the real binary, find
-//! `../shared`, start the simulator in-process.
+//! Helpers shared by the CLI integration tests (`tests/cli.rs`,
+//! `tests/parse.rs`): run the real binary, find `../shared`, start the
+//! simulator in-process.
 
 #![allow(dead_code)]
 
