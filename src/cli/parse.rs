@@ -345,8 +345,13 @@ fn render_metric_datasets(e: &MetricEntry) -> String {
                     .unwrap_or_default()
             );
         }
-        let mut t =
-            Table::new(["VERSION", "VALUE", "ERROR MARGIN", "GOAL", "BREAKDOWN"]).right(&[1, 2]);
+        // The breakdown column only when some point has one (battery-style metrics).
+        let breakdowns = d.points.iter().any(|p| !p.percentage_breakdown.is_empty());
+        let mut headers = vec!["VERSION", "VALUE", "ERROR MARGIN", "GOAL"];
+        if breakdowns {
+            headers.push("BREAKDOWN");
+        }
+        let mut t = Table::new(headers).right(&[1, 2]);
         for p in &d.points {
             let breakdown: Vec<String> = p
                 .percentage_breakdown
