@@ -372,6 +372,43 @@ fn diagnostics_show_weights_blame_frames_and_save_round_trips() {
 }
 
 #[test]
+fn insights_without_data_or_insights_say_so_and_succeed() {
+    use asc_perf_exporter::sim::Fixture;
+    let empty = example("real_perfPowerMetrics_app_empty_sbecker11.json");
+    let launch = example("apple_doc_example_perfPowerMetrics_app_launch_all_iphones.json");
+    let sim = Sim::start_with(|c| {
+        c.fixtures.push(
+            Fixture::parse_spec(&format!("app-metrics:777={}", empty.display()), None).unwrap(),
+        );
+        c.fixtures.push(
+            Fixture::parse_spec(&format!("app-metrics:778={}", launch.display()), None).unwrap(),
+        );
+    });
+    let text = ok(&sim.run(&["insights", "777"]));
+    assert!(text.contains("not measured yet"), "{text}");
+    let json: Value =
+        serde_json::from_str(&ok(&sim.run(&["insights", "777", "-o", "json"]))).unwrap();
+    assert_eq!(json["has_data"], false);
+    assert_eq!(json["insights"].as_array().unwrap().len(), 0);
+    // Apple's documented example served over HTTP: the regression and its
+    // two datasets, latest version 2.0 marked.
+    let text = ok(&sim.run(&["insights", "778"]));
+    assert!(text.contains("launchTime (ms), All iPhones, p50"), "{text}");
+    assert!(text.contains("launchTime (ms), All iPhones, p90"), "{text}");
+    let latest: Vec<&str> = text.lines().filter(|l| l.contains("◀ latest")).collect();
+    assert_eq!(latest.len(), 2, "{text}");
+    assert!(
+        latest[0].starts_with("2.0")
+            && latest[0].contains("997.8 ms")
+            && latest[0].contains("+10%")
+    );
+    assert!(latest[1].contains("2014.3 ms") && latest[1].contains("+13%"));
+    // A device filter that matches nothing is not an error.
+    let text = ok(&sim.run(&["insights", "778", "--device", "all_ipads"]));
+    assert!(text.contains("match the filters"), "{text}");
+}
+
+#[test]
 fn unknown_app_id_names_status_code_title_and_detail() {
     let sim = Sim::start();
     let line = one_error(&sim.run(&["insights", "999"]));

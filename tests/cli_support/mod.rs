@@ -104,6 +104,11 @@ pub struct Sim {
 
 impl Sim {
     pub fn start() -> Sim {
+        Self::start_with(|_| {})
+    }
+
+    /// A simulator whose configuration `tweak` adjusts (e.g. fixtures).
+    pub fn start_with(tweak: impl FnOnce(&mut SimConfig)) -> Sim {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -116,6 +121,7 @@ impl Sim {
         let mut config = SimConfig::new(public_pem.clone());
         config.key_id = Some(KEY_ID.to_string());
         config.issuer_id = Some(ISSUER.to_string());
+        tweak(&mut config);
         let handle = rt
             .block_on(sim::start(config, "127.0.0.1:0".parse().unwrap()))
             .unwrap();
