@@ -68,22 +68,19 @@ pub struct SimulateInfo {
 /// Starts the simulator and waits for Ctrl-C (or SIGTERM).
 pub async fn run(args: SimulateArgs, ctx: &Context) -> anyhow::Result<()> {
     // Which public key verifies tokens, and whether we generated the pair.
-    let (public, generated) = if let Some(path) = &args.public_key {
+    // A generated private key is written only once the server is up, so a
+    // failed start (bad fixture, port in use) leaves existing files alone.
+    let (public, generated_private) = if let Some(path) = &args.public_key {
         let pem = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read public key {}", path.display()))?;
-        (pem, false)
+        (pem, None)
     } else if let Some(source) = ctx.key_source() {
-        (public_key_pem(&source)?, false)
+        (public_key_pem(&source)?, None)
     } else {
         let (private, public) = generate_key_pair();
-        write_private_key(&args.write_key, &private).with_context(|| {
-            format!(
-                "cannot write the generated private key to {}",
-                args.write_key.display()
-            )
-        })?;
-        (public, true)
+        (public, Some(private))
     };
+    let generated = generated_private.is_some();
 
     let mut config = SimConfig::new(public);
     config.seed = args.seed;
@@ -108,6 +105,14 @@ pub async fn run(args: SimulateArgs, ctx: &Context) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot start the simulator on {}", args.listen))?;
     let base_url = handle.base_url();
+    if let Some(private) = &generated_private {
+        write_private_key(&args.write_key, private).with_context(|| {
+            format!(
+                "cannot write the generated private key to {}",
+                args.write_key.display()
+            )
+        })?;
+    }
     let key_path = generated.then(|| {
         std::fs::canonicalize(&args.write_key)
             .unwrap_or_else(|_| args.write_key.clone())
