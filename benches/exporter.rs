@@ -12,7 +12,6 @@
 //! `BENCH_APPS` (default 50), `BENCH_BUILDS` (default 3), `BENCH_SCRAPES` (default 200).
 //! Under `cargo test` (no `--bench` argument) it runs a tiny smoke version.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asc_perf_exporter::asc::auth::{AuthConfig, KeySource, TokenProvider, generate_key_pair};
@@ -34,7 +33,10 @@ fn thread_cpu() -> Duration {
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -44,22 +46,51 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let apps = if full { env_usize("BENCH_APPS", 50) } else { 3 };
-    let builds = if full { env_usize("BENCH_BUILDS", 3) } else { 1 };
-    let scrapes = if full { env_usize("BENCH_SCRAPES", 200) } else { 5 };
+    let builds = if full {
+        env_usize("BENCH_BUILDS", 3)
+    } else {
+        1
+    };
+    let scrapes = if full {
+        env_usize("BENCH_SCRAPES", 200)
+    } else {
+        5
+    };
 
     // The simulator runs on its own runtime and threads.
     let (private_pem, public_pem) = generate_key_pair();
-    let sim_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let sim_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut sc = SimConfig::new(public_pem);
     sc.apps = apps;
     sc.hour_limit = 1_000_000;
     sc.minute_limit = 0;
-    let handle = sim_rt.block_on(sim::start(sc, "127.0.0.1:0".parse().unwrap())).unwrap();
+    let handle = sim_rt
+        .block_on(sim::start(sc, "127.0.0.1:0".parse().unwrap()))
+        .unwrap();
 
     // The exporter's refresh runs on this thread only.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let auth = TokenProvider::new(AuthConfig::new(Some("bench".into()), "BENCHKEY01", KeySource::Inline(private_pem.clone()))).unwrap();
-    let client = AscClient::new(ClientConfig { base_url: handle.base_url().parse().unwrap(), ..Default::default() }, auth).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let auth = TokenProvider::new(AuthConfig::new(
+        Some("bench".into()),
+        "BENCHKEY01",
+        KeySource::Inline(private_pem.clone()),
+    ))
+    .unwrap();
+    let client = AscClient::new(
+        ClientConfig {
+            base_url: handle.base_url().parse().unwrap(),
+            ..Default::default()
+        },
+        auth,
+    )
+    .unwrap();
     let mut config = Config::default();
     config.refresh.builds_per_app = builds;
     config.refresh.concurrency = 8;
@@ -71,7 +102,14 @@ fn main() {
     let snap: Snapshot = rt.block_on(refresher.refresh(&Snapshot::default()));
     let refresh_wall = wall0.elapsed();
     let refresh_cpu = thread_cpu() - cpu0;
-    assert!(snap.refresh.last_success, "refresh failed: {:?}", snap.apps.iter().filter_map(|a| a.last_error.clone()).collect::<Vec<_>>());
+    assert!(
+        snap.refresh.last_success,
+        "refresh failed: {:?}",
+        snap.apps
+            .iter()
+            .filter_map(|a| a.last_error.clone())
+            .collect::<Vec<_>>()
+    );
     let requests = client.stats().total_requests();
 
     let meta = service::build_meta();
@@ -81,8 +119,15 @@ fn main() {
 
     // Scrape latency through the real server (exporter started from saved state, no refresh).
     let state = tempfile::tempdir().unwrap();
-    asc_perf_exporter::refresh::state::StateStore::open(state.path()).unwrap().save(&snap).unwrap();
-    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    asc_perf_exporter::refresh::state::StateStore::open(state.path())
+        .unwrap()
+        .save(&snap)
+        .unwrap();
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut sconfig = config.clone();
     sconfig.listen = "127.0.0.1:0".into();
     sconfig.asc.base_url = handle.base_url();
@@ -90,7 +135,11 @@ fn main() {
     sconfig.refresh.interval = Duration::from_secs(86_400);
     sconfig.state_dir = Some(state.path().to_path_buf());
     let running = server_rt
-        .block_on(service::start(service::ServeOptions { config: sconfig, private_key_inline: Some(private_pem), demo: None }))
+        .block_on(service::start(service::ServeOptions {
+            config: sconfig,
+            private_key_inline: Some(private_pem),
+            demo: None,
+        }))
         .unwrap();
     let url = format!("http://{}/metrics", running.addr);
     let measure = |gzip: bool| -> (Vec<Duration>, usize) {
@@ -115,18 +164,39 @@ fn main() {
     let (plain, plain_size) = measure(false);
     let (gz, gz_size) = measure(true);
 
-    println!("asc-perf-exporter benchmark ({} mode)", if full { "full" } else { "smoke" });
-    println!("account: {apps} apps, {builds} builds/app, {} series in {} families", encoded.series, encoded.families);
-    println!("refresh: {requests} API requests, wall {:.1} ms, exporter CPU {:.1} ms ({:.3} ms CPU/request)",
-        refresh_wall.as_secs_f64() * 1e3, refresh_cpu.as_secs_f64() * 1e3, refresh_cpu.as_secs_f64() * 1e3 / requests.max(1) as f64);
-    println!("encode (once per refresh): CPU {:.2} ms, {} bytes text, {} bytes gzip", encode_cpu.as_secs_f64() * 1e3, encoded.text.len(), encoded.gzip.len());
+    println!(
+        "asc-perf-exporter benchmark ({} mode)",
+        if full { "full" } else { "smoke" }
+    );
+    println!(
+        "account: {apps} apps, {builds} builds/app, {} series in {} families",
+        encoded.series, encoded.families
+    );
+    println!(
+        "refresh: {requests} API requests, wall {:.1} ms, exporter CPU {:.1} ms ({:.3} ms CPU/request)",
+        refresh_wall.as_secs_f64() * 1e3,
+        refresh_cpu.as_secs_f64() * 1e3,
+        refresh_cpu.as_secs_f64() * 1e3 / requests.max(1) as f64
+    );
+    println!(
+        "encode (once per refresh): CPU {:.2} ms, {} bytes text, {} bytes gzip",
+        encode_cpu.as_secs_f64() * 1e3,
+        encoded.text.len(),
+        encoded.gzip.len()
+    );
     for (name, lat, size) in [("plain", &plain, plain_size), ("gzip", &gz, gz_size)] {
-        println!("scrape {name:5}: {scrapes} scrapes, {size} bytes, p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms",
-            pct(lat, 0.5).as_secs_f64() * 1e3, pct(lat, 0.9).as_secs_f64() * 1e3, pct(lat, 0.99).as_secs_f64() * 1e3);
+        println!(
+            "scrape {name:5}: {scrapes} scrapes, {size} bytes, p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms",
+            pct(lat, 0.5).as_secs_f64() * 1e3,
+            pct(lat, 0.9).as_secs_f64() * 1e3,
+            pct(lat, 0.99).as_secs_f64() * 1e3
+        );
     }
-    println!("ratio: p50 plain scrape / encode CPU = {:.3}; refresh CPU / encode CPU = {:.1}",
+    println!(
+        "ratio: p50 plain scrape / encode CPU = {:.3}; refresh CPU / encode CPU = {:.1}",
         pct(&plain, 0.5).as_secs_f64() / encode_cpu.as_secs_f64().max(1e-9),
-        refresh_cpu.as_secs_f64() / encode_cpu.as_secs_f64().max(1e-9));
+        refresh_cpu.as_secs_f64() / encode_cpu.as_secs_f64().max(1e-9)
+    );
     server_rt.block_on(running.shutdown());
     sim_rt.block_on(handle.shutdown());
 }

@@ -3,10 +3,11 @@
 //!
 //! Data flows one way: [`asc`] (auth, client, model) → [`refresh`] (loop,
 //! snapshot, state) → [`export`] (Prometheus) → [`server`]. [`sim`] is a
-//! simulated App Store Connect; [`service`] wires the exporter together;
+//! simulated App Store Connect; [`cli`] the command line; [`service`] wires the exporter together;
 //! [`config`] holds its settings.
 
 pub mod asc;
+pub mod cli;
 pub mod config;
 pub mod export;
 pub mod refresh;

@@ -13,9 +13,9 @@ use crate::asc::auth::{AuthConfig, KeySource, TokenProvider, generate_key_pair};
 use crate::asc::client::{AscClient, ClientConfig, parse_base_url};
 use crate::config::Config;
 use crate::export::prometheus::{self, BuildMeta, Exposition};
+use crate::refresh::Snapshot;
 use crate::refresh::runner::{self, RefreshOptions, Refresher};
 use crate::refresh::state::StateStore;
-use crate::refresh::Snapshot;
 use crate::server::{self, ServerState};
 use crate::sim;
 
@@ -25,6 +25,8 @@ use crate::sim;
 pub struct Demo {
     pub seed: u64,
     pub apps: usize,
+    /// Address of the simulator (loopback; port 0 picks one).
+    pub listen: SocketAddr,
 }
 
 /// Everything `serve` needs beyond the config file.
@@ -68,7 +70,9 @@ impl Running {
 pub fn build_meta() -> BuildMeta {
     BuildMeta {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        revision: option_env!("ASC_EXPORTER_REVISION").unwrap_or("unknown").to_string(),
+        revision: option_env!("ASC_EXPORTER_REVISION")
+            .unwrap_or("unknown")
+            .to_string(),
     }
 }
 
@@ -86,8 +90,10 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
             let (private_pem, public_pem) = generate_key_pair();
             let mut sc = sim::SimConfig::new(public_pem);
             sc.seed = demo.seed;
-            sc.apps = demo.apps.max(sc.apps);
-            let handle = sim::start(sc, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            sc.apps = demo.apps;
+            let handle = sim::start(sc, demo.listen).await.map_err(|e| {
+                anyhow::anyhow!("cannot start the demo simulator on {}: {e}", demo.listen)
+            })?;
             tracing::info!(base_url = %handle.base_url(), "demo mode: simulated App Store Connect started");
             config.asc.base_url = handle.base_url();
             config.asc.issuer_id = Some("00000000-demo-4000-8000-000000000000".into());
@@ -115,9 +121,17 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         Some(dir) if !dir.as_os_str().is_empty() => Some(StateStore::open(dir)?),
         _ => None,
     };
-    let loaded = store.as_ref().and_then(|s| s.load());
+    let loaded = store.as_ref().and_then(|s| s.load()).map(|mut s| {
+        // Request counters count this process's requests only.
+        s.api.requests.clear();
+        s.api.retries = 0;
+        s
+    });
     if let Some(s) = &loaded {
-        tracing::info!(apps = s.apps.len(), "loaded saved data from the state directory");
+        tracing::info!(
+            apps = s.apps.len(),
+            "loaded saved data from the state directory"
+        );
     }
     let (tx, rx) = watch::channel(loaded.map(Arc::new));
 
@@ -131,7 +145,10 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         let target = exposition.clone();
         let meta = Arc::new(build_meta());
         let shutdown = shutdown.clone();
-        target.store(Some(Arc::new(encode_snapshot(rx.borrow_and_update().clone(), &meta))));
+        target.store(Some(Arc::new(encode_snapshot(
+            rx.borrow_and_update().clone(),
+            &meta,
+        ))));
         tasks.push(tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -152,9 +169,12 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         }));
     }
 
-    let listener = server::bind(config.listen_addr())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}; choose another address with --listen / ASC_EXPORTER_LISTEN", config.listen))?;
+    let listener = server::bind(config.listen_addr()).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {}: {e}; choose another address with --listen / ASC_EXPORTER_LISTEN",
+            config.listen
+        )
+    })?;
     let addr = listener.local_addr()?;
     {
         let state = ServerState {
@@ -170,7 +190,12 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     }
 
     let refresher = Refresher::new(client, RefreshOptions::from(&config));
-    tasks.push(tokio::spawn(runner::run(refresher, store, tx, shutdown.clone())));
+    tasks.push(tokio::spawn(runner::run(
+        refresher,
+        store,
+        tx,
+        shutdown.clone(),
+    )));
     tracing::info!(%addr, "serving /metrics");
 
     Ok(Running {

@@ -3,7 +3,6 @@
 //! text parser.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,50 +11,12 @@ use asc_perf_exporter::config::Config;
 use asc_perf_exporter::refresh::Snapshot;
 use asc_perf_exporter::service::{self, Running, ServeOptions};
 use asc_perf_exporter::sim::{self, Fixture, SimConfig, SimHandle};
+use common::prom::{Sample, find, one, parse};
+use common::shared;
+
+mod common;
 
 const FIXTURE_APP: &str = "1500000001";
-
-fn shared(rel: &str) -> PathBuf {
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel);
-    if local.exists() { local } else { PathBuf::from("/work/shared").join(rel) }
-}
-
-struct Sample {
-    name: String,
-    labels: BTreeMap<String, String>,
-    value: f64,
-}
-
-/// Parses an exposition with the `prometheus-parse` text parser.
-fn parse(text: &str) -> Vec<Sample> {
-    let lines = text.lines().map(|l| Ok(l.to_string()));
-    let scrape = prometheus_parse::Scrape::parse(lines).expect("exposition parses");
-    scrape
-        .samples
-        .into_iter()
-        .map(|s| Sample {
-            name: s.metric,
-            labels: s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            value: match s.value {
-                prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
-                other => panic!("unexpected sample type {other:?}"),
-            },
-        })
-        .collect()
-}
-
-fn find<'a>(samples: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> Vec<&'a Sample> {
-    samples
-        .iter()
-        .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
-        .collect()
-}
-
-fn one(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
-    let found = find(samples, name, labels);
-    assert_eq!(found.len(), 1, "expected one {name}{labels:?}, found {}", found.len());
-    found[0].value
-}
 
 struct Env {
     sim: SimHandle,
@@ -73,11 +34,20 @@ async fn sim_env(hour_limit: Option<u64>) -> Env {
         )
         .unwrap(),
     );
+    // A fixed 60 s minute window would make the 1 s refreshes below wait
+    // (correctly) for its reset; pacing has its own unit test.
+    cfg.minute_limit = 0;
     if let Some(h) = hour_limit {
         cfg.hour_limit = h;
     }
-    let sim = sim::start(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    Env { sim, private_pem, state: tempfile::tempdir().unwrap() }
+    let sim = sim::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    Env {
+        sim,
+        private_pem,
+        state: tempfile::tempdir().unwrap(),
+    }
 }
 
 fn config(env: &Env, tweak: impl FnOnce(&mut Config)) -> Config {
@@ -95,27 +65,61 @@ fn config(env: &Env, tweak: impl FnOnce(&mut Config)) -> Config {
 }
 
 async fn start(env: &Env, config: Config) -> Running {
-    service::start(ServeOptions { config, private_key_inline: Some(env.private_pem.clone()), demo: None })
-        .await
-        .expect("exporter starts")
+    service::start(ServeOptions {
+        config,
+        private_key_inline: Some(env.private_pem.clone()),
+        demo: None,
+    })
+    .await
+    .expect("exporter starts")
 }
 
 /// Waits for the next published snapshot.
 async fn next_snapshot(r: &mut Running) -> Arc<Snapshot> {
-    tokio::time::timeout(Duration::from_secs(30), r.snapshots.changed()).await.expect("a refresh finishes in time").unwrap();
+    tokio::time::timeout(Duration::from_secs(30), r.snapshots.changed())
+        .await
+        .expect("a refresh finishes in time")
+        .unwrap();
     r.snapshots.borrow_and_update().clone().expect("a snapshot")
 }
 
+/// Waits until a published snapshot satisfies `done`.
+async fn snapshot_where(r: &mut Running, done: impl Fn(&Snapshot) -> bool) -> Arc<Snapshot> {
+    for _ in 0..20 {
+        let s = next_snapshot(r).await;
+        if done(&s) {
+            return s;
+        }
+    }
+    panic!("no snapshot reached the expected state");
+}
+
+/// Scrapes `/metrics` once the exposition reflects the snapshot current at
+/// the call, or a newer one (it is encoded right after a snapshot is published).
 async fn scrape(r: &Running) -> Vec<Sample> {
-    // The exposition is encoded right after the snapshot is published; give it a moment.
-    for _ in 0..50 {
-        let text = reqwest::get(format!("http://{}/metrics", r.addr)).await.unwrap().text().await.unwrap();
-        if text.contains("asc_app_latest_version_info") {
+    let want = r
+        .snapshots
+        .borrow()
+        .as_ref()
+        .map(|s| s.refresh.last_attempt_unix)
+        .unwrap_or(0.0);
+    for _ in 0..100 {
+        let text = reqwest::get(format!("http://{}/metrics", r.addr))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let at = text
+            .lines()
+            .find_map(|l| l.strip_prefix("asc_exporter_last_refresh_timestamp_seconds "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        if at.is_some_and(|at| at >= want) {
             return parse(&text);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("/metrics never showed app data");
+    panic!("/metrics never showed the current snapshot");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,33 +127,98 @@ async fn contract_fixed_points_from_the_apple_example() {
     let env = sim_env(None).await;
     let mut r = start(&env, config(&env, |_| {})).await;
     let snap = next_snapshot(&mut r).await;
-    assert!(snap.refresh.last_success, "{:?}", snap.apps.iter().map(|a| &a.last_error).collect::<Vec<_>>());
+    assert!(
+        snap.refresh.last_success,
+        "{:?}",
+        snap.apps.iter().map(|a| &a.last_error).collect::<Vec<_>>()
+    );
     let s = scrape(&r).await;
     let app = [("app_id", FIXTURE_APP)];
 
     // launchTime in milliseconds -> seconds: 768.7 ms is 0.7687 s.
-    let v = one(&s, "asc_launch_time_seconds", &[app[0], ("version", "1.0"), ("percentile", "p50"), ("device", "all_iphones")]);
+    let v = one(
+        &s,
+        "asc_launch_time_seconds",
+        &[
+            app[0],
+            ("version", "1.0"),
+            ("percentile", "p50"),
+            ("device", "all_iphones"),
+        ],
+    );
     assert!((v - 0.7687).abs() < 1e-9, "{v}");
-    let v = one(&s, "asc_launch_time_seconds", &[app[0], ("version", "2.0"), ("percentile", "p90"), ("device", "all_iphones")]);
+    let v = one(
+        &s,
+        "asc_launch_time_seconds",
+        &[
+            app[0],
+            ("version", "2.0"),
+            ("percentile", "p90"),
+            ("device", "all_iphones"),
+        ],
+    );
     assert!((v - 2.0143).abs() < 1e-9, "{v}");
-    let l = &find(&s, "asc_launch_time_seconds", &[app[0], ("version", "1.0"), ("percentile", "p50")])[0].labels;
+    let l = &find(
+        &s,
+        "asc_launch_time_seconds",
+        &[app[0], ("version", "1.0"), ("percentile", "p50")],
+    )[0]
+    .labels;
     assert_eq!(l["platform"], "iOS");
     assert_eq!(l["category"], "LAUNCH");
     assert_eq!(l["device_name"], "All iPhones");
     assert_eq!(l["bundle_id"], format!("fixture.{FIXTURE_APP}"));
     assert!(!l.contains_key("build"));
-    assert_eq!(find(&s, "asc_launch_time_seconds", &app).len(), 10, "5 versions x 2 percentiles");
+    assert_eq!(
+        find(&s, "asc_launch_time_seconds", &app).len(),
+        10,
+        "5 versions x 2 percentiles"
+    );
 
     // The regression insight of the file: +10 % (p50) and +13 % (p90).
-    let d50 = one(&s, "asc_insight_regression_delta_ratio", &[app[0], ("percentile", "p50"), ("metric", "launchTime")]);
-    let d90 = one(&s, "asc_insight_regression_delta_ratio", &[app[0], ("percentile", "p90"), ("metric", "launchTime")]);
-    assert!((d50 - 0.10).abs() < 1e-9 && (d90 - 0.13).abs() < 1e-9, "{d50} {d90}");
-    let l = &find(&s, "asc_insight_regression_delta_ratio", &[app[0], ("percentile", "p50")])[0].labels;
-    assert_eq!((l["category"].as_str(), l["device"].as_str(), l["latest_version"].as_str(), l["high_impact"].as_str()), ("LAUNCH", "all_iphones", "2.0", "false"));
+    let d50 = one(
+        &s,
+        "asc_insight_regression_delta_ratio",
+        &[app[0], ("percentile", "p50"), ("metric", "launchTime")],
+    );
+    let d90 = one(
+        &s,
+        "asc_insight_regression_delta_ratio",
+        &[app[0], ("percentile", "p90"), ("metric", "launchTime")],
+    );
+    assert!(
+        (d50 - 0.10).abs() < 1e-9 && (d90 - 0.13).abs() < 1e-9,
+        "{d50} {d90}"
+    );
+    let l = &find(
+        &s,
+        "asc_insight_regression_delta_ratio",
+        &[app[0], ("percentile", "p50")],
+    )[0]
+    .labels;
+    assert_eq!(
+        (
+            l["category"].as_str(),
+            l["device"].as_str(),
+            l["latest_version"].as_str(),
+            l["high_impact"].as_str()
+        ),
+        ("LAUNCH", "all_iphones", "2.0", "false")
+    );
     assert!(find(&s, "asc_insight_trending_up_delta_ratio", &app).is_empty());
 
-    assert_eq!(one(&s, "asc_app_latest_version_info", &[app[0], ("version", "2.0")]), 1.0);
-    assert_eq!(one(&s, "asc_data_available", &[app[0], ("scope", "app")]), 1.0);
+    assert_eq!(
+        one(
+            &s,
+            "asc_app_latest_version_info",
+            &[app[0], ("version", "2.0")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        one(&s, "asc_data_available", &[app[0], ("scope", "app")]),
+        1.0
+    );
     r.shutdown().await;
 }
 
@@ -159,69 +228,160 @@ async fn every_category_of_every_simulated_app_and_signature_weights() {
     let mut r = start(&env, config(&env, |_| {})).await;
     let snap = next_snapshot(&mut r).await;
     let s = scrape(&r).await;
-    let synthetic: Vec<_> = snap.apps.iter().filter(|a| a.app.id != FIXTURE_APP).collect();
+    let synthetic: Vec<_> = snap
+        .apps
+        .iter()
+        .filter(|a| a.app.id != FIXTURE_APP)
+        .collect();
     assert!(synthetic.len() >= 3);
     for app in &synthetic {
         let cats: std::collections::BTreeSet<_> = s
             .iter()
-            .filter(|x| x.labels.get("app_id") == Some(&app.app.id) && x.labels.contains_key("percentile") && x.labels.contains_key("category") && !x.name.starts_with("asc_insight"))
+            .filter(|x| {
+                x.labels.get("app_id") == Some(&app.app.id)
+                    && x.labels.contains_key("percentile")
+                    && x.labels.contains_key("category")
+                    && !x.name.starts_with("asc_insight")
+            })
             .map(|x| x.labels["category"].clone())
             .collect();
-        for c in ["LAUNCH", "HANG", "MEMORY", "DISK", "BATTERY", "TERMINATION", "ANIMATION", "STORAGE"] {
+        for c in [
+            "LAUNCH",
+            "HANG",
+            "MEMORY",
+            "DISK",
+            "BATTERY",
+            "TERMINATION",
+            "ANIMATION",
+            "STORAGE",
+        ] {
             assert!(cats.contains(c), "app {} lacks {c}: {cats:?}", app.app.id);
         }
         // Signature weights are exported as served.
         let build = &app.builds[0];
         assert!(!build.signatures.is_empty());
         for sig in &build.signatures {
-            let w = one(&s, "asc_diagnostic_signature_weight_ratio", &[("app_id", &app.app.id), ("build", &build.build.number), ("signature_id", &sig.id)]);
+            let w = one(
+                &s,
+                "asc_diagnostic_signature_weight_ratio",
+                &[
+                    ("app_id", &app.app.id),
+                    ("build", &build.build.number),
+                    ("signature_id", &sig.id),
+                ],
+            );
             assert_eq!(w, sig.weight());
         }
     }
-    let requests: f64 = find(&s, "asc_api_requests_total", &[]).iter().map(|x| x.value).sum();
-    assert_eq!(requests as u64, env.sim.control.request_count(), "the exporter counted every request the simulator served");
+    let requests: f64 = find(&s, "asc_api_requests_total", &[])
+        .iter()
+        .map(|x| x.value)
+        .sum();
+    assert_eq!(
+        requests as u64,
+        env.sim.control.request_count(),
+        "the exporter counted every request the simulator served"
+    );
     r.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_move_versions_age_out_and_a_failing_app_keeps_its_series() {
     let env = sim_env(None).await;
-    let mut r = start(&env, config(&env, |c| c.refresh.interval = Duration::from_secs(1))).await;
+    let mut r = start(
+        &env,
+        config(&env, |c| c.refresh.interval = Duration::from_secs(1)),
+    )
+    .await;
     next_snapshot(&mut r).await;
     let s1 = scrape(&r).await;
-    let total = |s: &[Sample]| -> f64 { find(s, "asc_api_requests_total", &[]).iter().map(|x| x.value).sum() };
+    let total = |s: &[Sample]| -> f64 {
+        find(s, "asc_api_requests_total", &[])
+            .iter()
+            .map(|x| x.value)
+            .sum()
+    };
     let apps = env.sim.control.app_ids();
-    let (victim, other) = (apps.iter().find(|a| *a != FIXTURE_APP).unwrap().clone(), apps.iter().rev().find(|a| *a != FIXTURE_APP).unwrap().clone());
+    let (victim, other) = (
+        apps.iter().find(|a| *a != FIXTURE_APP).unwrap().clone(),
+        apps.iter()
+            .rev()
+            .find(|a| *a != FIXTURE_APP)
+            .unwrap()
+            .clone(),
+    );
     assert_ne!(victim, other);
 
     // A version ages out: its series disappear.
     let versions = |s: &[Sample], app: &str| -> std::collections::BTreeSet<String> {
-        find(s, "asc_launch_time_seconds", &[("app_id", app)]).iter().filter(|x| !x.labels.contains_key("build")).map(|x| x.labels["version"].clone()).collect()
+        find(s, "asc_launch_time_seconds", &[("app_id", app)])
+            .iter()
+            .filter(|x| !x.labels.contains_key("build"))
+            .map(|x| x.labels["version"].clone())
+            .collect()
     };
     let before = versions(&s1, &other);
     let new_version = env.sim.control.release_version(&other);
-    next_snapshot(&mut r).await;
+    snapshot_where(&mut r, |s| {
+        s.app(&other).and_then(|a| a.latest_version()).as_deref() == Some(new_version.as_str())
+    })
+    .await;
     let s2 = scrape(&r).await;
     let after = versions(&s2, &other);
     assert!(after.contains(&new_version), "{after:?}");
     let gone: Vec<_> = before.difference(&after).collect();
-    assert_eq!(gone.len(), 1, "the oldest version aged out: before {before:?} after {after:?}");
+    assert_eq!(
+        gone.len(),
+        1,
+        "the oldest version aged out: before {before:?} after {after:?}"
+    );
     assert!(total(&s2) > total(&s1), "API request counters move");
 
     // One app's endpoint fails: its last good series stay, the others refresh.
     let victim_series = find(&s2, "asc_launch_time_seconds", &[("app_id", &victim)]).len();
-    env.sim.control.fail(&format!("/v1/apps/{victim}/perfPowerMetrics"), 500, None);
-    let snap = next_snapshot(&mut r).await;
-    let snap = if snap.app(&victim).unwrap().last_attempt_failed { snap } else { next_snapshot(&mut r).await };
+    env.sim
+        .control
+        .fail(&format!("/v1/apps/{victim}/perfPowerMetrics"), 500, None);
+    let snap = snapshot_where(&mut r, |s| {
+        s.app(&victim).is_some_and(|a| a.last_attempt_failed)
+    })
+    .await;
     let s3 = scrape(&r).await;
-    assert_eq!(one(&s3, "asc_app_refresh_failed", &[("app_id", &victim)]), 1.0);
-    assert_eq!(one(&s3, "asc_app_refresh_failed", &[("app_id", &other)]), 0.0);
-    assert_eq!(find(&s3, "asc_launch_time_seconds", &[("app_id", &victim)]).len(), victim_series, "last good series kept");
-    let ok_other = one(&s3, "asc_app_last_refresh_success_timestamp_seconds", &[("app_id", &other)]);
-    let ok_victim = one(&s3, "asc_app_last_refresh_success_timestamp_seconds", &[("app_id", &victim)]);
+    assert_eq!(
+        one(&s3, "asc_app_refresh_failed", &[("app_id", &victim)]),
+        1.0
+    );
+    assert_eq!(
+        one(&s3, "asc_app_refresh_failed", &[("app_id", &other)]),
+        0.0,
+        "{:?}",
+        snap.app(&other).unwrap().last_error
+    );
+    assert_eq!(
+        find(&s3, "asc_launch_time_seconds", &[("app_id", &victim)]).len(),
+        victim_series,
+        "last good series kept"
+    );
+    let ok_other = one(
+        &s3,
+        "asc_app_last_refresh_success_timestamp_seconds",
+        &[("app_id", &other)],
+    );
+    let ok_victim = one(
+        &s3,
+        "asc_app_last_refresh_success_timestamp_seconds",
+        &[("app_id", &victim)],
+    );
     assert!(ok_other > ok_victim, "the other app kept refreshing");
     assert_eq!(one(&s3, "asc_exporter_last_refresh_success", &[]), 0.0);
-    assert!(snap.app(&victim).unwrap().last_error.as_deref().unwrap().contains("HTTP 500"));
+    assert!(
+        snap.app(&victim)
+            .unwrap()
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("HTTP 500")
+    );
     r.shutdown().await;
 }
 
@@ -236,14 +396,23 @@ async fn a_restart_reloads_state_and_makes_no_api_call() {
     assert!(served > 0);
 
     let r = start(&env, config(&env, |_| {})).await;
-    let ready = reqwest::get(format!("http://{}/ready", r.addr)).await.unwrap();
+    let ready = reqwest::get(format!("http://{}/ready", r.addr))
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200, "ready at once from saved state");
     let after = scrape(&r).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(env.sim.control.request_count(), served, "no API call after the restart");
+    assert_eq!(
+        env.sim.control.request_count(),
+        served,
+        "no API call after the restart"
+    );
     let key = |s: &Sample| format!("{}{:?}", s.name, s.labels);
     let values = |v: &[Sample]| -> BTreeMap<String, f64> {
-        v.iter().filter(|s| s.name.starts_with("asc_launch_time") || s.name.starts_with("asc_insight")).map(|s| (key(s), s.value)).collect()
+        v.iter()
+            .filter(|s| s.name.starts_with("asc_launch_time") || s.name.starts_with("asc_insight"))
+            .map(|s| (key(s), s.value))
+            .collect()
     };
     assert_eq!(values(&before), values(&after));
     r.shutdown().await;
@@ -254,29 +423,59 @@ async fn a_corrupt_state_file_is_ignored() {
     let env = sim_env(None).await;
     std::fs::write(env.state.path().join("snapshot.json"), b"{ not json").unwrap();
     let mut r = start(&env, config(&env, |_| {})).await;
-    let ready = reqwest::get(format!("http://{}/ready", r.addr)).await.unwrap();
+    let ready = reqwest::get(format!("http://{}/ready", r.addr))
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503);
     let snap = next_snapshot(&mut r).await;
     assert!(snap.refresh.last_success);
-    assert_eq!(reqwest::get(format!("http://{}/ready", r.addr)).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(format!("http://{}/ready", r.addr))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     r.shutdown().await;
-    assert!(serde_json::from_slice::<serde_json::Value>(&std::fs::read(env.state.path().join("snapshot.json")).unwrap()).is_ok(), "replaced by good state");
+    assert!(
+        serde_json::from_slice::<serde_json::Value>(
+            &std::fs::read(env.state.path().join("snapshot.json")).unwrap()
+        )
+        .is_ok(),
+        "replaced by good state"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_endpoints_gzip_and_landing_page() {
     let env = sim_env(None).await;
     let mut r = start(&env, config(&env, |_| {})).await;
-    assert_eq!(reqwest::get(format!("http://{}/healthz", r.addr)).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(format!("http://{}/healthz", r.addr))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     next_snapshot(&mut r).await;
     scrape(&r).await;
-    let plain = reqwest::get(format!("http://{}/metrics", r.addr)).await.unwrap();
-    assert_eq!(plain.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    let plain = reqwest::get(format!("http://{}/metrics", r.addr))
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
     let plain = plain.text().await.unwrap();
 
     // Ask for gzip explicitly over a raw client so the body is not decoded for us.
     let raw = reqwest::Client::builder().no_gzip().build().unwrap();
-    let resp = raw.get(format!("http://{}/metrics", r.addr)).header("accept-encoding", "gzip").send().await.unwrap();
+    let resp = raw
+        .get(format!("http://{}/metrics", r.addr))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.headers()["content-encoding"], "gzip");
     let gz = resp.bytes().await.unwrap();
     let mut text = String::new();
@@ -284,8 +483,17 @@ async fn http_endpoints_gzip_and_landing_page() {
     assert_eq!(text, plain);
     assert!(gz.len() * 3 < plain.len(), "gzip shrinks the exposition");
 
-    let page = reqwest::get(format!("http://{}/", r.addr)).await.unwrap().text().await.unwrap();
-    assert!(page.contains("/metrics") && page.contains(env!("CARGO_PKG_VERSION")) && page.contains(FIXTURE_APP));
+    let page = reqwest::get(format!("http://{}/", r.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("/metrics")
+            && page.contains(env!("CARGO_PKG_VERSION"))
+            && page.contains(FIXTURE_APP)
+    );
     r.shutdown().await;
 }
 
@@ -295,7 +503,12 @@ async fn promtool_check_metrics_passes() {
     let mut r = start(&env, config(&env, |c| c.diagnostics.logs = true)).await;
     next_snapshot(&mut r).await;
     scrape(&r).await;
-    let text = reqwest::get(format!("http://{}/metrics", r.addr)).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(format!("http://{}/metrics", r.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     r.shutdown().await;
     let Ok(mut child) = std::process::Command::new("promtool")
         .args(["check", "metrics"])
@@ -304,13 +517,30 @@ async fn promtool_check_metrics_passes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
     else {
-        assert!(std::env::var_os("CI").is_none(), "promtool is missing in CI: .ci/run must install Debian's prometheus package");
-        eprintln!("WARNING: promtool not found; install Debian's `prometheus` package to run this check");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is missing in CI: .ci/run must install Debian's prometheus package"
+        );
+        eprintln!(
+            "WARNING: promtool not found; install Debian's `prometheus` package to run this check"
+        );
         return;
     };
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics:\n{report}");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
 }

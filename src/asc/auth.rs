@@ -139,7 +139,14 @@ fn now_secs() -> u64 {
 
 /// Loads and checks a `.p8` key: PEM, PKCS#8, EC P-256.
 pub fn load_key(source: &KeySource) -> Result<EncodingKey, AuthError> {
-    let (pem, origin) = match source {
+    let (pem, origin) = read_key_text(source)?;
+    parse_p8(&pem, &origin)
+}
+
+/// The PEM text of a key source and a description of where it came from
+/// (for error messages; never the key itself).
+fn read_key_text(source: &KeySource) -> Result<(String, String), AuthError> {
+    Ok(match source {
         KeySource::Path(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| AuthError::Unreadable {
                 path: path.clone(),
@@ -148,19 +155,81 @@ pub fn load_key(source: &KeySource) -> Result<EncodingKey, AuthError> {
             (text, format!("file {}", path.display()))
         }
         KeySource::Inline(text) => (text.clone(), "from ASC_PRIVATE_KEY".to_string()),
-    };
-    parse_p8(&pem, &origin)
+    })
 }
 
-fn parse_p8(pem: &str, origin: &str) -> Result<EncodingKey, AuthError> {
-    use p256::pkcs8::DecodePrivateKey;
-    // Accept keys pasted into an env var with literal "\n" sequences.
+/// Names the algorithm of a PKCS#8 key that is not P-256 ("found an RSA
+/// key"), so the error says what the file really holds.
+fn describe_pkcs8_algorithm(pem: &str) -> Option<String> {
+    use p256::pkcs8::der::Document;
+    use p256::pkcs8::{ObjectIdentifier, PrivateKeyInfo};
+    let (_, doc) = Document::from_pem(pem).ok()?;
+    let info = PrivateKeyInfo::try_from(doc.as_bytes()).ok()?;
+    let oid = info.algorithm.oid.to_string();
+    let curve = info
+        .algorithm
+        .parameters_oid()
+        .ok()
+        .map(|o: ObjectIdentifier| o.to_string());
+    let what = match (oid.as_str(), curve.as_deref()) {
+        ("1.2.840.113549.1.1.1", _) | ("1.2.840.113549.1.1.10", _) => "an RSA key".to_string(),
+        ("1.2.840.10045.2.1", Some("1.3.132.0.34")) => "an EC key on curve P-384".to_string(),
+        ("1.2.840.10045.2.1", Some("1.3.132.0.35")) => "an EC key on curve P-521".to_string(),
+        ("1.2.840.10045.2.1", Some("1.3.132.0.10")) => "an EC key on curve secp256k1".to_string(),
+        ("1.2.840.10045.2.1", Some(c)) => format!("an EC key on curve OID {c}"),
+        ("1.3.101.112", _) => "an Ed25519 key".to_string(),
+        (o, _) => format!("a key with algorithm OID {o}"),
+    };
+    Some(format!("found {what}"))
+}
+
+/// Normalises pasted PEM text (literal `\n` sequences, surrounding space).
+fn normalise_pem(pem: &str) -> String {
     let pem = if !pem.contains('\n') && pem.contains("\\n") {
         pem.replace("\\n", "\n")
     } else {
         pem.to_string()
     };
-    let pem = pem.trim();
+    pem.trim().to_string()
+}
+
+/// The SPKI public-key PEM (`-----BEGIN PUBLIC KEY-----`) of a `.p8`
+/// private key, e.g. for a simulator that must verify tokens the CLI signs.
+pub fn public_key_pem_from_private(pem: &str) -> Result<String, AuthError> {
+    public_key_pem_with_origin(pem, "(inline)")
+}
+
+/// [`public_key_pem_from_private`] for a [`KeySource`]: reads the file or
+/// the inline text, with the same checks and messages as [`load_key`].
+pub fn public_key_pem(source: &KeySource) -> Result<String, AuthError> {
+    let (pem, origin) = read_key_text(source)?;
+    public_key_pem_with_origin(&pem, &origin)
+}
+
+fn public_key_pem_with_origin(pem: &str, origin: &str) -> Result<String, AuthError> {
+    use p256::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
+    // Same validation (PEM, PKCS#8, P-256) and messages as token minting.
+    parse_p8(pem, origin)?;
+    let secret = p256::SecretKey::from_pkcs8_pem(&normalise_pem(pem)).map_err(|e| {
+        AuthError::WrongKeyType {
+            origin: origin.to_string(),
+            reason: e.to_string(),
+        }
+    })?;
+    secret
+        .public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| AuthError::WrongKeyType {
+            origin: origin.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+fn parse_p8(pem: &str, origin: &str) -> Result<EncodingKey, AuthError> {
+    use p256::pkcs8::DecodePrivateKey;
+    // Accept keys pasted into an env var with literal "\n" sequences.
+    let pem = normalise_pem(pem);
+    let pem = pem.as_str();
     if !pem.starts_with("-----BEGIN") {
         return Err(AuthError::NotPem {
             origin: origin.to_string(),
@@ -177,7 +246,7 @@ fn parse_p8(pem: &str, origin: &str) -> Result<EncodingKey, AuthError> {
     // only fail (or mis-sign) at the first encode.
     p256::SecretKey::from_pkcs8_pem(pem).map_err(|e| AuthError::WrongKeyType {
         origin: origin.to_string(),
-        reason: e.to_string(),
+        reason: describe_pkcs8_algorithm(pem).unwrap_or_else(|| e.to_string()),
     })?;
     EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| AuthError::WrongKeyType {
         origin: origin.to_string(),
@@ -225,6 +294,12 @@ impl TokenProvider {
     /// Mints a new token, bypassing the cache.
     pub fn mint(&self) -> Result<String, AuthError> {
         self.mint_at(now_secs()).map(|(t, _)| t)
+    }
+
+    /// Mints a new token, bypassing the cache, and returns it with its `exp`
+    /// (unix seconds). Used by the `token` command.
+    pub fn mint_with_expiry(&self) -> Result<(String, u64), AuthError> {
+        self.mint_at(now_secs())
     }
 
     fn mint_at(&self, now: u64) -> Result<(String, u64), AuthError> {
@@ -306,6 +381,16 @@ mod tests {
             (c.iss, c.sub.as_deref(), c.exp),
             (None, Some("user"), 1000 + 900)
         );
+    }
+
+    #[test]
+    fn public_key_is_derived_from_private() {
+        let (private, public) = generate_key_pair();
+        assert_eq!(public_key_pem_from_private(&private).unwrap(), public);
+        assert!(matches!(
+            public_key_pem_from_private("nope"),
+            Err(AuthError::NotPem { .. })
+        ));
     }
 
     #[test]

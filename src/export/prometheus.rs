@@ -299,6 +299,7 @@ fn compose_name(
 const EXPORTER_BUILD_INFO: &str = "asc_exporter_build_info";
 const EXPORTER_LAST_SUCCESS: &str = "asc_exporter_last_refresh_success";
 const EXPORTER_LAST_SUCCESS_TS: &str = "asc_exporter_last_refresh_success_timestamp_seconds";
+const EXPORTER_LAST_ATTEMPT_TS: &str = "asc_exporter_last_refresh_timestamp_seconds";
 const EXPORTER_DURATION: &str = "asc_exporter_refresh_duration_seconds";
 const API_REQUESTS: &str = "asc_api_requests_total";
 const API_RETRIES: &str = "asc_api_retries_total";
@@ -320,6 +321,7 @@ const FIXED: &[&str] = &[
     EXPORTER_BUILD_INFO,
     EXPORTER_LAST_SUCCESS,
     EXPORTER_LAST_SUCCESS_TS,
+    EXPORTER_LAST_ATTEMPT_TS,
     EXPORTER_DURATION,
     API_REQUESTS,
     API_RETRIES,
@@ -610,6 +612,13 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
         );
     }
     if s.refresh.last_attempt_unix > 0.0 {
+        b.fixed(
+            EXPORTER_LAST_ATTEMPT_TS,
+            MetricType::GAUGE,
+            "Unix time the latest refresh finished, whether it succeeded or not.",
+            vec![],
+            s.refresh.last_attempt_unix,
+        );
         b.fixed(
             EXPORTER_DURATION,
             MetricType::GAUGE,

@@ -1,8 +1,8 @@
 //! The refresh side: fetch from App Store Connect on an interval, build a
 //! complete [`Snapshot`], publish it atomically and persist it.
 
-pub mod snapshot;
 pub mod runner;
+pub mod snapshot;
 pub mod state;
 
 pub use snapshot::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};

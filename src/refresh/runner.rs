@@ -152,7 +152,11 @@ impl Refresher {
             refresh: RefreshStatus {
                 last_attempt_unix: now,
                 last_success: all_ok,
-                last_success_unix: if all_ok { Some(now) } else { previous.refresh.last_success_unix },
+                last_success_unix: if all_ok {
+                    Some(now)
+                } else {
+                    previous.refresh.last_success_unix
+                },
                 duration_seconds: started.elapsed().as_secs_f64(),
             },
             api: self.api_snapshot(),
@@ -179,7 +183,11 @@ impl Refresher {
             .iter()
             .filter(|a| {
                 self.opts.apps.is_empty()
-                    || self.opts.apps.iter().any(|w| w == &a.id || w == a.bundle_id())
+                    || self
+                        .opts
+                        .apps
+                        .iter()
+                        .any(|w| w == &a.id || w == a.bundle_id())
             })
             .map(|a| AppRef {
                 id: a.id.clone(),
@@ -188,7 +196,10 @@ impl Refresher {
             })
             .collect();
         for wanted in &self.opts.apps {
-            if !apps.iter().any(|a| wanted == &a.id || wanted == a.bundle_id()) {
+            if !apps
+                .iter()
+                .any(|a| wanted == &a.id || wanted == a.bundle_id())
+            {
                 tracing::warn!(app = %wanted, "app in the allow-list is not visible to this API key");
             }
         }
@@ -209,30 +220,35 @@ impl Refresher {
         }
     }
 
-    /// Slows down when the per-minute window is nearly spent, instead of
-    /// running into 429s.
+    /// Waits when the per-minute window is nearly spent, instead of
+    /// running into 429s (see [`pace_delay`]).
     async fn pace(&self) {
         let Some(obs) = self.client.stats().rate_limit() else {
             return;
         };
-        let (Some(limit), Some(remaining)) = (obs.limit.minute.limit, obs.limit.minute.remaining) else {
-            return;
-        };
-        let margin = self.opts.concurrency as u64 + 1;
-        if remaining <= margin && limit > 0 {
-            let per_request = Duration::from_secs(60) / limit as u32;
-            let wait = per_request * (margin - remaining + 1) as u32;
-            tracing::debug!(?wait, remaining, "minute rate-limit window nearly spent, pacing");
+        let wait = pace_delay(&obs.limit, obs.at.elapsed(), self.opts.concurrency);
+        if !wait.is_zero() {
+            tracing::info!(?wait, "minute rate-limit window nearly spent, pausing");
             tokio::time::sleep(wait).await;
         }
     }
 
-    async fn refresh_app(&self, app: &AppRef, prev: Option<&AppSnapshot>) -> Result<AppSnapshot, AscError> {
+    async fn refresh_app(
+        &self,
+        app: &AppRef,
+        prev: Option<&AppSnapshot>,
+    ) -> Result<AppSnapshot, AscError> {
         self.pace().await;
-        let metrics = self.client.app_metrics(&app.id, &MetricsFilter::default()).await?.value;
+        let metrics = self
+            .client
+            .app_metrics(&app.id, &MetricsFilter::default())
+            .await?
+            .value;
         let builds = if self.opts.builds_per_app > 0 {
             self.pace().await;
-            self.client.list_builds(&app.id, self.opts.builds_per_app).await?
+            self.client
+                .list_builds(&app.id, self.opts.builds_per_app)
+                .await?
         } else {
             Vec::new()
         };
@@ -243,7 +259,10 @@ impl Refresher {
                 tracing::warn!(app_id = %app.id, build = %build.number, "hourly rate-limit budget below the reserve; skipping build details this refresh");
                 out.push(match prev_build {
                     Some(b) => BuildSnapshot { build, ..b.clone() },
-                    None => BuildSnapshot { build, ..Default::default() },
+                    None => BuildSnapshot {
+                        build,
+                        ..Default::default()
+                    },
                 });
                 continue;
             }
@@ -262,7 +281,11 @@ impl Refresher {
     async fn refresh_build(&self, build: BuildInfo) -> Result<BuildSnapshot, AscError> {
         let metrics = if self.opts.build_metrics {
             self.pace().await;
-            match self.client.build_metrics(&build.id, &MetricsFilter::default()).await {
+            match self
+                .client
+                .build_metrics(&build.id, &MetricsFilter::default())
+                .await
+            {
                 Ok(f) if f.value.has_data() => Some(f.value),
                 Ok(_) => None,
                 Err(e) if e.is_not_found() => None,
@@ -277,7 +300,11 @@ impl Refresher {
             self.pace().await;
             signatures = match self
                 .client
-                .diagnostic_signatures(&build.id, &self.opts.diagnostic_types, Some(self.opts.signatures_per_build))
+                .diagnostic_signatures(
+                    &build.id,
+                    &self.opts.diagnostic_types,
+                    Some(self.opts.signatures_per_build),
+                )
                 .await
             {
                 Ok(s) => s,
@@ -290,7 +317,11 @@ impl Refresher {
                         break;
                     }
                     self.pace().await;
-                    match self.client.diagnostic_logs(&sig.id, Some(self.opts.logs_per_signature)).await {
+                    match self
+                        .client
+                        .diagnostic_logs(&sig.id, Some(self.opts.logs_per_signature))
+                        .await
+                    {
                         Ok(f) => logs.push((sig.id.clone(), f.value)),
                         Err(e) if e.is_not_found() => {}
                         Err(e) => return Err(e),
@@ -304,6 +335,23 @@ impl Refresher {
             signatures,
             logs,
         })
+    }
+}
+
+/// How long to wait before the next request given the latest rate-limit
+/// report, seen `age` ago: nothing while the minute window has room for
+/// every request that may be in flight; otherwise until a minute has passed
+/// since the report, when a fixed or rolling window has room again.
+pub fn pace_delay(
+    limit: &crate::asc::ratelimit::RateLimit,
+    age: Duration,
+    concurrency: usize,
+) -> Duration {
+    match limit.minute.remaining {
+        Some(remaining) if remaining <= concurrency as u64 + 1 => {
+            Duration::from_secs(60).saturating_sub(age)
+        }
+        _ => Duration::ZERO,
     }
 }
 
@@ -328,7 +376,11 @@ pub fn initial_delay(opts: &RefreshOptions, loaded: Option<&Snapshot>, now_unix:
     let Some(s) = loaded else {
         return Duration::ZERO;
     };
-    let Some(ok_at) = s.refresh.last_success_unix.filter(|_| s.refresh.last_success) else {
+    let Some(ok_at) = s
+        .refresh
+        .last_success_unix
+        .filter(|_| s.refresh.last_success)
+    else {
         return Duration::ZERO;
     };
     let age = (now_unix - ok_at).max(0.0);
@@ -360,7 +412,12 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             s = refresher.refresh(&current) => s,
         };
-        let failed: Vec<&str> = next.apps.iter().filter(|a| a.last_attempt_failed).map(|a| a.app.id.as_str()).collect();
+        let failed: Vec<&str> = next
+            .apps
+            .iter()
+            .filter(|a| a.last_attempt_failed)
+            .map(|a| a.app.id.as_str())
+            .collect();
         tracing::info!(
             apps = next.apps.len(),
             failed = failed.len(),
@@ -383,4 +440,50 @@ pub async fn run(
         delay = next_delay(refresher.options(), &current);
     }
     tracing::info!("refresh loop stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asc::ratelimit::RateLimit;
+
+    #[test]
+    fn pacing_waits_out_a_spent_minute_window() {
+        let rl = |h: &str| RateLimit::parse([h]).unwrap();
+        let roomy =
+            rl("user-hour-lim:3600;user-hour-rem:3000;user-minute-lim:150;user-minute-rem:40;");
+        assert_eq!(pace_delay(&roomy, Duration::ZERO, 4), Duration::ZERO);
+        let spent =
+            rl("user-hour-lim:3600;user-hour-rem:3000;user-minute-lim:150;user-minute-rem:5;");
+        assert_eq!(
+            pace_delay(&spent, Duration::from_secs(10), 4),
+            Duration::from_secs(50)
+        );
+        assert_eq!(
+            pace_delay(&spent, Duration::from_secs(61), 4),
+            Duration::ZERO
+        );
+        let hour_only = rl("user-hour-lim:3600;user-hour-rem:1;");
+        assert_eq!(pace_delay(&hour_only, Duration::ZERO, 4), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_fresh_saved_snapshot_defers_the_first_refresh() {
+        let opts = RefreshOptions::from(&Config::default());
+        let mut s = Snapshot::default();
+        assert_eq!(initial_delay(&opts, None, 1000.0), Duration::ZERO);
+        s.refresh.last_success = true;
+        s.refresh.last_success_unix = Some(1000.0);
+        assert_eq!(
+            initial_delay(&opts, Some(&s), 1600.0),
+            Duration::from_secs(3000)
+        );
+        assert_eq!(initial_delay(&opts, Some(&s), 99999.0), Duration::ZERO);
+        s.refresh.last_success = false;
+        assert_eq!(
+            initial_delay(&opts, Some(&s), 1600.0),
+            Duration::ZERO,
+            "a failed last refresh is retried at once"
+        );
+    }
 }

@@ -17,7 +17,9 @@ pub struct StateStore {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot create state directory {dir}: {reason}; check state_dir / --state-dir and its permissions")]
+    #[error(
+        "cannot create state directory {dir}: {reason}; check state_dir / --state-dir and its permissions"
+    )]
     CreateDir { dir: PathBuf, reason: String },
     #[error("cannot write state file {path}: {reason}")]
     Write { path: PathBuf, reason: String },
@@ -30,7 +32,9 @@ impl StateStore {
             dir: dir.to_path_buf(),
             reason: e.to_string(),
         })?;
-        Ok(Self { dir: dir.to_path_buf() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> PathBuf {
@@ -97,7 +101,11 @@ mod tests {
         let snap = Snapshot {
             format: SNAPSHOT_FORMAT,
             apps: vec![AppSnapshot {
-                app: AppRef { id: "1".into(), name: "A".into(), bundle_id: "com.a".into() },
+                app: AppRef {
+                    id: "1".into(),
+                    name: "A".into(),
+                    bundle_id: "com.a".into(),
+                },
                 last_success_unix: Some(12.5),
                 ..Default::default()
             }],

@@ -43,7 +43,11 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(addr).await
 }
 
-pub async fn serve(listener: tokio::net::TcpListener, state: ServerState, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ServerState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
@@ -71,7 +75,11 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> Response {
     let Some(exp) = state.exposition.load_full() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "exposition not encoded yet\n").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "exposition not encoded yet\n",
+        )
+            .into_response();
     };
     let mut resp = if accepts_gzip(&headers) && !exp.gzip.is_empty() {
         let mut r = exp.gzip.clone().into_response();
@@ -92,7 +100,11 @@ async fn ready(State(state): State<ServerState>) -> Response {
     if state.snapshots.borrow().is_some() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "no data yet: waiting for the first refresh\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no data yet: waiting for the first refresh\n",
+        )
+            .into_response()
     }
 }
 
@@ -115,7 +127,10 @@ async fn landing(State(state): State<ServerState>) -> Html<String> {
     if let Some(s) = &snap {
         for a in &s.apps {
             let status = if a.last_attempt_failed {
-                format!("<td class=bad>failed: {}</td>", esc(a.last_error.as_deref().unwrap_or("")))
+                format!(
+                    "<td class=bad>failed: {}</td>",
+                    esc(a.last_error.as_deref().unwrap_or(""))
+                )
             } else {
                 "<td class=ok>ok</td>".to_string()
             };
@@ -134,7 +149,11 @@ async fn landing(State(state): State<ServerState>) -> Html<String> {
         Some(s) => format!(
             "Last refresh {} ({}, {:.1} s); last full success {}.",
             when(Some(s.refresh.last_attempt_unix)),
-            if s.refresh.last_success { "succeeded" } else { "had failures" },
+            if s.refresh.last_success {
+                "succeeded"
+            } else {
+                "had failures"
+            },
             s.refresh.duration_seconds,
             when(s.refresh.last_success_unix)
         ),

@@ -2,6 +2,8 @@
 //! key pair, mint tokens, make authenticated requests over real HTTP.
 #![allow(dead_code)]
 
+pub mod prom;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,0 +1,411 @@
+//! The `asc-perf-exporter` command line (clap 4).
+//!
+//! Layout: this module holds the clap definitions, credential resolution,
+//! dispatch and the error → exit-code mapping; each command group lives in
+//! its own file with an `Args` struct and an async `run(args, &Context)`.
+//! Adding a command (e.g. `serve`) means: one variant in [`Command`], one
+//! arm in [`Command::run`], one file.
+//!
+//! Exit codes: 0 on success, 1 on any failure (exactly one `error: …` line
+//! on stderr), 2 on usage errors (clap's own).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::asc::client::{DEFAULT_BASE_URL, parse_base_url};
+use crate::asc::{AscClient, AuthConfig, AuthError, ClientConfig, KeySource, TokenProvider};
+
+pub mod apps;
+pub mod diagnostics;
+pub mod insights;
+pub mod parse;
+pub mod render;
+pub mod serve;
+pub mod simulate;
+pub mod token;
+
+/// Environment variable holding the `.p8` key *contents* (env only: a key
+/// never appears on a command line, where `ps` and shell history see it).
+pub const ENV_PRIVATE_KEY: &str = "ASC_PRIVATE_KEY";
+
+const AFTER_HELP: &str = "\
+Credentials (App Store Connect > Users and Access > Integrations > Keys):
+  ASC_ISSUER_ID          issuer id of a team key (leave unset for an individual key)
+  ASC_KEY_ID             the 10-character key id
+  ASC_PRIVATE_KEY_PATH   path to the AuthKey_XXXXXXXXXX.p8 file, or
+  ASC_PRIVATE_KEY        the .p8 contents themselves (environment only)
+  ASC_API_BASE_URL       API base URL (default https://api.appstoreconnect.apple.com)
+
+Logging goes to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more.";
+
+/// App Store Connect Power & Performance metrics and diagnostics from the
+/// command line, and a Prometheus/OTLP exporter.
+#[derive(Debug, Parser)]
+#[command(name = "asc-perf-exporter", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format of every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned tables and trees for people.
+    Text,
+    /// Pretty-printed JSON of the decoded values, for scripts.
+    Json,
+}
+
+/// Options shared by every command; each can also come from the environment.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Issuer id of a team API key; absent means an individual key (`sub: user`).
+    #[arg(
+        long,
+        global = true,
+        env = "ASC_ISSUER_ID",
+        hide_env_values = true,
+        value_name = "UUID"
+    )]
+    pub issuer_id: Option<String>,
+
+    /// Key id (10 characters), sent as the JWT `kid`.
+    #[arg(
+        long,
+        global = true,
+        env = "ASC_KEY_ID",
+        hide_env_values = true,
+        value_name = "ID"
+    )]
+    pub key_id: Option<String>,
+
+    /// Path to the `.p8` private key (or put its contents in ASC_PRIVATE_KEY).
+    #[arg(
+        long,
+        global = true,
+        env = "ASC_PRIVATE_KEY_PATH",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub private_key_path: Option<PathBuf>,
+
+    /// App Store Connect API base URL (point it at `simulate` for a local run).
+    #[arg(
+        long,
+        global = true,
+        env = "ASC_API_BASE_URL",
+        default_value = DEFAULT_BASE_URL,
+        value_name = "URL"
+    )]
+    pub base_url: String,
+
+    /// Output format.
+    #[arg(
+        long,
+        short = 'o',
+        global = true,
+        env = "ASC_OUTPUT",
+        value_enum,
+        default_value_t = OutputFormat::Text
+    )]
+    pub output: OutputFormat,
+
+    /// Per-request timeout in seconds.
+    #[arg(
+        long,
+        global = true,
+        env = "ASC_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub timeout: u64,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a signed App Store Connect JWT (generate-token.py parity).
+    Token(token::TokenArgs),
+    /// List apps: id, name, bundle id, SKU.
+    Apps(apps::AppsArgs),
+    /// List an app's builds, newest first, with marketing versions.
+    Builds(apps::BuildsArgs),
+    /// Show an app's regressions and trending-up metrics with their data
+    /// (get-metrics-insights.py parity).
+    Insights(insights::InsightsArgs),
+    /// Show a build's diagnostic signatures and the logs of the top ones
+    /// (get-diagnostics-logs.py parity).
+    Diagnostics(diagnostics::DiagnosticsArgs),
+    /// Read saved perfPowerMetrics / diagnosticLogs files (ppparser parity).
+    #[command(subcommand)]
+    Parse(parse::ParseCommand),
+    /// Run a simulated App Store Connect API locally until Ctrl-C.
+    Simulate(simulate::SimulateArgs),
+    /// Run the exporter: refresh App Store Connect data on an interval and
+    /// serve it on /metrics (`serve --demo` uses a built-in simulator).
+    Serve(Box<serve::ServeArgs>),
+}
+
+impl Command {
+    /// Runs the command.
+    pub async fn run(self, ctx: &Context) -> anyhow::Result<()> {
+        match self {
+            Command::Token(a) => token::run(a, ctx).await,
+            Command::Apps(a) => apps::run_apps(a, ctx).await,
+            Command::Builds(a) => apps::run_builds(a, ctx).await,
+            Command::Insights(a) => insights::run(a, ctx).await,
+            Command::Diagnostics(a) => diagnostics::run(a, ctx).await,
+            Command::Parse(c) => parse::run(c, ctx).await,
+            Command::Simulate(a) => simulate::run(a, ctx).await,
+            Command::Serve(a) => serve::run(*a, ctx).await,
+        }
+    }
+
+    /// Log level when `RUST_LOG` is unset: quiet for one-shot commands,
+    /// `info` for long-running servers.
+    pub fn default_log_level(&self) -> &'static str {
+        match self {
+            Command::Simulate(_) | Command::Serve(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+
+/// What every command gets: the global options and helpers built on them.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub global: GlobalArgs,
+    /// Ids of the global options given on the command line (not from the
+    /// environment or defaults), so that `serve` can layer them over its
+    /// config file.
+    pub explicit: Vec<String>,
+}
+
+impl Context {
+    pub fn new(global: GlobalArgs) -> Self {
+        Self {
+            global,
+            explicit: Vec::new(),
+        }
+    }
+
+    pub fn output(&self) -> OutputFormat {
+        self.global.output
+    }
+
+    pub fn json(&self) -> bool {
+        self.global.output == OutputFormat::Json
+    }
+
+    /// The configured key: `--private-key-path` / `ASC_PRIVATE_KEY_PATH`
+    /// first, then the contents in `ASC_PRIVATE_KEY`; `None` if neither.
+    pub fn key_source(&self) -> Option<KeySource> {
+        if let Some(p) = self
+            .global
+            .private_key_path
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            return Some(KeySource::Path(p.clone()));
+        }
+        std::env::var(ENV_PRIVATE_KEY)
+            .ok()
+            .filter(|k| !k.trim().is_empty())
+            .map(KeySource::Inline)
+    }
+
+    /// Issuer id, `None` for individual keys (empty counts as absent).
+    pub fn issuer_id(&self) -> Option<String> {
+        self.global
+            .issuer_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+
+    /// Auth configuration from the global options; names the missing
+    /// setting when incomplete.
+    pub fn auth_config(&self) -> Result<AuthConfig, AuthError> {
+        let key = self.key_source().ok_or(AuthError::MissingKey)?;
+        let key_id = self
+            .global
+            .key_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(AuthError::MissingKeyId)?;
+        Ok(AuthConfig::new(self.issuer_id(), key_id, key))
+    }
+
+    /// A token provider (loads and checks the key).
+    pub fn token_provider(&self, lifetime: Option<Duration>) -> Result<TokenProvider, AuthError> {
+        let mut config = self.auth_config()?;
+        if let Some(l) = lifetime {
+            config.lifetime = l;
+        }
+        TokenProvider::new(config)
+    }
+
+    /// An API client for the configured base URL and credentials.
+    pub fn client(&self) -> anyhow::Result<AscClient> {
+        let base_url = parse_base_url(&self.global.base_url)?;
+        let auth = self.token_provider(None)?;
+        let config = ClientConfig {
+            base_url,
+            request_timeout: Duration::from_secs(self.global.timeout),
+            connect_timeout: Duration::from_secs(self.global.timeout.min(10)),
+            ..ClientConfig::default()
+        };
+        Ok(AscClient::new(config, auth)?)
+    }
+
+    /// Writes command output to stdout. A closed pipe (`| head`) is not an
+    /// error.
+    pub fn emit(&self, text: &str) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(e).context("cannot write to stdout"),
+        }
+    }
+
+    /// Emits `value` as JSON.
+    pub fn emit_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> anyhow::Result<()> {
+        self.emit(&render::json(value)?)
+    }
+}
+
+/// Writes `bytes` to `path`, naming the file on failure.
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// One line for stderr: the error and its causes joined by `: `, with any
+/// line breaks folded so the message stays on one line.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let msg = format!("{e:#}");
+    let folded: Vec<&str> = msg
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    format!("error: {}", folded.join(" "))
+}
+
+fn init_logging(default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+/// Entry point of the binary: parse, run on a tokio runtime, map errors to
+/// exit codes.
+pub fn main() -> ExitCode {
+    use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            // Help and --version go to stdout with 0; usage errors to stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    let explicit: Vec<String> = [
+        "issuer_id",
+        "key_id",
+        "private_key_path",
+        "base_url",
+        "timeout",
+    ]
+    .into_iter()
+    .filter(|id| {
+        let sub = matches.subcommand().map(|(_, m)| m);
+        [Some(&matches), sub].into_iter().flatten().any(|m| {
+            m.try_get_raw(id).is_ok() && m.value_source(id) == Some(ValueSource::CommandLine)
+        })
+    })
+    .map(str::to_string)
+    .collect();
+    // `serve` sets up logging from its configuration.
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_logging(cli.command.default_log_level());
+    }
+    // A bug must still end in one `error:` line and exit 1, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_string());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: internal error{at}: {}; please report this bug",
+            msg.replace('\n', " ")
+        );
+    }));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut ctx = Context::new(cli.global);
+    ctx.explicit = explicit;
+    let command = cli.command;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(command.run(&ctx))
+    }));
+    match result {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("{}", error_line(&e));
+            ExitCode::FAILURE
+        }
+        // The panic hook already printed the one line.
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn error_line_is_one_line() {
+        let e = anyhow::anyhow!("inner\nsecond line").context("outer");
+        assert_eq!(error_line(&e), "error: outer: inner second line");
+    }
+}

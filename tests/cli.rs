@@ -1,0 +1,542 @@
+//! End-to-end tests of the CLI: the real binary, real HTTP on 127.0.0.1,
+//! against the simulator started in-process.
+
+mod cli_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use asc_perf_exporter::asc::auth::Claims;
+use asc_perf_exporter::asc::client::AppsQuery;
+use asc_perf_exporter::asc::model::{CallStackNode, DiagnosticLogs, XcodeMetrics};
+use asc_perf_exporter::asc::{MetricsFilter, auth::generate_key_pair};
+use asc_perf_exporter::cli::render::{num, with_unit};
+use cli_support::*;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn verify(token: &str, public_pem: &str, issuer: Option<&str>) -> jsonwebtoken::TokenData<Claims> {
+    let mut v = Validation::new(Algorithm::ES256);
+    v.set_audience(&["appstoreconnect-v1"]);
+    if let Some(i) = issuer {
+        v.set_issuer(&[i]);
+    }
+    let key = DecodingKey::from_ec_pem(public_pem.as_bytes()).unwrap();
+    jsonwebtoken::decode::<Claims>(token.trim(), &key, &v).expect("token verifies")
+}
+
+#[test]
+fn token_is_a_verifiable_es256_jwt_for_a_team_key() {
+    let sim = Sim::start();
+    let out = ok(&sim.run(&["token", "--lifetime", "600"]));
+    let data = verify(&out, &sim.public_pem, Some(ISSUER));
+    assert_eq!(data.header.alg, Algorithm::ES256);
+    assert_eq!(data.header.kid.as_deref(), Some(KEY_ID));
+    assert_eq!(data.header.typ.as_deref(), Some("JWT"));
+    let c = data.claims;
+    assert_eq!(c.iss.as_deref(), Some(ISSUER));
+    assert_eq!(c.sub, None);
+    assert_eq!(c.aud, "appstoreconnect-v1");
+    assert!(c.iat.abs_diff(now()) <= 5, "iat {} now {}", c.iat, now());
+    assert_eq!(c.exp - c.iat, 600);
+
+    // JSON mode, default lifetime (the maximum, 1200 s).
+    let out = ok(&sim.run(&["token", "--output", "json"]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let token = v["token"].as_str().unwrap();
+    let c = verify(token, &sim.public_pem, Some(ISSUER)).claims;
+    assert_eq!(v["expires_at"].as_u64(), Some(c.exp));
+    assert!(c.exp - c.iat <= 1200);
+    assert!(v["expires_at_utc"].as_str().unwrap().contains('T'));
+}
+
+#[test]
+fn token_for_an_individual_key_has_sub_user_and_no_iss() {
+    let (private, public) = generate_key_pair();
+    let out = bare()
+        .env("ASC_KEY_ID", KEY_ID)
+        .env("ASC_PRIVATE_KEY", &private)
+        .arg("token")
+        .output()
+        .unwrap();
+    let token = ok(&out);
+    let c = verify(&token, &public, None).claims;
+    assert_eq!(c.sub.as_deref(), Some("user"));
+    assert_eq!(c.iss, None);
+    assert!(c.exp - c.iat <= 1200);
+    // The key never shows up in the output.
+    assert!(!token.contains("PRIVATE"));
+}
+
+#[test]
+fn token_lifetime_over_20_minutes_is_a_usage_error() {
+    let sim = Sim::start();
+    let out = sim.run(&["token", "--lifetime", "1201"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn apps_prints_what_the_api_served_in_text_and_json() {
+    let sim = Sim::start();
+    let apps = sim
+        .block_on(sim.client().list_apps(&AppsQuery::default()))
+        .unwrap();
+    assert!(!apps.is_empty());
+    let text = ok(&sim.run(&["apps"]));
+    assert!(text.starts_with("ID"), "{text}");
+    for a in &apps {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&a.id))
+            .unwrap_or_else(|| panic!("no row for {} in {text}", a.id));
+        assert!(line.contains(a.name()), "{line}");
+        assert!(line.contains(a.bundle_id()), "{line}");
+        assert!(
+            line.contains(a.attributes.sku.as_deref().unwrap()),
+            "{line}"
+        );
+    }
+    let json: Value = serde_json::from_str(&ok(&sim.run(&["apps", "-o", "json"]))).unwrap();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), apps.len());
+    for (row, a) in rows.iter().zip(&apps) {
+        assert_eq!(row["id"], a.id.as_str());
+        assert_eq!(row["name"], a.name());
+        assert_eq!(row["bundle_id"], a.bundle_id());
+    }
+    // --bundle-id filters server-side.
+    let one = ok(&sim.run(&["apps", "--bundle-id", apps[0].bundle_id()]));
+    assert!(one.contains(&apps[0].id));
+    assert_eq!(one.lines().count(), 2, "{one}");
+}
+
+#[test]
+fn builds_are_newest_first_with_marketing_versions() {
+    let sim = Sim::start();
+    let client = sim.client();
+    let app = sim
+        .block_on(client.list_apps(&AppsQuery::default()))
+        .unwrap()
+        .remove(0);
+    let builds = sim.block_on(client.list_builds(&app.id, 6)).unwrap();
+    assert_eq!(builds.len(), 6);
+    let text = ok(&sim.run(&["builds", &app.id, "--limit", "6"]));
+    let mut last = 0;
+    for b in &builds {
+        let (i, line) = text
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains(&b.id))
+            .unwrap_or_else(|| panic!("build {} missing in {text}", b.id));
+        assert!(i > last, "builds out of order:\n{text}");
+        last = i;
+        assert!(line.starts_with(&b.number), "{line}");
+        assert!(line.contains(b.version.as_deref().unwrap()), "{line}");
+    }
+    let json: Value = serde_json::from_str(&ok(
+        &sim.run(&["builds", &app.id, "--limit", "6", "-o", "json"])
+    ))
+    .unwrap();
+    let rows = json.as_array().unwrap();
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["number"].as_str().unwrap(),
+                r["version"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(&str, &str)> = builds
+        .iter()
+        .map(|b| (b.number.as_str(), b.version.as_deref().unwrap()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+/// The first app whose metrics carry a regression.
+fn app_with_regression(sim: &Sim) -> (String, XcodeMetrics) {
+    let client = sim.client();
+    let apps = sim
+        .block_on(client.list_apps(&AppsQuery::default()))
+        .unwrap();
+    for a in apps {
+        let m = sim
+            .block_on(client.app_metrics(&a.id, &MetricsFilter::default()))
+            .unwrap()
+            .value;
+        if m.insights
+            .as_ref()
+            .is_some_and(|i| !i.regressions.is_empty())
+        {
+            return (a.id, m);
+        }
+    }
+    panic!("the simulator has no app with a regression");
+}
+
+#[test]
+fn insights_print_summary_and_population_values_and_save_round_trips() {
+    let sim = Sim::start();
+    let (app_id, m) = app_with_regression(&sim);
+    let reg = &m.insights.as_ref().unwrap().regressions[0];
+    let metric = reg.metric.as_deref().unwrap();
+    let (_, def) = m.find_metric(metric).unwrap();
+    let unit = def.unit_display();
+    let pop = &reg.populations[0];
+    let latest = pop.latest_version_value.unwrap();
+    let save = sim.dir.path().join("metrics.json");
+    let text = ok(&sim.run(&["insights", &app_id, "--save", save.to_str().unwrap()]));
+    assert!(text.contains("REGRESSION"), "{text}");
+    assert!(
+        text.contains(reg.summary_string.as_deref().unwrap()),
+        "{text}"
+    );
+    let header = format!("{metric} ({unit}),");
+    assert!(text.contains(&header), "{header} missing:\n{text}");
+    assert!(text.contains(&with_unit(latest, unit)), "{text}");
+    let latest_row = text.lines().find(|l| l.contains("◀ latest")).unwrap();
+    assert!(
+        latest_row.starts_with(reg.latest_version.as_deref().unwrap()),
+        "{latest_row}"
+    );
+
+    // --save wrote the body the API served; parse reads it back.
+    let saved: XcodeMetrics = serde_json::from_slice(&std::fs::read(&save).unwrap()).unwrap();
+    assert_eq!(saved, m);
+    let parsed = ok(&sim.run(&[
+        "parse",
+        "metrics",
+        "--input",
+        save.to_str().unwrap(),
+        "--metric",
+        metric,
+        "--auto-insights",
+    ]));
+    assert!(parsed.contains(&with_unit(latest, unit)), "{parsed}");
+    assert!(parsed.contains(reg.summary_string.as_deref().unwrap()));
+
+    // JSON mode carries the decoded insight and the joined dataset.
+    let json: Value =
+        serde_json::from_str(&ok(&sim.run(&["insights", &app_id, "-o", "json"]))).unwrap();
+    assert_eq!(json["app_id"], app_id.as_str());
+    assert_eq!(json["has_data"], true);
+    let first = &json["insights"][0];
+    assert_eq!(first["kind"], "regression");
+    assert_eq!(
+        first["insight"]["summaryString"],
+        reg.summary_string.as_deref().unwrap()
+    );
+    assert_eq!(
+        first["populations"][0]["population"]["latestVersionValue"].as_f64(),
+        Some(latest)
+    );
+    let ds = &first["populations"][0]["dataset"];
+    assert_eq!(
+        ds["filterCriteria"]["device"],
+        pop.device.as_deref().unwrap()
+    );
+
+    // --percentile filters populations.
+    let p90 = ok(&sim.run(&["insights", &app_id, "--percentile", "p90"]));
+    assert!(!p90.contains(", p50\n"), "{p90}");
+}
+
+fn find_blame(nodes: &[CallStackNode]) -> Option<&CallStackNode> {
+    for n in nodes {
+        if n.is_blame() {
+            return Some(n);
+        }
+        if let Some(b) = find_blame(&n.sub_frames) {
+            return Some(b);
+        }
+    }
+    None
+}
+
+#[test]
+fn diagnostics_show_weights_blame_frames_and_save_round_trips() {
+    let sim = Sim::start();
+    let client = sim.client();
+    let app = sim
+        .block_on(client.list_apps(&AppsQuery::default()))
+        .unwrap()
+        .remove(0);
+    let builds = sim.block_on(client.list_builds(&app.id, 5)).unwrap();
+    let (build, sigs) = builds
+        .iter()
+        .find_map(|b| {
+            let s = sim
+                .block_on(client.diagnostic_signatures(&b.id, &[], None))
+                .unwrap();
+            (!s.is_empty()).then(|| (b.id.clone(), s))
+        })
+        .expect("a build with signatures");
+    let logs = sim
+        .block_on(client.diagnostic_logs(&sigs[0].id, Some(5)))
+        .unwrap()
+        .value;
+    let log = &logs.product_data[0].diagnostic_logs[0];
+    let blame = log
+        .call_stack_tree
+        .iter()
+        .flat_map(|t| &t.call_stacks)
+        .find_map(|s| find_blame(&s.call_stack_root_frames))
+        .expect("a blame frame");
+    let symbol = blame.symbol_name.as_deref().unwrap();
+
+    let save = sim.dir.path().join("logs.json");
+    let text = ok(&sim.run(&["diagnostics", &build, "--save", save.to_str().unwrap()]));
+    for s in &sigs {
+        assert!(
+            text.contains(&format!("{}%", num(s.weight() * 100.0))),
+            "{text}"
+        );
+        assert!(text.contains(s.signature()), "{text}");
+    }
+    assert!(text.contains(&sigs[0].id), "{text}");
+    let blame_line = text.lines().find(|l| l.contains('▶')).expect("blame mark");
+    assert!(blame_line.contains(symbol), "{blame_line}");
+    assert!(blame_line.contains("[blame"), "{blame_line}");
+    let md = &log.diagnostic_meta_data;
+    for v in [
+        &md.device_type,
+        &md.os_version,
+        &md.app_version,
+        &md.event_detail,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        assert!(text.contains(v.as_str()), "{v} missing");
+    }
+
+    // --save: one diagnosticLogs document with the fetched productData.
+    let saved: DiagnosticLogs = serde_json::from_slice(&std::fs::read(&save).unwrap()).unwrap();
+    assert_eq!(saved.product_data, logs.product_data);
+    let parsed = ok(&sim.run(&[
+        "parse",
+        "diagnostics",
+        "--input",
+        save.to_str().unwrap(),
+        "--callstack",
+    ]));
+    assert!(
+        parsed.contains(&format!("signatureId: {}", sigs[0].id)),
+        "{parsed}"
+    );
+    assert!(parsed.contains(symbol), "{parsed}");
+
+    // JSON mode: signatures in weight order plus the decoded logs.
+    let json: Value = serde_json::from_str(&ok(&sim.run(&[
+        "diagnostics",
+        &build,
+        "--limit",
+        "2",
+        "--logs",
+        "1",
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    let ids: Vec<&str> = json["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = sigs.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, want);
+    assert_eq!(json["logs"][0]["signature_id"], sigs[0].id.as_str());
+    assert_eq!(json["logs"][0]["weight"].as_f64(), Some(sigs[0].weight()));
+    assert_eq!(
+        json["logs"].as_array().unwrap().len(),
+        sigs.len().min(2),
+        "--limit 2 fetches two signatures' logs"
+    );
+    assert!(
+        json["logs"][0]["logs"]["productData"][0]["diagnosticLogs"]
+            .as_array()
+            .unwrap()
+            .len()
+            <= 1
+    );
+}
+
+#[test]
+fn insights_without_data_or_insights_say_so_and_succeed() {
+    use asc_perf_exporter::sim::Fixture;
+    let empty = example("real_perfPowerMetrics_app_empty_sbecker11.json");
+    let launch = example("apple_doc_example_perfPowerMetrics_app_launch_all_iphones.json");
+    let sim = Sim::start_with(|c| {
+        c.fixtures.push(
+            Fixture::parse_spec(&format!("app-metrics:777={}", empty.display()), None).unwrap(),
+        );
+        c.fixtures.push(
+            Fixture::parse_spec(&format!("app-metrics:778={}", launch.display()), None).unwrap(),
+        );
+    });
+    let text = ok(&sim.run(&["insights", "777"]));
+    assert!(text.contains("not measured yet"), "{text}");
+    let json: Value =
+        serde_json::from_str(&ok(&sim.run(&["insights", "777", "-o", "json"]))).unwrap();
+    assert_eq!(json["has_data"], false);
+    assert_eq!(json["insights"].as_array().unwrap().len(), 0);
+    // Apple's documented example served over HTTP: the regression and its
+    // two datasets, latest version 2.0 marked.
+    let text = ok(&sim.run(&["insights", "778"]));
+    assert!(text.contains("launchTime (ms), All iPhones, p50"), "{text}");
+    assert!(text.contains("launchTime (ms), All iPhones, p90"), "{text}");
+    let latest: Vec<&str> = text.lines().filter(|l| l.contains("◀ latest")).collect();
+    assert_eq!(latest.len(), 2, "{text}");
+    assert!(
+        latest[0].starts_with("2.0")
+            && latest[0].contains("997.8 ms")
+            && latest[0].contains("+10%")
+    );
+    assert!(latest[1].contains("2014.3 ms") && latest[1].contains("+13%"));
+    // A device filter that matches nothing is not an error.
+    let text = ok(&sim.run(&["insights", "778", "--device", "all_ipads"]));
+    assert!(text.contains("match the filters"), "{text}");
+}
+
+#[test]
+fn unknown_app_id_names_status_code_title_and_detail() {
+    let sim = Sim::start();
+    let line = one_error(&sim.run(&["insights", "999"]));
+    for want in ["404", "PATH_ERROR", "The URL path is not valid", "999"] {
+        assert!(line.contains(want), "{want} missing: {line}");
+    }
+    let line = one_error(&sim.run(&["builds", "999"]));
+    assert!(line.contains("PATH_ERROR"), "{line}");
+}
+
+#[test]
+fn credential_problems_are_one_line_errors_without_secrets() {
+    let sim = Sim::start();
+    // No key at all.
+    let out = bare()
+        .env("ASC_API_BASE_URL", &sim.base_url)
+        .env("ASC_KEY_ID", KEY_ID)
+        .arg("apps")
+        .output()
+        .unwrap();
+    assert!(one_error(&out).contains("ASC_PRIVATE_KEY_PATH"));
+    // No key id.
+    let out = bare()
+        .env("ASC_PRIVATE_KEY_PATH", &sim.key_path)
+        .arg("token")
+        .output()
+        .unwrap();
+    assert!(one_error(&out).contains("ASC_KEY_ID"));
+    // Unreadable file.
+    let missing = sim.dir.path().join("missing.p8");
+    let out = sim
+        .cmd()
+        .env("ASC_PRIVATE_KEY_PATH", &missing)
+        .arg("apps")
+        .output()
+        .unwrap();
+    assert!(one_error(&out).contains("missing.p8"));
+    // Wrong key types.
+    for (file, what) in [
+        ("rsa-2048-not-for-asc.p8", "RSA"),
+        ("ec-p384-not-for-asc.p8", "P-384"),
+    ] {
+        let out = sim
+            .cmd()
+            .env("ASC_PRIVATE_KEY_PATH", fixture(file))
+            .arg("token")
+            .output()
+            .unwrap();
+        let line = one_error(&out);
+        assert!(line.contains("P-256") && line.contains(what), "{line}");
+        assert!(!line.contains("BEGIN"), "{line}");
+    }
+    // Inline key that is not PEM: the message never echoes it.
+    let out = sim
+        .cmd()
+        .env_remove("ASC_PRIVATE_KEY_PATH")
+        .env("ASC_PRIVATE_KEY", "s3cr3t-not-a-key")
+        .arg("token")
+        .output()
+        .unwrap();
+    let line = one_error(&out);
+    assert!(
+        line.contains("ASC_PRIVATE_KEY") && !line.contains("s3cr3t"),
+        "{line}"
+    );
+}
+
+#[test]
+fn simulate_generates_a_key_and_prints_working_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("sim-key.p8");
+    let mut child = bare()
+        .args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--apps",
+            "2",
+            "--write-key",
+        ])
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut exports = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("simulate printed its banner");
+        if let Some(kv) = line.strip_prefix("export ") {
+            let (k, v) = kv.split_once('=').unwrap();
+            exports.push((k.to_string(), v.to_string()));
+        }
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    let names: Vec<&str> = exports.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ASC_API_BASE_URL",
+            "ASC_ISSUER_ID",
+            "ASC_KEY_ID",
+            "ASC_PRIVATE_KEY_PATH"
+        ]
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let mut cmd = bare();
+    cmd.envs(exports.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let out = cmd.args(["apps", "-o", "json"]).output().unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let apps: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(apps.as_array().unwrap().len(), 2);
+}

@@ -1,0 +1,378 @@
+//! `parse metrics` / `parse diagnostics` on saved files, and the model on
+//! every example in `../shared/asc/examples`.
+
+mod cli_support;
+
+use asc_perf_exporter::asc::model::{
+    App, Build, DiagnosticSignature, Document, ErrorResponse, SingleDocument, XcodeMetrics,
+};
+use cli_support::*;
+use serde_json::Value;
+
+fn decode<T: serde::de::DeserializeOwned>(name: &str) -> T {
+    let bytes = std::fs::read(example(name)).unwrap();
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de).unwrap_or_else(|e| panic!("{name}: {} at {}", e, e.path()))
+}
+
+const LAUNCH: &str = "apple_doc_example_perfPowerMetrics_app_launch_all_iphones.json";
+const EMPTY: &str = "real_perfPowerMetrics_app_empty_sbecker11.json";
+
+fn parse(args: &[&str]) -> std::process::Output {
+    bare().arg("parse").args(args).output().unwrap()
+}
+
+#[test]
+fn every_example_decodes_with_the_model() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(shared_dir().join("asc/examples")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        seen += 1;
+        if name.contains("perfPowerMetrics") {
+            let _: XcodeMetrics = decode(&name);
+        } else if name.contains("diagnosticSignatures") {
+            let d: Document<DiagnosticSignature> = decode(&name);
+            assert!(!d.data.is_empty());
+        } else if name.contains("list_apps") {
+            let d: Document<App> = decode(&name);
+            assert!(!d.data.is_empty());
+        } else if name.contains("get_app") {
+            let d: SingleDocument<App> = decode(&name);
+            assert!(!d.data.id.is_empty());
+        } else if name.contains("builds") {
+            let d: Document<Build> = decode(&name);
+            assert!(!d.data.is_empty());
+        } else if name.contains("error") {
+            let e: ErrorResponse = decode(&name);
+            assert_eq!(e.errors[0].code, "PATH_ERROR");
+        } else {
+            panic!("no decoder chosen for example {name}");
+        }
+    }
+    assert!(seen >= 7, "only {seen} examples found");
+    let m: XcodeMetrics = decode(LAUNCH);
+    assert_eq!(
+        m.insights.unwrap().regressions[0].reference_versions.len(),
+        4
+    );
+}
+
+/// The rows of the dataset section whose header contains `header`.
+fn section<'a>(text: &'a str, header: &str) -> Vec<&'a str> {
+    text.lines()
+        .skip_while(|l| !l.contains(header))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect()
+}
+
+fn row_has(rows: &[&str], version: &str, value: &str) -> bool {
+    rows.iter()
+        .any(|r| r.split_whitespace().next() == Some(version) && r.contains(value))
+}
+
+#[test]
+fn parse_metrics_launch_time_prints_every_point() {
+    let f = example(LAUNCH);
+    let text = ok(&parse(&[
+        "metrics",
+        "--input",
+        f.to_str().unwrap(),
+        "--metric",
+        "LAUNCHTIME",
+    ]));
+    let p50 = section(&text, "launchTime (ms), All iPhones, p50");
+    let p90 = section(&text, "launchTime (ms), All iPhones, p90");
+    for (v, x) in [
+        ("1.0", "768.7 ms"),
+        ("1.1", "750 ms"),
+        ("1.2", "992.3 ms"),
+        ("1.3", "1118.9 ms"),
+        ("2.0", "997.8 ms"),
+    ] {
+        assert!(row_has(&p50, v, x), "p50 {v} {x}:\n{text}");
+    }
+    for (v, x) in [
+        ("1.0", "1532.1 ms"),
+        ("1.1", "1390.2 ms"),
+        ("1.2", "2030.8 ms"),
+        ("1.3", "2158.4 ms"),
+        ("2.0", "2014.3 ms"),
+    ] {
+        assert!(row_has(&p90, v, x), "p90 {v} {x}:\n{text}");
+    }
+
+    // JSON: the decoded datasets.
+    let out = parse(&[
+        "metrics",
+        "-i",
+        f.to_str().unwrap(),
+        "--metric",
+        "launchTime",
+        "-o",
+        "json",
+    ]);
+    let json: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let m = &json["metrics"][0];
+    assert_eq!(m["category"], "LAUNCH");
+    assert_eq!(m["metric"]["identifier"], "launchTime");
+    assert_eq!(
+        m["metric"]["datasets"][0]["points"][0]["value"].as_f64(),
+        Some(768.7)
+    );
+    assert_eq!(
+        m["metric"]["datasets"][1]["points"][4]["value"].as_f64(),
+        Some(2014.3)
+    );
+}
+
+#[test]
+fn parse_metrics_auto_insights_prints_deltas_and_latest_values() {
+    let f = example(LAUNCH);
+    let text = ok(&parse(&[
+        "metrics",
+        "--input",
+        f.to_str().unwrap(),
+        "--auto-insights",
+    ]));
+    assert!(text.contains("Trending up: none"), "{text}");
+    assert!(text.contains("Regressions (1):"), "{text}");
+    let p50 = text
+        .lines()
+        .find(|l| l.contains("launchTime") && l.contains("p50"))
+        .unwrap();
+    assert!(
+        p50.contains("all_iphones") && p50.contains("997.8 ms") && p50.contains("+10%"),
+        "{p50}"
+    );
+    let p90 = text
+        .lines()
+        .find(|l| l.contains("launchTime") && l.contains("p90"))
+        .unwrap();
+    assert!(p90.contains("2014.3 ms") && p90.contains("+13%"), "{p90}");
+
+    let out = parse(&[
+        "metrics",
+        "-i",
+        f.to_str().unwrap(),
+        "--auto-insights",
+        "-o",
+        "json",
+    ]);
+    let json: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let pops = &json["insights"][0]["insight"]["populations"];
+    assert_eq!(pops[0]["deltaPercentage"].as_f64(), Some(10.0));
+    assert_eq!(pops[1]["latestVersionValue"].as_f64(), Some(2014.3));
+}
+
+#[test]
+fn parse_metrics_filters_device_platform_and_percentile() {
+    let f = example(LAUNCH);
+    let f = f.to_str().unwrap();
+    // all_ipads: nothing left, said clearly, still success.
+    let text = ok(&parse(&["metrics", "-i", f, "--device", "all_ipads"]));
+    assert!(
+        text.contains("no datasets match --device all_ipads"),
+        "{text}"
+    );
+    assert!(
+        text.contains("all_iphones"),
+        "names what is available: {text}"
+    );
+    // Platform is case-insensitive: IOS == iOS.
+    let text = ok(&parse(&["metrics", "-i", f, "--platform", "IOS"]));
+    assert!(text.contains("launchTime"), "{text}");
+    let text = ok(&parse(&["metrics", "-i", f, "--platform", "macOS"]));
+    assert!(
+        text.contains("no datasets match --platform macOS"),
+        "{text}"
+    );
+    // Marketing name and percentile.
+    let text = ok(&parse(&[
+        "metrics",
+        "-i",
+        f,
+        "--metric",
+        "launchTime",
+        "--device",
+        "all iphones",
+        "--percentile",
+        "p90",
+    ]));
+    assert!(
+        text.contains("2014.3 ms") && !text.contains("768.7"),
+        "{text}"
+    );
+    // Overview without --metric lists every dataset with its latest value.
+    let text = ok(&parse(&["metrics", "-i", f]));
+    assert!(
+        text.contains("LAUNCH")
+            && text.contains("2.0 = 997.8 ms")
+            && text.contains("2.0 = 2014.3 ms"),
+        "{text}"
+    );
+}
+
+#[test]
+fn parse_metrics_on_empty_data_says_not_measured() {
+    let f = example(EMPTY);
+    let text = ok(&parse(&["metrics", "--input", f.to_str().unwrap()]));
+    assert!(text.contains("no data (not measured yet)"), "{text}");
+    let text = ok(&parse(&[
+        "metrics",
+        "--input",
+        f.to_str().unwrap(),
+        "--metric",
+        "launchTime",
+    ]));
+    assert!(text.contains("no data (not measured yet)"), "{text}");
+    let json: Value = serde_json::from_str(&ok(&parse(&[
+        "metrics",
+        "-i",
+        f.to_str().unwrap(),
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(json["has_data"], false);
+}
+
+#[test]
+fn parse_bad_inputs_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.json");
+    std::fs::write(
+        &bad,
+        "{\n  \"productData\": [\n    {\"platform\": \"iOS\",,}\n  ]\n}\n",
+    )
+    .unwrap();
+    let line = one_error(&parse(&["metrics", "--input", bad.to_str().unwrap()]));
+    assert!(
+        line.contains("broken.json") && line.contains("line 3"),
+        "{line}"
+    );
+
+    let wrong_type = dir.path().join("typed.json");
+    std::fs::write(&wrong_type, r#"{"productData":[{"metricCategories":[{"metrics":[{"datasets":[{"points":[{"value":"fast"}]}]}]}]}]}"#).unwrap();
+    let line = one_error(&parse(&[
+        "metrics",
+        "--input",
+        wrong_type.to_str().unwrap(),
+    ]));
+    assert!(
+        line.contains("typed.json") && line.contains("points[0].value"),
+        "{line}"
+    );
+
+    // Valid JSON, wrong document.
+    let apps = example("real_list_apps_v1_apps_sbecker11.json");
+    let line = one_error(&parse(&["metrics", "--input", apps.to_str().unwrap()]));
+    assert!(
+        line.contains("real_list_apps_v1_apps_sbecker11.json") && line.contains("apps"),
+        "{line}"
+    );
+    let line = one_error(&parse(&[
+        "diagnostics",
+        "--input",
+        example(LAUNCH).to_str().unwrap(),
+    ]));
+    assert!(line.contains("parse metrics"), "{line}");
+    let err = example("real_error_404_path_error_sbecker11.json");
+    let line = one_error(&parse(&["metrics", "--input", err.to_str().unwrap()]));
+    assert!(
+        line.contains("error response") && line.contains("PATH_ERROR"),
+        "{line}"
+    );
+
+    // Missing file and unknown metric.
+    let line = one_error(&parse(&["metrics", "--input", "/nonexistent/x.json"]));
+    assert!(line.contains("/nonexistent/x.json"), "{line}");
+    let line = one_error(&parse(&[
+        "metrics",
+        "-i",
+        example(LAUNCH).to_str().unwrap(),
+        "--metric",
+        "hangRate",
+    ]));
+    assert!(
+        line.contains("hangRate") && line.contains("launchTime"),
+        "{line}"
+    );
+}
+
+#[test]
+fn parse_diagnostics_prints_metadata_and_call_stacks() {
+    // Apple's documented metadata values (API-NOTES §4).
+    let doc = serde_json::json!({
+        "version": "1.0.0",
+        "productData": [{
+            "signatureId": "35fd8da9ea3dd8d2",
+            "diagnosticInsights": [{"insightsCategory": "SQLiteSpill", "insightsString": "Use indices"}],
+            "diagnosticLogs": [{
+                "diagnosticMetaData": {
+                    "bundleId": "com.example.app", "event": "disk writes",
+                    "osVersion": "iPhone OS 14.6 (18F72)", "appVersion": "6.10.1",
+                    "writesCaused": "1073.76 MB", "deviceType": "iPhone13_3",
+                    "platformArchitecture": "arm64",
+                    "eventDetail": "Total of 1073.76 MB of disk writes", "buildVersion": "1234"
+                },
+                "callStackTree": [{"callStackPerThread": true, "callStacks": [{"callStackRootFrames": [{
+                    "sampleCount": 20, "rawFrame": "libsystem_kernel.dylib: pwrite + 8",
+                    "subFrames": [{"sampleCount": 20, "isBlameFrame": true, "insightsCategory": "SQLiteSpill",
+                                   "binaryName": "ExampleApp", "symbolName": "-[DatabaseConnection executeSQL:]",
+                                   "offsetIntoSymbol": "23"}]
+                }]}]}]
+            }, {"diagnosticMetaData": {"appVersion": "6.10.2"}}]
+        }]
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("logs.json");
+    std::fs::write(&f, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let f = f.to_str().unwrap();
+    let text = ok(&parse(&["diagnostics", "--input", f]));
+    for want in [
+        "signatureId: 35fd8da9ea3dd8d2",
+        "com.example.app",
+        "6.10.1",
+        "disk writes",
+        "1073.76 MB",
+        "iPhone13_3",
+        "SQLiteSpill",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("pwrite"),
+        "no call stack without --callstack"
+    );
+    let text = ok(&parse(&[
+        "diagnostics",
+        "--input",
+        f,
+        "--callstack",
+        "--limit",
+        "1",
+    ]));
+    assert!(text.contains("pwrite"));
+    let blame = text.lines().find(|l| l.contains('▶')).unwrap();
+    assert!(
+        blame.contains("-[DatabaseConnection executeSQL:]")
+            && blame.contains("(20)")
+            && blame.contains("[blame, SQLiteSpill]"),
+        "{blame}"
+    );
+    assert!(
+        !text.contains("6.10.2") && text.contains("1 more log"),
+        "{text}"
+    );
+
+    let json: Value =
+        serde_json::from_str(&ok(&parse(&["diagnostics", "-i", f, "-o", "json"]))).unwrap();
+    assert_eq!(
+        json["productData"][0]["diagnosticLogs"][0]["diagnosticMetaData"]["writesCaused"],
+        "1073.76 MB"
+    );
+}
