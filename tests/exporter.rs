@@ -51,8 +51,10 @@ async fn sim_env(hour_limit: Option<u64>) -> Env {
 }
 
 fn config(env: &Env, tweak: impl FnOnce(&mut Config)) -> Config {
-    let mut c = Config::default();
-    c.listen = "127.0.0.1:0".into();
+    let mut c = Config {
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    };
     c.asc.base_url = env.sim.base_url();
     c.asc.issuer_id = Some("issuer".into());
     c.asc.key_id = Some("KEY0000001".into());
