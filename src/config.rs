@@ -451,7 +451,10 @@ impl Loader {
         let value = Value::Object(self.tree.clone());
         let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
-            let reason = e.inner().to_string();
+            let mut reason = e.inner().to_string();
+            if matches!(key.as_str(), "refresh.interval" | "asc.timeout") {
+                reason.push_str(" such as 30s, 15m or 1h");
+            }
             ConfigError::Invalid {
                 origin: self.origin(&key),
                 key: if key == "." {
