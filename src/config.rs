@@ -624,6 +624,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.yaml");
+        let c = Loader::new().file(&path).unwrap().build().unwrap();
+        assert_eq!(c.refresh, RefreshConfig::default());
+        assert_eq!(c.diagnostics, DiagnosticsConfig::default());
+        assert_eq!(c.asc.key_id.as_deref(), Some("2X9R4HXF34"));
+    }
+
+    #[test]
     fn errors_name_the_key_the_source_and_the_fix() {
         let e = Loader::new()
             .flag("--refresh-interval", "soon")
