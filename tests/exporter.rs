@@ -546,3 +546,160 @@ async fn promtool_check_metrics_passes() {
         "promtool check metrics:\n{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_apple_has_not_measured_exports_availability_zero_and_no_values() {
+    let env = sim_env(None).await;
+    let mut r = start(
+        &env,
+        config(&env, |c| c.refresh.interval = Duration::from_secs(1)),
+    )
+    .await;
+    let snap = next_snapshot(&mut r).await;
+    let app = snap
+        .apps
+        .iter()
+        .find(|a| a.app.id != FIXTURE_APP && a.builds.iter().any(|b| b.metrics.is_some()))
+        .unwrap();
+    let build = app
+        .builds
+        .iter()
+        .find(|b| b.metrics.is_some())
+        .unwrap()
+        .build
+        .clone();
+    let s1 = scrape(&r).await;
+    assert_eq!(
+        one(
+            &s1,
+            "asc_data_available",
+            &[("app_id", &app.app.id), ("scope", &build.number)]
+        ),
+        1.0
+    );
+    assert!(
+        !find(
+            &s1,
+            "asc_launch_time_seconds",
+            &[("app_id", &app.app.id), ("build", &build.number)]
+        )
+        .is_empty()
+    );
+
+    env.sim.control.fail(
+        &format!("/v1/builds/{}/perfPowerMetrics", build.id),
+        404,
+        None,
+    );
+    let app_id = app.app.id.clone();
+    let build_id = build.id.clone();
+    snapshot_where(&mut r, |s| {
+        s.app(&app_id).is_some_and(|a| {
+            a.builds
+                .iter()
+                .any(|b| b.build.id == build_id && b.metrics.is_none())
+        })
+    })
+    .await;
+    let s2 = scrape(&r).await;
+    assert_eq!(
+        one(
+            &s2,
+            "asc_data_available",
+            &[("app_id", &app_id), ("scope", &build.number)]
+        ),
+        0.0
+    );
+    assert!(
+        find(
+            &s2,
+            "asc_launch_time_seconds",
+            &[("app_id", &app_id), ("build", &build.number)]
+        )
+        .is_empty(),
+        "not measured is no value, never a zero"
+    );
+    assert_eq!(
+        one(&s2, "asc_app_refresh_failed", &[("app_id", &app_id)]),
+        0.0,
+        "a 404 for a build is not a failure"
+    );
+    assert!(
+        !find(&s2, "asc_launch_time_seconds", &[("app_id", &app_id)]).is_empty(),
+        "app-level series stay"
+    );
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_hourly_budget_drops_optional_work_instead_of_hitting_429() {
+    // 200 requests an hour and a 90 % reserve: optional work stops after
+    // about 20 requests, early in the first refresh; the required work of a
+    // refresh (about 9 requests) fits many more times.
+    let env = sim_env(Some(200)).await;
+    let mut r = start(
+        &env,
+        config(&env, |c| {
+            c.refresh.interval = Duration::from_secs(1);
+            c.refresh.rate_limit_reserve = 0.9;
+        }),
+    )
+    .await;
+    let first = next_snapshot(&mut r).await;
+    let by_route = |s: &[Sample], route: &str| -> f64 {
+        find(s, "asc_api_requests_total", &[("endpoint", route)])
+            .iter()
+            .map(|x| x.value)
+            .sum()
+    };
+    let s1 = scrape(&r).await;
+    let second = snapshot_where(&mut r, |s| {
+        s.refresh.last_attempt_unix > first.refresh.last_attempt_unix
+    })
+    .await;
+    let s2 = scrape(&r).await;
+    r.shutdown().await;
+    assert!(
+        second.refresh.last_success,
+        "{:?}",
+        second
+            .apps
+            .iter()
+            .map(|a| &a.last_error)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        find(&s2, "asc_api_requests_total", &[("status", "429")]).is_empty(),
+        "never ran into the limit"
+    );
+    let remaining = one(&s2, "asc_api_rate_limit_remaining", &[("window", "hour")]);
+    assert!(
+        remaining / 200.0 < 0.9,
+        "budget is below the reserve: {remaining}"
+    );
+    assert!(
+        by_route(&s2, "/v1/apps/{id}/perfPowerMetrics")
+            > by_route(&s1, "/v1/apps/{id}/perfPowerMetrics"),
+        "required work goes on"
+    );
+    assert_eq!(
+        by_route(&s2, "/v1/builds/{id}/diagnosticSignatures"),
+        by_route(&s1, "/v1/builds/{id}/diagnosticSignatures"),
+        "optional work was dropped"
+    );
+    assert_eq!(
+        by_route(&s2, "/v1/builds/{id}/perfPowerMetrics"),
+        by_route(&s1, "/v1/builds/{id}/perfPowerMetrics"),
+        "optional work was dropped"
+    );
+    // Data fetched before the budget ran low is kept, not dropped.
+    let sigs = |s: &Snapshot| -> usize {
+        s.apps
+            .iter()
+            .flat_map(|a| &a.builds)
+            .map(|b| b.signatures.len())
+            .sum()
+    };
+    assert_eq!(sigs(&second), sigs(&first));
+    assert!(sigs(&first) > 0);
+}
