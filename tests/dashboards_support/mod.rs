@@ -379,24 +379,25 @@ pub fn var_refs(text: &str) -> Vec<VarRef> {
                 i += 1 + len;
                 continue;
             }
-        } else if c == '[' && text[i..].starts_with("[[") {
-            if let Some(close) = text[i + 2..].find("]]") {
-                let inner = &text[i + 2..i + 2 + close];
-                let (name, format) = match inner.split_once(':') {
-                    Some((n, f)) => (n, Some(f.to_string())),
-                    None => (inner, None),
-                };
-                if name.starts_with(is_ident_start) && name.chars().all(is_ident) {
-                    out.push(VarRef {
-                        start: i,
-                        end: i + 4 + close,
-                        name: name.to_string(),
-                        format,
-                        path: None,
-                    });
-                    i += 4 + close;
-                    continue;
-                }
+        } else if c == '['
+            && text[i..].starts_with("[[")
+            && let Some(close) = text[i + 2..].find("]]")
+        {
+            let inner = &text[i + 2..i + 2 + close];
+            let (name, format) = match inner.split_once(':') {
+                Some((n, f)) => (n, Some(f.to_string())),
+                None => (inner, None),
+            };
+            if name.starts_with(is_ident_start) && name.chars().all(is_ident) {
+                out.push(VarRef {
+                    start: i,
+                    end: i + 4 + close,
+                    name: name.to_string(),
+                    format,
+                    path: None,
+                });
+                i += 4 + close;
+                continue;
             }
         }
         i += c.len_utf8().max(1);
