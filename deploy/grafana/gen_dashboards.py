@@ -891,9 +891,9 @@ def versions():
 # ----- regressions --------------------------------------------------------------
 
 UNIT_CLASSES = [
-    ("Time metrics", "_seconds", "s"),
-    ("Size metrics", "_bytes", "decbytes"),
-    ("Ratio metrics", "_ratio", "percentunit"),
+    ("time metrics", "_seconds", "s"),
+    ("size metrics", "_bytes", "decbytes"),
+    ("ratio metrics", "_ratio", "percentunit"),
 ]
 
 
@@ -949,8 +949,8 @@ def regressions():
             10,
         )
 
-    for title, suffix, unit in UNIT_CLASSES + [("Metrics in Apple's own units", None, "none")]:
-        d.row(f"Latest vs reference: {title.lower()}")
+    for title, suffix, unit in UNIT_CLASSES + [("metrics in Apple's own units", None, "none")]:
+        d.row(f"Latest vs reference: {title}")
         if suffix is None:
             name_re = ".+"
             excl = ', __name__!~".+_(seconds|bytes|ratio)"'
@@ -977,7 +977,7 @@ def regressions():
         agg = "max by (kind, app, category, metric, device, percentile, latest_version, high_impact)"
         d.add(
             table(
-                f"Insights on {title.lower()}",
+                f"Insights on {title}",
                 "One row per insight population: the change (delta), the latest version's value and the reference versions' average. "
                 "High-impact rows are marked red. " + unit_note,
                 [
