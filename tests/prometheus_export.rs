@@ -163,6 +163,7 @@ fn snapshot() -> Snapshot {
             last_success: true,
             last_success_unix: Some(1_700_000_100.0),
             duration_seconds: 12.5,
+            interval_seconds: 3600.0,
         },
         api: ApiSnapshot {
             requests: vec![
@@ -583,6 +584,30 @@ fn versions_signatures_availability_and_status() {
     );
     assert!(find(&s, "asc_app_latest_version_info", &[("app_id", EMPTY_APP)]).is_empty());
 
+    // Versions ranked from the newest: 2.0 is 0, 1.3 the previous one, 1.0 the oldest of five.
+    for (version, rank) in [
+        ("2.0", 0.0),
+        ("1.3", 1.0),
+        ("1.2", 2.0),
+        ("1.1", 3.0),
+        ("1.0", 4.0),
+    ] {
+        assert_eq!(
+            one(
+                &s,
+                "asc_app_version_rank",
+                &[("app_id", APP), ("version", version), ("platform", "iOS")]
+            ),
+            rank,
+            "{version}"
+        );
+    }
+    assert_eq!(
+        find(&s, "asc_app_version_rank", &[("app_id", APP)]).len(),
+        5
+    );
+    assert!(find(&s, "asc_app_version_rank", &[("app_id", EMPTY_APP)]).is_empty());
+
     let sig = |id: &str| {
         one(
             &s,
@@ -756,6 +781,14 @@ fn exporter_families() {
         1_700_000_100.0
     );
     assert_eq!(one(&s, "asc_exporter_refresh_duration_seconds", &[]), 12.5);
+    assert_eq!(
+        one(&s, "asc_exporter_refresh_interval_seconds", &[]),
+        3600.0
+    );
+    assert_eq!(
+        one(&s, "asc_exporter_last_refresh_timestamp_seconds", &[]),
+        1_700_000_100.0
+    );
     // prometheus-parse cannot read a `}` inside a label value (its sample
     // regex stops at the first `}`): the route templates are checked with the
     // strict parser below.

@@ -301,6 +301,7 @@ const EXPORTER_LAST_SUCCESS: &str = "asc_exporter_last_refresh_success";
 const EXPORTER_LAST_SUCCESS_TS: &str = "asc_exporter_last_refresh_success_timestamp_seconds";
 const EXPORTER_LAST_ATTEMPT_TS: &str = "asc_exporter_last_refresh_timestamp_seconds";
 const EXPORTER_DURATION: &str = "asc_exporter_refresh_duration_seconds";
+const EXPORTER_INTERVAL: &str = "asc_exporter_refresh_interval_seconds";
 const API_REQUESTS: &str = "asc_api_requests_total";
 const API_RETRIES: &str = "asc_api_retries_total";
 const API_RL_REMAINING: &str = "asc_api_rate_limit_remaining";
@@ -308,6 +309,7 @@ const API_RL_LIMIT: &str = "asc_api_rate_limit_limit";
 const APP_LAST_SUCCESS_TS: &str = "asc_app_last_refresh_success_timestamp_seconds";
 const APP_REFRESH_FAILED: &str = "asc_app_refresh_failed";
 const APP_LATEST_VERSION: &str = "asc_app_latest_version_info";
+const APP_VERSION_RANK: &str = "asc_app_version_rank";
 const DATA_AVAILABLE: &str = "asc_data_available";
 const BUILD_UPLOADED: &str = "asc_build_uploaded_timestamp_seconds";
 const SIGNATURE_WEIGHT: &str = "asc_diagnostic_signature_weight_ratio";
@@ -323,6 +325,7 @@ const FIXED: &[&str] = &[
     EXPORTER_LAST_SUCCESS_TS,
     EXPORTER_LAST_ATTEMPT_TS,
     EXPORTER_DURATION,
+    EXPORTER_INTERVAL,
     API_REQUESTS,
     API_RETRIES,
     API_RL_REMAINING,
@@ -330,6 +333,7 @@ const FIXED: &[&str] = &[
     APP_LAST_SUCCESS_TS,
     APP_REFRESH_FAILED,
     APP_LATEST_VERSION,
+    APP_VERSION_RANK,
     DATA_AVAILABLE,
     BUILD_UPLOADED,
     SIGNATURE_WEIGHT,
@@ -626,6 +630,15 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
             vec![],
             s.refresh.duration_seconds,
         );
+        if s.refresh.interval_seconds > 0.0 {
+            b.fixed(
+                EXPORTER_INTERVAL,
+                MetricType::GAUGE,
+                "The configured time between refreshes (refresh.interval).",
+                vec![],
+                s.refresh.interval_seconds,
+            );
+        }
     }
     for (endpoint, status, count) in &s.api.requests {
         b.fixed(
@@ -746,24 +759,24 @@ fn data_available(b: &mut Builder, app: &AppRef, scope: &str, available: bool) {
 
 /// `asc_app_latest_version_info`: the newest version per platform among the
 /// app-level points, or the insights' latest version when there are no
-/// points.
+/// points; and `asc_app_version_rank`: every version's place counted from
+/// the newest (0 = latest, 1 = previous, ...), because PromQL cannot order
+/// version strings.
 fn latest_version(b: &mut Builder, a: &AppSnapshot, m: &XcodeMetrics) {
-    let mut newest: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut versions: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (platform, _, metric) in m.metrics() {
-        let versions = metric
-            .datasets
-            .iter()
-            .flat_map(|d| d.points.iter())
-            .filter_map(|p| p.version.as_deref());
-        for v in versions {
-            let e = newest.entry(platform).or_insert(v);
-            if natural_cmp(v, e).then_with(|| v.cmp(e)).is_gt() {
-                *e = v;
-            }
-        }
+        let list = versions.entry(platform).or_default();
+        list.extend(
+            metric
+                .datasets
+                .iter()
+                .flat_map(|d| d.points.iter())
+                .filter_map(|p| p.version.as_deref()),
+        );
     }
+    versions.retain(|_, v| !v.is_empty());
     let fallback;
-    if newest.is_empty() {
+    if versions.is_empty() {
         fallback = a.latest_version();
         if let Some(v) = fallback.as_deref() {
             let platform = m
@@ -771,20 +784,34 @@ fn latest_version(b: &mut Builder, a: &AppSnapshot, m: &XcodeMetrics) {
                 .iter()
                 .find_map(|p| p.platform.as_deref())
                 .unwrap_or("");
-            newest.insert(platform, v);
+            versions.insert(platform, vec![v]);
         }
     }
-    for (platform, version) in newest {
-        let mut labels = app_labels(&a.app);
-        labels.push(("platform", platform.to_string()));
-        labels.push(("version", version.to_string()));
-        b.fixed(
-            APP_LATEST_VERSION,
-            MetricType::GAUGE,
-            "The newest app version in the app's metrics: always 1, for joins in dashboards and alerts.",
-            labels,
-            1.0,
-        );
+    for (platform, mut list) in versions {
+        // Newest first; ties in natural order broken by the string itself.
+        list.sort_by(|x, y| natural_cmp(y, x).then_with(|| y.cmp(x)));
+        list.dedup();
+        for (rank, version) in list.iter().enumerate() {
+            let mut labels = app_labels(&a.app);
+            labels.push(("platform", platform.to_string()));
+            labels.push(("version", version.to_string()));
+            if rank == 0 {
+                b.fixed(
+                    APP_LATEST_VERSION,
+                    MetricType::GAUGE,
+                    "The newest app version in the app's metrics: always 1, for joins in dashboards and alerts.",
+                    labels.clone(),
+                    1.0,
+                );
+            }
+            b.fixed(
+                APP_VERSION_RANK,
+                MetricType::GAUGE,
+                "Place of the version among the app's versions in the metrics, counted from the newest: 0 = latest, 1 = previous, ...",
+                labels,
+                rank as f64,
+            );
+        }
     }
 }
 

@@ -110,6 +110,7 @@ impl Refresher {
                     last_success: false,
                     last_success_unix: previous.refresh.last_success_unix,
                     duration_seconds: started.elapsed().as_secs_f64(),
+                    interval_seconds: self.opts.interval.as_secs_f64(),
                 };
                 next.api = self.api_snapshot();
                 return next;
@@ -158,6 +159,7 @@ impl Refresher {
                     previous.refresh.last_success_unix
                 },
                 duration_seconds: started.elapsed().as_secs_f64(),
+                interval_seconds: self.opts.interval.as_secs_f64(),
             },
             api: self.api_snapshot(),
         }

@@ -33,6 +33,9 @@ pub struct RefreshStatus {
     pub last_success_unix: Option<f64>,
     /// Wall-clock duration of the latest refresh.
     pub duration_seconds: f64,
+    /// The configured refresh interval, so that alerts can say "two intervals".
+    #[serde(default)]
+    pub interval_seconds: f64,
 }
 
 /// What the client saw of the API: request counts and the rate limit.
