@@ -515,17 +515,10 @@ def dash_link(uid, title, params):
 # ----- overview -----------------------------------------------------------------
 
 LATEST = "asc_app_latest_version_info"
-# The previous version of each app: the version that was the latest most
-# recently before the current one (from the history of
-# asc_app_latest_version_info, 90 days back), else the newest uploaded build's
-# version that is not the latest.
-PREV = (
-    "topk by (app_id) (1, max by (app_id, version) (max_over_time(timestamp(asc_app_latest_version_info{app_id=~\"$app_id\"})[90d:1h]))"
-    " unless on(app_id, version) asc_app_latest_version_info)"
-    " or on(app_id) "
-    "topk by (app_id) (1, max by (app_id, version) (asc_build_uploaded_timestamp_seconds{app_id=~\"$app_id\"})"
-    " unless on(app_id, version) asc_app_latest_version_info)"
-)
+# The previous version of each app: rank 1 in the exporter's version order
+# (asc_app_version_rank counts from the newest, 0 = latest), since PromQL
+# cannot order version strings.
+PREV = 'asc_app_version_rank{app_id=~"$app_id"} == 1'
 
 
 def overview():
