@@ -802,6 +802,66 @@ mod tests {
     }
 
     #[test]
+    fn otlp_and_prometheus_keys() {
+        let c = Loader::new().build().unwrap();
+        assert!(c.prometheus.enabled && !c.otlp.enabled && c.otlp.logs);
+        assert_eq!(c.otlp.interval, Duration::from_secs(60));
+        let c = Loader::new()
+            .env(env(&[
+                ("ASC_EXPORTER_OTLP", "true"),
+                ("ASC_EXPORTER_PROMETHEUS", "off"),
+                ("ASC_EXPORTER_OTLP_HEADERS", "x-api-key=a%3Db, other = c "),
+                ("ASC_EXPORTER_OTLP_TIMEOUT", "3s"),
+                (
+                    "ASC_EXPORTER_OTLP_RESOURCE_ATTRIBUTES",
+                    "deployment.environment=prod",
+                ),
+            ]))
+            .unwrap()
+            .flag("--otlp-protocol", "http/protobuf")
+            .unwrap()
+            .flag("--otlp-endpoint", "http://127.0.0.1:4318")
+            .unwrap()
+            .flag("--otlp-interval", "15s")
+            .unwrap()
+            .flag("--otlp-compression", "gzip")
+            .unwrap()
+            .build()
+            .unwrap();
+        assert!(c.otlp.enabled && !c.prometheus.enabled);
+        assert_eq!(c.otlp.headers["x-api-key"], "a=b");
+        assert_eq!(c.otlp.headers["other"], "c");
+        assert_eq!(c.otlp.timeout, Some(Duration::from_secs(3)));
+        assert_eq!(c.otlp.interval, Duration::from_secs(15));
+        assert_eq!(c.otlp.protocol.as_deref(), Some("http/protobuf"));
+        assert_eq!(c.otlp.compression.as_deref(), Some("gzip"));
+        assert_eq!(c.otlp.resource_attributes["deployment.environment"], "prod");
+
+        let e = Loader::new()
+            .flag("--otlp-protocol", "http/json")
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("otlp.protocol") && e.contains("grpc"), "{e}");
+        let e = Loader::new()
+            .env(env(&[(
+                "ASC_EXPORTER_OTLP_HEADERS",
+                "secret-without-equals",
+            )]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("otlp.headers") && !e.contains("secret"), "{e}");
+        let e = Loader::new()
+            .flag("--otlp-endpoint", "collector:4317")
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("otlp.endpoint"), "{e}");
+    }
+
+    #[test]
     fn the_example_config_file_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.yaml");
         let c = Loader::new().file(&path).unwrap().build().unwrap();

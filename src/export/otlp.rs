@@ -304,6 +304,36 @@ fn metadata(
     Ok(opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map))
 }
 
+/// Header names set both in `otlp.headers` and an `OTEL_EXPORTER_OTLP_*HEADERS`
+/// variable. The OTLP SDK applies the variable last, so it wins on a clash.
+pub fn header_clashes(config: &OtlpConfig, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for var in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+    ] {
+        let Some(v) = env(var) else { continue };
+        for pair in v.split(',') {
+            let Some((k, _)) = pair.split_once('=') else {
+                continue;
+            };
+            let k = k.trim();
+            if config.headers.keys().any(|c| c.eq_ignore_ascii_case(k)) {
+                out.push(format!("{k} ({var})"));
+            }
+        }
+    }
+    out
+}
+
+fn warn_header_clashes(config: &OtlpConfig, env: &dyn Fn(&str) -> Option<String>) {
+    for clash in header_clashes(config, env) {
+        // Names only: values are secrets.
+        tracing::warn!(header = %clash, "header set both in otlp.headers and an OTEL_EXPORTER_OTLP_*HEADERS variable; the variable's value is sent");
+    }
+}
+
 fn headers_map(headers: &BTreeMap<String, String>) -> HashMap<String, String> {
     headers
         .iter()
@@ -733,6 +763,7 @@ pub fn start(
     stats: Arc<ExportStats>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<OtlpOutput> {
+    warn_header_clashes(config, &std_env);
     let instance_id = new_instance_id();
     let res = resource(config, &meta, &instance_id);
     let timeout = config.timeout.unwrap_or(DEFAULT_TIMEOUT);
@@ -1085,6 +1116,20 @@ mod tests {
             err.contains("http/json") && err.contains("OTEL_EXPORTER_OTLP_PROTOCOL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn header_clashes_name_the_header_not_the_value() {
+        let mut c = OtlpConfig::default();
+        c.headers.insert("X-Api-Key".into(), "mine".into());
+        let env = |k: &str| {
+            (k == "OTEL_EXPORTER_OTLP_HEADERS").then(|| "x-api-key=theirs,other=1".to_string())
+        };
+        assert_eq!(
+            header_clashes(&c, &env),
+            ["x-api-key (OTEL_EXPORTER_OTLP_HEADERS)"]
+        );
+        assert!(header_clashes(&c, &|_: &str| None).is_empty());
     }
 
     #[test]
