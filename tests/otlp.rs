@@ -642,7 +642,7 @@ async fn collector_down_then_up(protocol: &str) {
         l.local_addr().unwrap().port()
     };
     let env = sim_env().await;
-    let mut c = config(&env, protocol, format!("http://127.0.0.1:{port}"));
+    let c = config(&env, protocol, format!("http://127.0.0.1:{port}"));
     let mut r = start(&env, c).await;
     let snap = next_snapshot(&mut r).await;
     let expected_logs = snapshot_logs(&snap).len();
