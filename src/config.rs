@@ -262,7 +262,8 @@ impl Default for PrometheusConfig {
 /// The OpenTelemetry (OTLP) output. Unset optional values fall back to the
 /// standard `OTEL_EXPORTER_OTLP_*` variables, then to the OTel defaults:
 /// explicit configuration (file, `ASC_EXPORTER_OTLP_*`, flags) wins.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `Debug` redacts header values (API keys).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpConfig {
     /// Push metrics (and diagnostic logs, see `logs`) over OTLP.
@@ -289,6 +290,34 @@ pub struct OtlpConfig {
     pub logs: bool,
     /// Extra resource attributes (win over `OTEL_RESOURCE_ATTRIBUTES`).
     pub resource_attributes: std::collections::BTreeMap<String, String>,
+}
+
+impl OtlpConfig {
+    /// A copy whose header values read `<redacted>`, for printing.
+    pub fn redacted(&self) -> Self {
+        let mut c = self.clone();
+        for v in c.headers.values_mut() {
+            *v = "<redacted>".into();
+        }
+        c
+    }
+}
+
+impl std::fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self.redacted();
+        f.debug_struct("OtlpConfig")
+            .field("enabled", &r.enabled)
+            .field("protocol", &r.protocol)
+            .field("endpoint", &r.endpoint)
+            .field("headers", &r.headers)
+            .field("timeout", &r.timeout)
+            .field("compression", &r.compression)
+            .field("interval", &r.interval)
+            .field("logs", &r.logs)
+            .field("resource_attributes", &r.resource_attributes)
+            .finish()
+    }
 }
 
 impl Default for OtlpConfig {
@@ -830,6 +859,7 @@ mod tests {
             .unwrap();
         assert!(c.otlp.enabled && !c.prometheus.enabled);
         assert_eq!(c.otlp.headers["x-api-key"], "a=b");
+        assert!(!format!("{c:?}").contains("a=b"), "Debug redacts headers");
         assert_eq!(c.otlp.headers["other"], "c");
         assert_eq!(c.otlp.timeout, Some(Duration::from_secs(3)));
         assert_eq!(c.otlp.interval, Duration::from_secs(15));

@@ -153,6 +153,11 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     // OTLP output: its own task, fed by the same snapshot channel. Its export
     // outcomes are the only other thing the outputs share (see export::stats).
     let otlp_stats = config.otlp.enabled.then(|| Arc::new(ExportStats::new()));
+    if config.otlp.enabled && config.otlp.logs && !config.diagnostics.logs {
+        tracing::info!(
+            "otlp.logs is on but diagnostics.logs is off: no diagnostic logs are fetched, so none are sent over OTLP"
+        );
+    }
     if let Some(stats) = &otlp_stats {
         let out = otlp::start(
             &config.otlp,

@@ -224,8 +224,11 @@ fn init_logging(config: &Config) {
 pub async fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
     let config = resolve(&args, ctx, |k| std::env::var(k).ok())?;
     if args.print_config {
+        // Header values are API keys: never printed.
+        let mut shown = config.clone();
+        shown.otlp = shown.otlp.redacted();
         return ctx
-            .emit(&serde_norway::to_string(&config).context("cannot render the configuration")?);
+            .emit(&serde_norway::to_string(&shown).context("cannot render the configuration")?);
     }
     init_logging(&config);
     let private_key_inline = std::env::var(PRIVATE_KEY_ENV)
