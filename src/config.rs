@@ -54,6 +54,9 @@ enum Kind {
     Bool,
     /// Comma-separated list of strings.
     List,
+    /// Comma-separated `key=value` pairs (values may be percent-encoded, as in
+    /// `OTEL_EXPORTER_OTLP_HEADERS`).
+    Map,
 }
 
 /// Every key that env vars and flags can set: `(path, env var, flag, kind)`.
@@ -171,6 +174,58 @@ const KEYS: &[(&str, &str, &str, Kind)] = &[
         "--logs-per-signature",
         Kind::Int,
     ),
+    (
+        "prometheus.enabled",
+        "ASC_EXPORTER_PROMETHEUS",
+        "--prometheus",
+        Kind::Bool,
+    ),
+    ("otlp.enabled", "ASC_EXPORTER_OTLP", "--otlp", Kind::Bool),
+    (
+        "otlp.protocol",
+        "ASC_EXPORTER_OTLP_PROTOCOL",
+        "--otlp-protocol",
+        Kind::Str,
+    ),
+    (
+        "otlp.endpoint",
+        "ASC_EXPORTER_OTLP_ENDPOINT",
+        "--otlp-endpoint",
+        Kind::Str,
+    ),
+    (
+        "otlp.timeout",
+        "ASC_EXPORTER_OTLP_TIMEOUT",
+        "--otlp-timeout",
+        Kind::Str,
+    ),
+    (
+        "otlp.compression",
+        "ASC_EXPORTER_OTLP_COMPRESSION",
+        "--otlp-compression",
+        Kind::Str,
+    ),
+    (
+        "otlp.interval",
+        "ASC_EXPORTER_OTLP_INTERVAL",
+        "--otlp-interval",
+        Kind::Str,
+    ),
+    (
+        "otlp.logs",
+        "ASC_EXPORTER_OTLP_LOGS",
+        "--otlp-logs",
+        Kind::Bool,
+    ),
+    // Headers carry secrets: file or environment only, never a flag (argv is
+    // visible to every user of the machine).
+    ("otlp.headers", "ASC_EXPORTER_OTLP_HEADERS", "", Kind::Map),
+    (
+        "otlp.resource_attributes",
+        "ASC_EXPORTER_OTLP_RESOURCE_ATTRIBUTES",
+        "--otlp-resource-attributes",
+        Kind::Map,
+    ),
 ];
 
 /// The env variable holding the private key itself (never a flag, never logged).
@@ -187,6 +242,98 @@ pub struct Config {
     pub asc: AscConfig,
     pub refresh: RefreshConfig,
     pub diagnostics: DiagnosticsConfig,
+    pub prometheus: PrometheusConfig,
+    pub otlp: OtlpConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusConfig {
+    /// Serve the Prometheus exposition on `/metrics` (404 when off).
+    pub enabled: bool,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// The OpenTelemetry (OTLP) output. Unset optional values fall back to the
+/// standard `OTEL_EXPORTER_OTLP_*` variables, then to the OTel defaults:
+/// explicit configuration (file, `ASC_EXPORTER_OTLP_*`, flags) wins.
+/// `Debug` redacts header values (API keys).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    /// Push metrics (and diagnostic logs, see `logs`) over OTLP.
+    pub enabled: bool,
+    /// `grpc` or `http/protobuf`. Unset: `OTEL_EXPORTER_OTLP_{METRICS,LOGS}_PROTOCOL`,
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, then `grpc`.
+    pub protocol: Option<String>,
+    /// Base URL of the collector (`http://collector:4317` for gRPC,
+    /// `http://collector:4318` for HTTP, where `/v1/metrics` and `/v1/logs`
+    /// are appended). Unset: the `OTEL_EXPORTER_OTLP_*ENDPOINT` variables.
+    pub endpoint: Option<String>,
+    /// Extra request headers (gRPC metadata), e.g. a vendor's API key.
+    /// Merged with `OTEL_EXPORTER_OTLP_*HEADERS`. Never logged.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Timeout of one export request. Unset: `OTEL_EXPORTER_OTLP_*TIMEOUT`, then 10s.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// `gzip` or `none`. Unset: `OTEL_EXPORTER_OTLP_*COMPRESSION`, then none.
+    pub compression: Option<String>,
+    /// Time between metric exports.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Send diagnostic logs (call stacks) as OTLP log records, each once.
+    pub logs: bool,
+    /// Extra resource attributes (win over `OTEL_RESOURCE_ATTRIBUTES`).
+    pub resource_attributes: std::collections::BTreeMap<String, String>,
+}
+
+impl OtlpConfig {
+    /// A copy whose header values read `<redacted>`, for printing.
+    pub fn redacted(&self) -> Self {
+        let mut c = self.clone();
+        for v in c.headers.values_mut() {
+            *v = "<redacted>".into();
+        }
+        c
+    }
+}
+
+impl std::fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self.redacted();
+        f.debug_struct("OtlpConfig")
+            .field("enabled", &r.enabled)
+            .field("protocol", &r.protocol)
+            .field("endpoint", &r.endpoint)
+            .field("headers", &r.headers)
+            .field("timeout", &r.timeout)
+            .field("compression", &r.compression)
+            .field("interval", &r.interval)
+            .field("logs", &r.logs)
+            .field("resource_attributes", &r.resource_attributes)
+            .finish()
+    }
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            protocol: None,
+            endpoint: None,
+            headers: Default::default(),
+            timeout: None,
+            compression: None,
+            interval: Duration::from_secs(60),
+            logs: true,
+            resource_attributes: Default::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -258,6 +405,8 @@ impl Default for Config {
             asc: AscConfig::default(),
             refresh: RefreshConfig::default(),
             diagnostics: DiagnosticsConfig::default(),
+            prometheus: PrometheusConfig::default(),
+            otlp: OtlpConfig::default(),
         }
     }
 }
@@ -410,6 +559,26 @@ impl Loader {
                     .map(|s| Value::String(s.to_string()))
                     .collect(),
             ),
+            Kind::Map => {
+                let mut map = serde_json::Map::new();
+                for pair in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let Some((k, v)) = pair.split_once('=') else {
+                        // Never echo the pair: it may hold a secret.
+                        return Err(invalid(
+                            "expected comma-separated key=value pairs".to_string(),
+                        ));
+                    };
+                    let v = v.trim();
+                    let v = url::form_urlencoded::parse(
+                        format!("v={}", v.replace('+', "%2B")).as_bytes(),
+                    )
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_else(|| v.to_string());
+                    map.insert(k.trim().to_string(), Value::String(v));
+                }
+                Value::Object(map)
+            }
         };
         self.insert(key, value, source);
         Ok(())
@@ -452,7 +621,10 @@ impl Loader {
         let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
             let mut reason = e.inner().to_string();
-            if matches!(key.as_str(), "refresh.interval" | "asc.timeout") {
+            if matches!(
+                key.as_str(),
+                "refresh.interval" | "asc.timeout" | "otlp.timeout" | "otlp.interval"
+            ) {
                 reason.push_str(" such as 30s, 15m or 1h");
             }
             ConfigError::Invalid {
@@ -569,6 +741,41 @@ impl Config {
                 "must be between 1 and 200".into(),
             ));
         }
+        if let Some(p) = &self.otlp.protocol
+            && !matches!(p.as_str(), "grpc" | "http/protobuf")
+        {
+            return Err(bad(
+                "otlp.protocol",
+                format!("'{p}' must be grpc or http/protobuf"),
+            ));
+        }
+        if let Some(c) = &self.otlp.compression
+            && !matches!(c.as_str(), "gzip" | "none")
+        {
+            return Err(bad(
+                "otlp.compression",
+                format!("'{c}' must be gzip or none"),
+            ));
+        }
+        if let Some(e) = &self.otlp.endpoint
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            return Err(bad(
+                "otlp.endpoint",
+                format!("'{e}' must be an http:// or https:// URL such as http://localhost:4317"),
+            ));
+        }
+        if self.otlp.interval < Duration::from_secs(1) {
+            return Err(bad("otlp.interval", "must be at least 1s, e.g. 60s".into()));
+        }
+        if self.otlp.timeout.is_some_and(|t| t.is_zero()) {
+            return Err(bad("otlp.timeout", "must be more than 0s, e.g. 10s".into()));
+        }
+        if !self.prometheus.enabled && !self.otlp.enabled {
+            tracing::warn!(
+                "both outputs are off (prometheus.enabled and otlp.enabled are false): the exporter only refreshes its state"
+            );
+        }
         Ok(())
     }
 
@@ -621,6 +828,67 @@ mod tests {
             c.refresh.builds_per_app,
             RefreshConfig::default().builds_per_app
         );
+    }
+
+    #[test]
+    fn otlp_and_prometheus_keys() {
+        let c = Loader::new().build().unwrap();
+        assert!(c.prometheus.enabled && !c.otlp.enabled && c.otlp.logs);
+        assert_eq!(c.otlp.interval, Duration::from_secs(60));
+        let c = Loader::new()
+            .env(env(&[
+                ("ASC_EXPORTER_OTLP", "true"),
+                ("ASC_EXPORTER_PROMETHEUS", "off"),
+                ("ASC_EXPORTER_OTLP_HEADERS", "x-api-key=a%3Db, other = c "),
+                ("ASC_EXPORTER_OTLP_TIMEOUT", "3s"),
+                (
+                    "ASC_EXPORTER_OTLP_RESOURCE_ATTRIBUTES",
+                    "deployment.environment=prod",
+                ),
+            ]))
+            .unwrap()
+            .flag("--otlp-protocol", "http/protobuf")
+            .unwrap()
+            .flag("--otlp-endpoint", "http://127.0.0.1:4318")
+            .unwrap()
+            .flag("--otlp-interval", "15s")
+            .unwrap()
+            .flag("--otlp-compression", "gzip")
+            .unwrap()
+            .build()
+            .unwrap();
+        assert!(c.otlp.enabled && !c.prometheus.enabled);
+        assert_eq!(c.otlp.headers["x-api-key"], "a=b");
+        assert!(!format!("{c:?}").contains("a=b"), "Debug redacts headers");
+        assert_eq!(c.otlp.headers["other"], "c");
+        assert_eq!(c.otlp.timeout, Some(Duration::from_secs(3)));
+        assert_eq!(c.otlp.interval, Duration::from_secs(15));
+        assert_eq!(c.otlp.protocol.as_deref(), Some("http/protobuf"));
+        assert_eq!(c.otlp.compression.as_deref(), Some("gzip"));
+        assert_eq!(c.otlp.resource_attributes["deployment.environment"], "prod");
+
+        let e = Loader::new()
+            .flag("--otlp-protocol", "http/json")
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("otlp.protocol") && e.contains("grpc"), "{e}");
+        let e = Loader::new()
+            .env(env(&[(
+                "ASC_EXPORTER_OTLP_HEADERS",
+                "secret-without-equals",
+            )]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("otlp.headers") && !e.contains("secret"), "{e}");
+        let e = Loader::new()
+            .flag("--otlp-endpoint", "collector:4317")
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("otlp.endpoint"), "{e}");
     }
 
     #[test]

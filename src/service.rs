@@ -1,5 +1,6 @@
 //! Wires the exporter together: client → refresh loop → snapshot channel →
-//! Prometheus output → HTTP server, plus the embedded simulator in demo mode.
+//! outputs (Prometheus exposition, OTLP push) → HTTP server, plus the embedded
+//! simulator in demo mode.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +13,9 @@ use tokio_util::sync::CancellationToken;
 use crate::asc::auth::{AuthConfig, KeySource, TokenProvider, generate_key_pair};
 use crate::asc::client::{AscClient, ClientConfig, parse_base_url};
 use crate::config::Config;
+use crate::export::otlp;
 use crate::export::prometheus::{self, BuildMeta, Exposition};
+use crate::export::stats::{ExportStats, ExportStatsSnapshot};
 use crate::refresh::Snapshot;
 use crate::refresh::runner::{self, RefreshOptions, Refresher};
 use crate::refresh::state::StateStore;
@@ -45,8 +48,12 @@ pub struct Running {
     /// The embedded simulator in demo mode.
     pub sim: Option<sim::SimHandle>,
     pub snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
+    /// The OTLP output's self-metrics (present when `otlp.enabled`).
+    pub otlp_stats: Option<Arc<ExportStats>>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    /// Outputs stopped after the refresh loop and the server (they flush).
+    outputs: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -55,6 +62,9 @@ impl Running {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         for t in self.tasks {
+            let _ = t.await;
+        }
+        for t in self.outputs {
             let _ = t.await;
         }
         if let Some(sim) = self.sim {
@@ -138,27 +148,67 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let exposition: Arc<ArcSwapOption<Exposition>> = Arc::new(ArcSwapOption::empty());
     let mut tasks = Vec::new();
+    let mut outputs = Vec::new();
 
-    // Prometheus output: encode once per snapshot, off the async workers.
-    {
+    // OTLP output: its own task, fed by the same snapshot channel. Its export
+    // outcomes are the only other thing the outputs share (see export::stats).
+    let otlp_stats = config.otlp.enabled.then(|| Arc::new(ExportStats::new()));
+    if config.otlp.enabled && config.otlp.logs && !config.diagnostics.logs {
+        tracing::info!(
+            "otlp.logs is on but diagnostics.logs is off: no diagnostic logs are fetched, so none are sent over OTLP"
+        );
+    }
+    if let Some(stats) = &otlp_stats {
+        let out = otlp::start(
+            &config.otlp,
+            build_meta(),
+            rx.clone(),
+            store.clone(),
+            stats.clone(),
+            shutdown.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start the OTLP output: {e}"))?;
+        outputs.push(tokio::spawn(out.join()));
+    }
+
+    // Prometheus output: encode once per snapshot (and when the OTLP
+    // self-metrics change), off the async workers.
+    if config.prometheus.enabled {
         let mut rx = rx.clone();
         let target = exposition.clone();
         let meta = Arc::new(build_meta());
         let shutdown = shutdown.clone();
+        let stats = otlp_stats.clone();
+        let mut stats_rx = stats.as_ref().map(|s| s.subscribe());
+        let stats_now = move || stats.as_ref().map(|s| s.snapshot());
         target.store(Some(Arc::new(encode_snapshot(
             rx.borrow_and_update().clone(),
             &meta,
+            stats_now().as_ref(),
         ))));
         tasks.push(tokio::spawn(async move {
             loop {
+                let stats_changed = async {
+                    match stats_rx.as_mut() {
+                        Some(r) => {
+                            if r.changed().await.is_err() {
+                                std::future::pending::<()>().await;
+                            }
+                            r.borrow_and_update();
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     changed = rx.changed() => if changed.is_err() { break },
+                    _ = stats_changed => {}
                 }
                 let snap = rx.borrow_and_update().clone();
                 let meta = meta.clone();
+                let st = stats_now();
                 let started = std::time::Instant::now();
-                match tokio::task::spawn_blocking(move || encode_snapshot(snap, &meta)).await {
+                match tokio::task::spawn_blocking(move || encode_snapshot(snap, &meta, st.as_ref())).await {
                     Ok(exp) => {
                         tracing::debug!(elapsed = ?started.elapsed(), bytes = exp.text.len(), "exposition encoded");
                         target.store(Some(Arc::new(exp)));
@@ -180,6 +230,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         let state = ServerState {
             exposition: exposition.clone(),
             snapshots: rx.clone(),
+            metrics_enabled: config.prometheus.enabled,
         };
         let shutdown = shutdown.clone();
         tasks.push(tokio::spawn(async move {
@@ -202,15 +253,21 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         addr,
         sim,
         snapshots: rx,
+        otlp_stats,
         shutdown,
         tasks,
+        outputs,
     })
 }
 
-fn encode_snapshot(s: Option<Arc<Snapshot>>, meta: &BuildMeta) -> Exposition {
+fn encode_snapshot(
+    s: Option<Arc<Snapshot>>,
+    meta: &BuildMeta,
+    stats: Option<&ExportStatsSnapshot>,
+) -> Exposition {
     match s {
-        Some(s) => prometheus::encode(&s, meta),
-        None => prometheus::encode(&Snapshot::default(), meta),
+        Some(s) => prometheus::encode_with_stats(&s, meta, stats),
+        None => prometheus::encode_with_stats(&Snapshot::default(), meta, stats),
     }
 }
 

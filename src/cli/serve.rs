@@ -94,6 +94,34 @@ pub struct ServeArgs {
     /// Retries on 429/5xx/network errors [asc.max_retries].
     #[arg(long, value_name = "N")]
     pub max_retries: Option<String>,
+    /// Serve the Prometheus exposition on /metrics: true/false [prometheus.enabled].
+    #[arg(long, value_name = "BOOL")]
+    pub prometheus: Option<String>,
+    /// Push metrics (and diagnostic logs) over OTLP: true/false [otlp.enabled].
+    #[arg(long, value_name = "BOOL")]
+    pub otlp: Option<String>,
+    /// OTLP protocol: grpc or http/protobuf [otlp.protocol].
+    #[arg(long, value_name = "PROTOCOL")]
+    pub otlp_protocol: Option<String>,
+    /// OTLP collector base URL, e.g. http://localhost:4317 [otlp.endpoint].
+    /// Headers (API keys) are set in the file or ASC_EXPORTER_OTLP_HEADERS only.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// Timeout of one OTLP export request, e.g. 10s [otlp.timeout].
+    #[arg(long, value_name = "DURATION")]
+    pub otlp_timeout: Option<String>,
+    /// OTLP compression: gzip or none [otlp.compression].
+    #[arg(long, value_name = "COMPRESSION")]
+    pub otlp_compression: Option<String>,
+    /// Time between OTLP metric exports, e.g. 60s [otlp.interval].
+    #[arg(long, value_name = "DURATION")]
+    pub otlp_interval: Option<String>,
+    /// Send diagnostic logs as OTLP log records: true/false [otlp.logs].
+    #[arg(long, value_name = "BOOL")]
+    pub otlp_logs: Option<String>,
+    /// Extra OTLP resource attributes, key=value,... [otlp.resource_attributes].
+    #[arg(long, value_name = "K=V,...")]
+    pub otlp_resource_attributes: Option<String>,
 }
 
 /// Resolves the configuration: demo defaults < file < env < flags.
@@ -135,7 +163,16 @@ pub fn resolve(
     if explicit("timeout") {
         loader = loader.flag("--timeout", &format!("{}s", g.timeout))?;
     }
-    let flags: [(&'static str, &Option<String>); 18] = [
+    let flags: [(&'static str, &Option<String>); 27] = [
+        ("--prometheus", &args.prometheus),
+        ("--otlp", &args.otlp),
+        ("--otlp-protocol", &args.otlp_protocol),
+        ("--otlp-endpoint", &args.otlp_endpoint),
+        ("--otlp-timeout", &args.otlp_timeout),
+        ("--otlp-compression", &args.otlp_compression),
+        ("--otlp-interval", &args.otlp_interval),
+        ("--otlp-logs", &args.otlp_logs),
+        ("--otlp-resource-attributes", &args.otlp_resource_attributes),
         ("--listen", &args.listen),
         ("--state-dir", &args.state_dir),
         ("--log-level", &args.log_level),
@@ -187,8 +224,11 @@ fn init_logging(config: &Config) {
 pub async fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
     let config = resolve(&args, ctx, |k| std::env::var(k).ok())?;
     if args.print_config {
+        // Header values are API keys: never printed.
+        let mut shown = config.clone();
+        shown.otlp = shown.otlp.redacted();
         return ctx
-            .emit(&serde_norway::to_string(&config).context("cannot render the configuration")?);
+            .emit(&serde_norway::to_string(&shown).context("cannot render the configuration")?);
     }
     init_logging(&config);
     let private_key_inline = std::env::var(PRIVATE_KEY_ENV)

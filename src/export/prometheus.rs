@@ -24,6 +24,7 @@ use crate::asc::client::natural_cmp;
 use crate::asc::model::{
     Metric as AscMetric, MetricCategory, MetricsInsight, XcodeMetrics, percentile_label,
 };
+use crate::export::stats::ExportStatsSnapshot;
 use crate::refresh::snapshot::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};
 
 /// The `Content-Type` of [`Exposition::text`] (text format 0.0.4).
@@ -74,6 +75,15 @@ impl UnitMapping {
             suffix: String::new(),
             factor: 1.0,
             ucum: String::new(),
+        }
+    }
+
+    /// No suffix, a UCUM annotation only (`{request}` on a counter).
+    fn annotation(ucum: &str) -> Self {
+        Self {
+            suffix: String::new(),
+            factor: 1.0,
+            ucum: ucum.to_string(),
         }
     }
 
@@ -317,6 +327,9 @@ const METRIC_GOAL_INFO: &str = "asc_metric_goal_info";
 const METRIC_BREAKDOWN: &str = "asc_metric_breakdown_ratio";
 const INSIGHT_REGRESSION_DELTA: &str = "asc_insight_regression_delta_ratio";
 const INSIGHT_TRENDING_UP_DELTA: &str = "asc_insight_trending_up_delta_ratio";
+const OTLP_EXPORTS: &str = "asc_otlp_exports_total";
+const OTLP_LAST_SUCCESS_TS: &str = "asc_otlp_last_export_success_timestamp_seconds";
+const OTLP_LOG_RECORDS: &str = "asc_otlp_log_records_sent_total";
 
 /// Every fixed family name; data-derived names never take one of these.
 const FIXED: &[&str] = &[
@@ -341,7 +354,26 @@ const FIXED: &[&str] = &[
     METRIC_BREAKDOWN,
     INSIGHT_REGRESSION_DELTA,
     INSIGHT_TRENDING_UP_DELTA,
+    OTLP_EXPORTS,
+    OTLP_LAST_SUCCESS_TS,
+    OTLP_LOG_RECORDS,
 ];
+
+/// The unit of a fixed family, from the suffix its name carries. Counters
+/// get a UCUM annotation (`{request}`) and no suffix: `_total` is the
+/// counter's, not a unit.
+fn fixed_unit(name: &str) -> UnitMapping {
+    match name {
+        API_REQUESTS => UnitMapping::annotation("{request}"),
+        API_RETRIES => UnitMapping::annotation("{retry}"),
+        OTLP_EXPORTS => UnitMapping::annotation("{export}"),
+        OTLP_LOG_RECORDS => UnitMapping::annotation("{record}"),
+        _ if name.ends_with("_seconds") => UnitMapping::known("seconds", 1.0, "s"),
+        _ if name.ends_with("_bytes") => UnitMapping::known("bytes", 1.0, "By"),
+        _ if name.ends_with("_ratio") => UnitMapping::known("ratio", 1.0, "1"),
+        _ => UnitMapping::none(),
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Building families.
@@ -359,6 +391,8 @@ struct Family {
     origin: String,
     help: String,
     kind: MetricType,
+    /// The family's unit (name suffix and UCUM), for the OTLP output.
+    unit: UnitMapping,
     series: Vec<Series>,
 }
 
@@ -377,6 +411,7 @@ impl Builder {
                     origin: (*name).to_string(),
                     help: String::new(),
                     kind: MetricType::GAUGE,
+                    unit: fixed_unit(name),
                     series: Vec::new(),
                 },
             );
@@ -386,7 +421,15 @@ impl Builder {
 
     /// Adds a series to a fixed family.
     fn fixed(&mut self, name: &str, kind: MetricType, help: &str, labels: Labels, value: f64) {
-        self.add(name, name, kind, || help.to_string(), labels, value);
+        self.add(
+            name,
+            name,
+            kind,
+            &fixed_unit(name),
+            || help.to_string(),
+            labels,
+            value,
+        );
     }
 
     /// Adds a gauge series to a data-derived family.
@@ -394,18 +437,21 @@ impl Builder {
         &mut self,
         name: &str,
         origin: &str,
+        unit: &UnitMapping,
         help: impl FnOnce() -> String,
         labels: Labels,
         value: f64,
     ) {
-        self.add(name, origin, MetricType::GAUGE, help, labels, value);
+        self.add(name, origin, MetricType::GAUGE, unit, help, labels, value);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
         name: &str,
         origin: &str,
         kind: MetricType,
+        unit: &UnitMapping,
         help: impl FnOnce() -> String,
         labels: Labels,
         value: f64,
@@ -432,6 +478,7 @@ impl Builder {
             origin: origin.to_string(),
             help: String::new(),
             kind,
+            unit: unit.clone(),
             series: Vec::new(),
         });
         if family.help.is_empty() {
@@ -442,10 +489,20 @@ impl Builder {
     }
 
     fn finish(self) -> Vec<MetricFamily> {
+        self.finish_with_units()
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect()
+    }
+
+    fn finish_with_units(self) -> Vec<(MetricFamily, UnitMapping)> {
         self.families
             .into_iter()
             .filter(|(_, f)| !f.series.is_empty())
-            .map(|(name, f)| to_proto(name, f))
+            .map(|(name, mut f)| {
+                let unit = std::mem::replace(&mut f.unit, UnitMapping::none());
+                (to_proto(name, f), unit)
+            })
             .collect()
     }
 }
@@ -543,9 +600,41 @@ pub fn families(snapshot: &Snapshot, meta: &BuildMeta) -> Vec<MetricFamily> {
     b.finish()
 }
 
+/// [`families`] with each family's unit ([`UnitMapping::suffix`] is the
+/// suffix the family name ends with, [`UnitMapping::ucum`] its UCUM unit):
+/// what the OTLP output maps from.
+pub fn families_with_units(
+    snapshot: &Snapshot,
+    meta: &BuildMeta,
+) -> Vec<(MetricFamily, UnitMapping)> {
+    let mut b = Builder::new();
+    exporter_series(&mut b, snapshot, meta);
+    for app in &snapshot.apps {
+        app_series(&mut b, app);
+    }
+    b.finish_with_units()
+}
+
 /// Encodes a snapshot: the text exposition and its gzip copy.
 pub fn encode(snapshot: &Snapshot, meta: &BuildMeta) -> Exposition {
-    let fams = families(snapshot, meta);
+    encode_with_stats(snapshot, meta, None)
+}
+
+/// [`encode`], plus the OTLP output's self-metrics when it runs.
+pub fn encode_with_stats(
+    snapshot: &Snapshot,
+    meta: &BuildMeta,
+    stats: Option<&ExportStatsSnapshot>,
+) -> Exposition {
+    let mut b = Builder::new();
+    exporter_series(&mut b, snapshot, meta);
+    if let Some(st) = stats {
+        stats_series(&mut b, st);
+    }
+    for app in &snapshot.apps {
+        app_series(&mut b, app);
+    }
+    let fams = b.finish();
     let encoder = TextEncoder::new();
     let mut text = String::with_capacity(fams.len() * 512);
     let (mut families, mut series) = (0, 0);
@@ -682,6 +771,37 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
             }
         }
     }
+}
+
+/// The OTLP output's self-metrics (only on `/metrics`, never pushed).
+fn stats_series(b: &mut Builder, st: &ExportStatsSnapshot) {
+    for (signal, ok, err) in &st.exports {
+        for (result, n) in [("success", ok), ("failure", err)] {
+            b.fixed(
+                OTLP_EXPORTS,
+                MetricType::COUNTER,
+                "OTLP export requests since the exporter started, by signal (metrics, logs) and result (success, failure; a failure counts once per export after the exporter's own retries).",
+                vec![("signal", signal.to_string()), ("result", result.to_string())],
+                *n as f64,
+            );
+        }
+    }
+    for (signal, ts) in &st.last_success_unix {
+        b.fixed(
+            OTLP_LAST_SUCCESS_TS,
+            MetricType::GAUGE,
+            "Unix time of the latest successful OTLP export, by signal.",
+            vec![("signal", signal.to_string())],
+            *ts,
+        );
+    }
+    b.fixed(
+        OTLP_LOG_RECORDS,
+        MetricType::COUNTER,
+        "Diagnostic logs delivered as OTLP log records since the exporter started (each log is sent once, across restarts with a state directory).",
+        vec![],
+        st.log_records_sent as f64,
+    );
 }
 
 fn app_labels(app: &AppRef) -> Labels {
@@ -918,6 +1038,7 @@ fn one_metric(
             b.gauge(
                 &lower_name,
                 O_GOAL_LOWER,
+                &unit,
                 || format!("Lower bound of each goal band of Apple metric {id} {phrase}."),
                 labels.clone(),
                 unit.convert(lower),
@@ -927,6 +1048,7 @@ fn one_metric(
             b.gauge(
                 &upper_name,
                 O_GOAL_UPPER,
+                &unit,
                 || format!("Upper bound of each goal band of Apple metric {id} {phrase}; an open-ended band has none."),
                 labels,
                 unit.convert(upper),
@@ -949,6 +1071,7 @@ fn one_metric(
             b.gauge(
                 &recommended_name,
                 O_RECOMMENDED,
+                &unit,
                 || format!("Apple's recommended goal for metric {id} {phrase}, per device and percentile."),
                 labels,
                 unit.convert(goal),
@@ -971,6 +1094,7 @@ fn one_metric(
                 b.gauge(
                     &value_name,
                     O_VALUE,
+                    &unit,
                     || {
                         format!(
                             "Apple metric {id} {phrase}, per app version, device and percentile."
@@ -984,6 +1108,7 @@ fn one_metric(
                 b.gauge(
                     &margin_name,
                     O_MARGIN,
+                    &unit,
                     || format!("Error margin of Apple metric {id} {phrase}, per app version, device and percentile."),
                     labels,
                     unit.convert(m),
@@ -1108,6 +1233,7 @@ fn insight_series(b: &mut Builder, app: &AppRef, scope: Scope<'_>, xm: &XcodeMet
                     b.gauge(
                         &latest_name,
                         O_INSIGHT_LATEST,
+                        &unit,
                         || format!("Apple {label_kind} insight on metric {id}: the latest version's value {phrase}, per device and percentile."),
                         labels.clone(),
                         unit.convert(v),
@@ -1117,6 +1243,7 @@ fn insight_series(b: &mut Builder, app: &AppRef, scope: Scope<'_>, xm: &XcodeMet
                     b.gauge(
                         &reference_name,
                         O_INSIGHT_REFERENCE,
+                        &unit,
                         || format!("Apple {label_kind} insight on metric {id}: the reference versions' average value {phrase}, per device and percentile."),
                         labels,
                         unit.convert(v),
@@ -1322,9 +1449,10 @@ mod tests {
     #[test]
     fn colliding_names_are_kept_apart() {
         let mut b = Builder::new();
-        b.gauge(DATA_AVAILABLE, O_VALUE, || "h".into(), vec![], 1.0);
-        b.gauge("asc_x_seconds", O_VALUE, || "v".into(), vec![], 1.0);
-        b.gauge("asc_x_seconds", O_MARGIN, || "m".into(), vec![], 2.0);
+        let s = unit_mapping("seconds", "");
+        b.gauge(DATA_AVAILABLE, O_VALUE, &s, || "h".into(), vec![], 1.0);
+        b.gauge("asc_x_seconds", O_VALUE, &s, || "v".into(), vec![], 1.0);
+        b.gauge("asc_x_seconds", O_MARGIN, &s, || "m".into(), vec![], 2.0);
         let fams = b.finish();
         let names: Vec<_> = fams.iter().map(|f| f.name().to_string()).collect();
         assert_eq!(

@@ -68,11 +68,42 @@ impl StateStore {
 
     /// Writes the snapshot atomically.
     pub fn save(&self, snapshot: &Snapshot) -> Result<(), StateError> {
-        let path = self.path();
-        let tmp = self.dir.join(format!(".{FILE_NAME}.tmp"));
+        self.write_atomic(FILE_NAME, snapshot)
+    }
+
+    /// Reads a small auxiliary JSON file of the state directory (an
+    /// output's own state, e.g. the OTLP output's sent log keys). Missing,
+    /// unreadable or corrupt: `None`, with a warning for the last two.
+    pub fn load_aux<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
+        let path = self.dir.join(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read state file; ignoring it");
+                return None;
+            }
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "state file is corrupt; ignoring it");
+                None
+            }
+        }
+    }
+
+    /// Writes an auxiliary JSON file atomically (see [`Self::load_aux`]).
+    pub fn save_aux<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<(), StateError> {
+        self.write_atomic(name, value)
+    }
+
+    fn write_atomic<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<(), StateError> {
+        let path = self.dir.join(name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
-            serde_json::to_writer(&mut f, snapshot)?;
+            serde_json::to_writer(&mut f, value)?;
             f.flush()?;
             f.sync_all()?;
             std::fs::rename(&tmp, &path)?;

@@ -26,6 +26,8 @@ pub struct ServerState {
     pub exposition: Arc<ArcSwapOption<Exposition>>,
     /// The current snapshot (for readiness and the landing page).
     pub snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
+    /// `prometheus.enabled`: when off, `/metrics` answers 404.
+    pub metrics_enabled: bool,
 }
 
 pub fn router(state: ServerState) -> Router {
@@ -74,6 +76,13 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 }
 
 async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> Response {
+    if !state.metrics_enabled {
+        return (
+            StatusCode::NOT_FOUND,
+            "the Prometheus output is disabled (prometheus.enabled: false)\n",
+        )
+            .into_response();
+    }
     let Some(exp) = state.exposition.load_full() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
