@@ -657,7 +657,7 @@ fn push_logs(
         for log in &pd.diagnostic_logs {
             let m = &log.diagnostic_meta_data;
             let key = log_key(sig_id, log);
-            let tree = crate::cli::render::call_stack_trees(&log.call_stack_tree, "");
+            let tree = crate::asc::model::callstack::call_stack_trees(&log.call_stack_tree, "");
             let body = format!("{diagnostic_type} {signature}\n{tree}");
             let (sev, sev_text) = severity(diagnostic_type);
             let version = m

@@ -8,6 +8,7 @@
 //! the simulator emits what Apple really sends.
 
 mod apps;
+pub mod callstack;
 mod common;
 mod diagnostics;
 mod metrics;
