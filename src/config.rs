@@ -139,6 +139,18 @@ const KEYS: &[(&str, &str, &str, Kind)] = &[
         Kind::Float,
     ),
     (
+        "refresh.devices",
+        "ASC_EXPORTER_DEVICES",
+        "--device",
+        Kind::List,
+    ),
+    (
+        "refresh.percentage_breakdowns",
+        "ASC_EXPORTER_PERCENTAGE_BREAKDOWNS",
+        "--percentage-breakdowns",
+        Kind::Bool,
+    ),
+    (
         "diagnostics.enabled",
         "ASC_EXPORTER_DIAGNOSTICS",
         "--diagnostics",
@@ -377,6 +389,11 @@ pub struct RefreshConfig {
     /// Optional work (build metrics, signatures, logs) is skipped while the
     /// hourly budget left is below this fraction of the limit.
     pub rate_limit_reserve: f64,
+    /// Devices kept (Apple's device ids; `*` and `?` wildcards, e.g.
+    /// `all_*`); empty = every device. Fewer devices, fewer series.
+    pub devices: Vec<String>,
+    /// Keep `percentageBreakdown` shares (one series per subsystem and point).
+    pub percentage_breakdowns: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -446,6 +463,8 @@ impl Default for RefreshConfig {
             builds_per_app: 3,
             build_metrics: true,
             rate_limit_reserve: 0.2,
+            devices: Vec::new(),
+            percentage_breakdowns: true,
         }
     }
 }

@@ -73,6 +73,12 @@ pub struct ServeArgs {
     /// Skip optional work below this share of the hourly budget [refresh.rate_limit_reserve].
     #[arg(long, value_name = "FRACTION")]
     pub rate_limit_reserve: Option<String>,
+    /// Only these devices, e.g. all_iphones or all_* (repeatable) [refresh.devices].
+    #[arg(long = "device", value_name = "DEVICE")]
+    pub devices: Vec<String>,
+    /// Keep percentage breakdowns: true/false [refresh.percentage_breakdowns].
+    #[arg(long, value_name = "BOOL")]
+    pub percentage_breakdowns: Option<String>,
     /// Fetch diagnostic signatures: true/false [diagnostics.enabled].
     #[arg(long, value_name = "BOOL")]
     pub diagnostics: Option<String>,
@@ -163,7 +169,7 @@ pub fn resolve(
     if explicit("timeout") {
         loader = loader.flag("--timeout", &format!("{}s", g.timeout))?;
     }
-    let flags: [(&'static str, &Option<String>); 27] = [
+    let flags: [(&'static str, &Option<String>); 29] = [
         ("--prometheus", &args.prometheus),
         ("--otlp", &args.otlp),
         ("--otlp-protocol", &args.otlp_protocol),
@@ -183,6 +189,11 @@ pub fn resolve(
         ("--builds-per-app", &args.builds_per_app),
         ("--build-metrics", &args.build_metrics),
         ("--rate-limit-reserve", &args.rate_limit_reserve),
+        ("--percentage-breakdowns", &args.percentage_breakdowns),
+        (
+            "--device",
+            &(!args.devices.is_empty()).then(|| args.devices.join(",")),
+        ),
         ("--diagnostics", &args.diagnostics),
         ("--signatures-per-build", &args.signatures_per_build),
         ("--logs", &args.logs),

@@ -16,7 +16,7 @@ use super::snapshot::{
 };
 use super::state::StateStore;
 use crate::asc::client::{AppsQuery, MetricsFilter};
-use crate::asc::model::App;
+use crate::asc::model::{App, XcodeMetrics};
 use crate::asc::{AscClient, AscError, BuildInfo};
 use crate::config::Config;
 
@@ -33,6 +33,8 @@ pub struct RefreshOptions {
     pub builds_per_app: usize,
     pub build_metrics: bool,
     pub rate_limit_reserve: f64,
+    pub devices: Vec<String>,
+    pub percentage_breakdowns: bool,
     pub diagnostics: bool,
     pub diagnostic_types: Vec<String>,
     pub signatures_per_build: usize,
@@ -51,6 +53,8 @@ impl From<&Config> for RefreshOptions {
             builds_per_app: c.refresh.builds_per_app,
             build_metrics: c.refresh.build_metrics,
             rate_limit_reserve: c.refresh.rate_limit_reserve,
+            devices: c.refresh.devices.clone(),
+            percentage_breakdowns: c.refresh.percentage_breakdowns,
             diagnostics: c.diagnostics.enabled,
             diagnostic_types: c.diagnostics.types.clone(),
             signatures_per_build: c.diagnostics.top,
@@ -241,11 +245,12 @@ impl Refresher {
         prev: Option<&AppSnapshot>,
     ) -> Result<AppSnapshot, AscError> {
         self.pace().await;
-        let metrics = self
+        let mut metrics = self
             .client
             .app_metrics(&app.id, &MetricsFilter::default())
             .await?
             .value;
+        prune(&mut metrics, &self.opts);
         let builds = if self.opts.builds_per_app > 0 {
             self.pace().await;
             self.client
@@ -288,7 +293,10 @@ impl Refresher {
                 .build_metrics(&build.id, &MetricsFilter::default())
                 .await
             {
-                Ok(f) if f.value.has_data() => Some(f.value),
+                Ok(mut f) if f.value.has_data() => {
+                    prune(&mut f.value, &self.opts);
+                    Some(f.value)
+                }
                 Ok(_) => None,
                 Err(e) if e.is_not_found() => None,
                 Err(e) => return Err(e),
@@ -338,6 +346,73 @@ impl Refresher {
             logs,
         })
     }
+}
+
+/// Drops what the configuration excludes: datasets and insight populations
+/// of devices not in `devices`, and percentage breakdowns when disabled.
+pub fn prune(m: &mut XcodeMetrics, opts: &RefreshOptions) {
+    let keep = |device: Option<&str>| {
+        opts.devices.is_empty()
+            || opts
+                .devices
+                .iter()
+                .any(|pattern| wildcard_match(pattern, device.unwrap_or("")))
+    };
+    for p in &mut m.product_data {
+        for c in &mut p.metric_categories {
+            for metric in &mut c.metrics {
+                metric
+                    .datasets
+                    .retain(|d| keep(d.filter_criteria.device.as_deref()));
+                if !opts.percentage_breakdowns {
+                    for d in &mut metric.datasets {
+                        for point in &mut d.points {
+                            point.percentage_breakdown.clear();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(insights) = &mut m.insights {
+        for i in insights
+            .regressions
+            .iter_mut()
+            .chain(insights.trending_up.iter_mut())
+        {
+            i.populations.retain(|p| keep(p.device.as_deref()));
+        }
+        insights.regressions.retain(|i| !i.populations.is_empty());
+        insights.trending_up.retain(|i| !i.populations.is_empty());
+    }
+}
+
+/// `*` (any run) and `?` (any one character) wildcards, case-insensitive.
+/// Hand-written: eight lines do not justify a glob crate, and device ids
+/// are short.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (
+        pattern.to_lowercase().chars().collect(),
+        text.to_lowercase().chars().collect(),
+    );
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// How long to wait before the next request given the latest rate-limit
@@ -448,6 +523,53 @@ pub async fn run(
 mod tests {
     use super::*;
     use crate::asc::ratelimit::RateLimit;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("all_*", "all_iphones"));
+        assert!(wildcard_match("ALL_IPHONES", "all_iphones"));
+        assert!(wildcard_match("iPhone15?2", "iPhone15,2"));
+        assert!(wildcard_match("*", ""));
+        assert!(!wildcard_match("all_*", "iPhone15,2"));
+        assert!(!wildcard_match("all_iphones", "all_iphones_x"));
+        assert!(wildcard_match("i*e*s", "iphones"));
+    }
+
+    #[test]
+    fn pruning_keeps_allowed_devices_and_drops_breakdowns() {
+        let mut m: XcodeMetrics = serde_json::from_value(serde_json::json!({
+            "insights": {"regressions": [
+                {"metric": "m", "populations": [{"device": "all_iphones", "deltaPercentage": 10}, {"device": "iPhone15,2", "deltaPercentage": 20}]},
+                {"metric": "n", "populations": [{"device": "iPad13,1", "deltaPercentage": 30}]}
+            ]},
+            "productData": [{"platform": "iOS", "metricCategories": [{"identifier": "BATTERY", "metrics": [{"identifier": "m", "datasets": [
+                {"filterCriteria": {"device": "all_iphones"}, "points": [{"version": "1", "value": 1, "percentageBreakdown": [{"value": 60, "subSystemLabel": "CPU"}]}]},
+                {"filterCriteria": {"device": "iPhone15,2"}, "points": [{"version": "1", "value": 2}]}
+            ]}]}]}]
+        }))
+        .unwrap();
+        let mut opts = RefreshOptions::from(&Config::default());
+        let mut all = m.clone();
+        prune(&mut all, &opts);
+        assert_eq!(all, m, "defaults keep everything");
+        opts.devices = vec!["all_*".into()];
+        opts.percentage_breakdowns = false;
+        prune(&mut m, &opts);
+        let datasets = &m.product_data[0].metric_categories[0].metrics[0].datasets;
+        assert_eq!(datasets.len(), 1);
+        assert_eq!(
+            datasets[0].filter_criteria.device.as_deref(),
+            Some("all_iphones")
+        );
+        assert!(datasets[0].points[0].percentage_breakdown.is_empty());
+        let regressions = &m.insights.as_ref().unwrap().regressions;
+        assert_eq!(
+            regressions.len(),
+            1,
+            "an insight left without populations goes"
+        );
+        assert_eq!(regressions[0].populations.len(), 1);
+    }
 
     #[test]
     fn pacing_waits_out_a_spent_minute_window() {
