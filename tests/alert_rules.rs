@@ -30,7 +30,8 @@ fn tool(name: &str, package: &str) -> Option<PathBuf> {
     if let Some(p) = find_tool(name) {
         return Some(p);
     }
-    let msg = format!("`{name}` not found on PATH; install Debian's `{package}` (bash .ci/run does)");
+    let msg =
+        format!("`{name}` not found on PATH; install Debian's `{package}` (bash .ci/run does)");
     if std::env::var_os("CI").is_some() {
         panic!("CI is set: {msg}");
     }
@@ -61,7 +62,11 @@ fn run_ok(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{cmd:?} failed ({}):\n{text}", out.status);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{text}",
+        out.status
+    );
     text
 }
 
@@ -118,8 +123,16 @@ fn docker_compose_config_is_valid_in_demo_and_with_credentials() {
     let empty = dir.path().join("empty.env");
     std::fs::write(&empty, "").unwrap();
     let env_file_arg = |p: &Path| format!("--env-file={}", p.display());
-    run_ok(Command::new(&compose).arg(env_file_arg(&empty)).args(["config", "-q"]));
-    let demo = run_ok(Command::new(&compose).arg(env_file_arg(&empty)).arg("config"));
+    run_ok(
+        Command::new(&compose)
+            .arg(env_file_arg(&empty))
+            .args(["config", "-q"]),
+    );
+    let demo = run_ok(
+        Command::new(&compose)
+            .arg(env_file_arg(&empty))
+            .arg("config"),
+    );
     assert!(
         demo.contains("serve --demo --demo-listen 0.0.0.0:9473"),
         "demo by default:\n{demo}"
@@ -142,7 +155,11 @@ fn docker_compose_config_is_valid_in_demo_and_with_credentials() {
         .collect();
     let real = dir.path().join("real.env");
     std::fs::write(&real, filled).unwrap();
-    let out = run_ok(Command::new(&compose).arg(env_file_arg(&real)).arg("config"));
+    let out = run_ok(
+        Command::new(&compose)
+            .arg(env_file_arg(&real))
+            .arg("config"),
+    );
     let exporter = out.split("\n  grafana:").next().unwrap();
     assert!(exporter.contains("command: serve\n"), "{exporter}");
     assert!(!exporter.contains("--demo"), "{exporter}");
@@ -217,7 +234,10 @@ fn every_alert_is_documented_labelled_and_unit_tested_both_ways() {
         );
         for key in ["summary", "description"] {
             let text = alert["annotations"][key].as_str().unwrap_or_default();
-            assert!(text.contains("{{"), "{name}: {key} is built from labels/value: {text:?}");
+            assert!(
+                text.contains("{{"),
+                "{name}: {key} is built from labels/value: {text:?}"
+            );
         }
         let anchor = name.to_lowercase();
         assert_eq!(
@@ -225,8 +245,14 @@ fn every_alert_is_documented_labelled_and_unit_tested_both_ways() {
             Some(format!("docs/runbooks.md#{anchor}").as_str()),
             "{name}: runbook_url"
         );
-        assert!(anchors.contains(&anchor), "{name}: no `## {name}` section in docs/runbooks.md");
+        assert!(
+            anchors.contains(&anchor),
+            "{name}: no `## {name}` section in docs/runbooks.md"
+        );
         assert!(fires.contains(name), "{name}: no unit test where it fires");
-        assert!(silent.contains(name), "{name}: no unit test where it stays silent");
+        assert!(
+            silent.contains(name),
+            "{name}: no unit test where it stays silent"
+        );
     }
 }

@@ -318,7 +318,11 @@ fn dashboard_queries() -> Vec<Dashboard> {
             let json: Value = serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("{}: not JSON: {e}", file.display()));
             out.push(parse_dashboard(
-                &file.strip_prefix(repo()).unwrap_or(&file).display().to_string(),
+                &file
+                    .strip_prefix(repo())
+                    .unwrap_or(&file)
+                    .display()
+                    .to_string(),
                 &json,
             ));
         }
@@ -406,11 +410,7 @@ const BUILTINS: &[(&str, &str)] = &[
 /// first, so `$app_id` is not read as `$app` + `_id`).
 fn fill_vars(expr: &str, vars: &[(String, String)]) -> String {
     let mut all: Vec<(String, String)> = vars.to_vec();
-    all.extend(
-        BUILTINS
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
+    all.extend(BUILTINS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     all.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
     let mut out = expr.to_string();
     for (name, value) in &all {
@@ -470,7 +470,10 @@ async fn var_values(
                         let (sel, label) = (args[..i].trim(), args[i + 1..].trim());
                         api.label_values(label, Some(sel)).await.unwrap_or_default()
                     }
-                    None => api.label_values(args.trim(), None).await.unwrap_or_default(),
+                    None => api
+                        .label_values(args.trim(), None)
+                        .await
+                        .unwrap_or_default(),
                 }
             } else if let Some(args) = q
                 .strip_prefix("query_result(")
@@ -636,13 +639,22 @@ async fn alerts_reach_alertmanager_and_dashboards_have_data() {
             cmd.env_remove(k);
         }
     }
-    cmd.args(["serve", "--demo", "--demo-apps", "1", "--builds-per-app", "1"])
-        .arg("--demo-listen")
-        .arg(format!("127.0.0.1:{sim_port}"))
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{exporter_port}"))
-        .args(["--refresh-interval", "2s"]);
-    stack.procs.push(Proc::spawn("exporter", &mut cmd, dir.path()));
+    cmd.args([
+        "serve",
+        "--demo",
+        "--demo-apps",
+        "1",
+        "--builds-per-app",
+        "1",
+    ])
+    .arg("--demo-listen")
+    .arg(format!("127.0.0.1:{sim_port}"))
+    .arg("--listen")
+    .arg(format!("127.0.0.1:{exporter_port}"))
+    .args(["--refresh-interval", "2s"]);
+    stack
+        .procs
+        .push(Proc::spawn("exporter", &mut cmd, dir.path()));
 
     // Webhook receiver and Alertmanager.
     let (hook_port, hooks) = start_webhook().await;
@@ -745,7 +757,11 @@ scrape_configs:
         )
         .await;
     stack
-        .wait_for("prometheus ready", t, ready(format!("{}/-/ready", api.prom)))
+        .wait_for(
+            "prometheus ready",
+            t,
+            ready(format!("{}/-/ready", api.prom)),
+        )
         .await;
 
     // Data flows, recording rules produce the latest-vs-previous series.
@@ -774,10 +790,9 @@ scrape_configs:
                     for r in g["rules"].as_array()? {
                         match r["health"].as_str() {
                             Some("ok") => names.push(r["name"].as_str()?.to_string()),
-                            Some("err") => panic!(
-                                "rule {} fails on real data: {}",
-                                r["name"], r["lastError"]
-                            ),
+                            Some("err") => {
+                                panic!("rule {} fails on real data: {}", r["name"], r["lastError"])
+                            }
                             _ => return None,
                         }
                     }
@@ -836,7 +851,11 @@ scrape_configs:
         .wait_for(
             "AscHighImpactRegression firing at the webhook",
             Duration::from_secs(40),
-            || async { hook_alerts(&hooks, "firing").into_iter().find(|a| is_ours(a, "firing")) },
+            || async {
+                hook_alerts(&hooks, "firing")
+                    .into_iter()
+                    .find(|a| is_ours(a, "firing"))
+            },
         )
         .await;
     let ann = &firing["annotations"];
@@ -851,7 +870,9 @@ scrape_configs:
         "{ann}"
     );
     assert!(
-        firing["labels"]["app"].as_str().is_some_and(|s| !s.is_empty()),
+        firing["labels"]["app"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
         "app name label: {firing}"
     );
 
