@@ -284,7 +284,14 @@ struct TemplateVar {
     name: String,
     kind: String,
     query: String,
+    /// Grafana's `regex` (JavaScript syntax, `/.../`): filters the values and
+    /// extracts the named group `value` (or the first group).
+    regex: Option<String>,
     current: Option<String>,
+    /// `includeAll`: Grafana's default "All" option, whose value is
+    /// `allValue` or every value joined with `|`.
+    include_all: bool,
+    all_value: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -378,6 +385,15 @@ fn parse_dashboard(file: &str, json: &Value) -> Dashboard {
                     .to_string(),
                 _ => String::new(),
             },
+            regex: v["regex"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+                .map(str::to_string),
+            include_all: v["includeAll"] == true,
+            all_value: v["allValue"]
+                .as_str()
+                .filter(|a| !a.is_empty())
+                .map(str::to_string),
             current: match &v["current"]["value"] {
                 Value::String(s) if s != "$__all" && !s.is_empty() => Some(s.clone()),
                 Value::Array(a) => a
@@ -479,11 +495,29 @@ async fn var_values(
                 .strip_prefix("query_result(")
                 .and_then(|r| r.strip_suffix(')'))
             {
+                // Grafana renders each sample as `name{l="v", ...} value timestamp`.
                 api.query(args)
                     .await
                     .unwrap_or_default()
                     .iter()
-                    .map(|s| s["metric"].to_string())
+                    .map(|s| {
+                        let metric = s["metric"].as_object().cloned().unwrap_or_default();
+                        let name = metric
+                            .get("__name__")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        let labels: Vec<String> = metric
+                            .iter()
+                            .filter(|(k, _)| *k != "__name__")
+                            .map(|(k, v)| format!("{k}=\"{}\"", v.as_str().unwrap_or_default()))
+                            .collect();
+                        format!(
+                            "{name}{{{}}} {} {}",
+                            labels.join(", "),
+                            s["value"][1].as_str().unwrap_or_default(),
+                            s["value"][0]
+                        )
+                    })
                     .collect()
             } else {
                 panic!(
@@ -493,19 +527,48 @@ async fn var_values(
             }
         }
     };
+    if let Some(re) = &var.regex {
+        values = apply_regex(re, &values);
+    }
     if let Some(cur) = &var.current
         && let Some(i) = values.iter().position(|v| v == cur)
     {
         let cur = values.remove(i);
         values.insert(0, cur);
     }
+    let all = var.all_value.clone().unwrap_or_else(|| values.join("|"));
     values.truncate(limit);
+    if var.include_all && !all.is_empty() {
+        values.insert(0, all);
+    }
     values
+}
+
+/// Grafana's variable regex: `/pattern/flags`, JavaScript named groups
+/// `(?<value>...)` (Rust's regex accepts that syntax); values that do not
+/// match are dropped, duplicates removed.
+fn apply_regex(re: &str, values: &[String]) -> Vec<String> {
+    let body = re
+        .strip_prefix('/')
+        .map_or(re, |r| r.rsplit_once('/').map_or(r, |(b, _)| b));
+    let re = regex::Regex::new(body)
+        .unwrap_or_else(|e| panic!("template variable regex {re:?} does not compile: {e}"));
+    let mut out: Vec<String> = Vec::new();
+    for v in values {
+        if let Some(c) = re.captures(v) {
+            let m = c.name("value").or_else(|| c.get(1)).or_else(|| c.get(0));
+            let value = m.map(|m| m.as_str().to_string()).unwrap_or_default();
+            if !out.contains(&value) {
+                out.push(value);
+            }
+        }
+    }
+    out
 }
 
 /// Every assignment of real values to the dashboard's variables, each
 /// variable resolved with the earlier ones filled in (at most 3 values per
-/// variable, 64 assignments).
+/// variable plus "All" where the variable has it, 64 assignments).
 async fn assignments(api: &Api, vars: &[TemplateVar]) -> Vec<Vec<(String, String)>> {
     let mut acc: Vec<Vec<(String, String)>> = vec![vec![]];
     for var in vars {
@@ -587,6 +650,8 @@ fn dashboard_extractor_reads_the_fixture() {
         "Latest vs previous version",
         "Diagnostic signatures",
         "API requests",
+        "API errors",
+        "Data available",
     ] {
         assert!(titles.contains(t), "{t} not extracted from {titles:?}");
     }
@@ -595,12 +660,25 @@ fn dashboard_extractor_reads_the_fixture() {
         "hidden targets are skipped"
     );
     let names: Vec<&str> = fixture.vars.iter().map(|v| v.name.as_str()).collect();
-    assert_eq!(names, ["datasource", "app", "version", "percentile"]);
+    assert_eq!(
+        names,
+        ["datasource", "app", "app_id", "version", "percentile"]
+    );
     assert_eq!(
         fixture.vars[1].query,
         "label_values(asc_app_latest_version_info, app)"
     );
-    assert_eq!(fixture.vars[3].kind, "custom");
+    assert_eq!(fixture.vars[4].kind, "custom");
+    // query_result lines through the variable's regex: the `value` group.
+    let lines = [
+        r#"{app="Pocket Ledger", app_id="1537607043"} 1 1700000000"#.to_string(),
+        r#"{app="Harbor Weather", app_id="1681107325"} 1 1700000000"#.to_string(),
+        "no match".to_string(),
+    ];
+    assert_eq!(
+        apply_regex(fixture.vars[2].regex.as_deref().unwrap(), &lines),
+        ["1537607043", "1681107325"]
+    );
 
     let vars = vec![
         ("app".to_string(), "Pocket Ledger".to_string()),
@@ -800,6 +878,22 @@ scrape_configs:
                 (!names.is_empty()).then_some(())
             },
         )
+        .await;
+
+    // One failed request (500, retried by the client) so that panels about
+    // API errors have a non-2xx series to show.
+    let r = http
+        .post(format!("{sim}/_sim/faults"))
+        .json(&serde_json::json!({ "path_prefix": "/v1/apps", "status": 500, "times": 1 }))
+        .send()
+        .await
+        .expect("simulator admin API answers");
+    assert!(r.status().is_success(), "POST /_sim/faults: {}", r.status());
+    stack
+        .wait_for("an API error counted in Prometheus", t, || async {
+            let r = api.query(r#"asc_api_requests_total{status="500"}"#).await?;
+            (!r.is_empty()).then_some(())
+        })
         .await;
 
     // Regression scenario: a new version with launch time x1.45, high impact.
