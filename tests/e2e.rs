@@ -1,0 +1,1028 @@
+//! End to end with the real tools, all on 127.0.0.1: the exporter binary in
+//! demo mode -> Debian's `prometheus` (scraping every second, evaluating the
+//! repo's `alerts/*.yml` every second) -> `prometheus-alertmanager` -> a
+//! webhook receiver (an axum server inside this test).
+//!
+//! Checks:
+//! - every rule of `alerts/*.yml` evaluates without error on real data;
+//! - every PromQL expression of every dashboard panel (`dashboards/*.json`
+//!   and the fixture `tests/fixtures/dashboards/*.json`) returns data, with
+//!   the template variables filled with real label values (checked during
+//!   the regression scenario, when every insight family has series);
+//! - switching the simulator to the `regression` scenario makes
+//!   `AscHighImpactRegression` reach the webhook through Alertmanager
+//!   (`firing`), and switching back to `baseline` resolves it (`resolved`).
+//!
+//! The alert rules use `for: 0m` on Apple-data alerts (the data changes at
+//! most daily, see the rule file), so the production rules are loaded as-is,
+//! without a test-only override.
+//!
+//! The demo account is one app with one build per app: a refresh then costs
+//! 6 requests, so refreshing every 2 s stays inside the simulator's
+//! 150-a-minute window for the length of the test (the exporter pauses for up
+//! to a minute once the window is spent, which would slow the test down).
+//!
+//! Missing `prometheus`, `promtool` or the Alertmanager binary fails the test
+//! when `CI` is set and skips it with a loud warning otherwise.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+// ---------------------------------------------------------------- tools
+
+fn find_tool(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    for dir in std::env::split_paths(&path) {
+        for name in names {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+struct Tools {
+    prometheus: PathBuf,
+    alertmanager: PathBuf,
+}
+
+/// The tools, or `None` (after a loud warning) when one is missing outside CI.
+fn tools() -> Option<Tools> {
+    let prometheus = find_tool(&["prometheus"]);
+    let promtool = find_tool(&["promtool"]);
+    let alertmanager = find_tool(&["prometheus-alertmanager", "alertmanager"]);
+    let mut missing = Vec::new();
+    if prometheus.is_none() {
+        missing.push("prometheus");
+    }
+    if promtool.is_none() {
+        missing.push("promtool");
+    }
+    if alertmanager.is_none() {
+        missing.push("prometheus-alertmanager (or alertmanager)");
+    }
+    if missing.is_empty() {
+        return Some(Tools {
+            prometheus: prometheus.unwrap(),
+            alertmanager: alertmanager.unwrap(),
+        });
+    }
+    let msg = format!(
+        "{} not found on PATH; install Debian's `prometheus` and `prometheus-alertmanager` \
+         packages (bash .ci/run does)",
+        missing.join(", ")
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set and the end-to-end test cannot run: {msg}");
+    }
+    eprintln!("\n\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+    eprintln!("!!! WARNING: end-to-end test SKIPPED: {msg}");
+    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n");
+    None
+}
+
+// ---------------------------------------------------------------- processes
+
+/// A child process killed (and reaped) on drop, its output in a log file.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &'static str, cmd: &mut Command, dir: &Path) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let out = File::create(&log).expect("create log file");
+        let err = out.try_clone().expect("clone log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        Proc { name, child, log }
+    }
+
+    /// The end of the log, and whether the process has exited.
+    fn report(&mut self) -> String {
+        let status = match self.child.try_wait() {
+            Ok(Some(s)) => format!("exited: {s}"),
+            Ok(None) => "running".to_string(),
+            Err(e) => format!("unknown: {e}"),
+        };
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(25)..].join("\n");
+        format!("--- {} ({status}), last log lines:\n{tail}\n", self.name)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Stack {
+    procs: Vec<Proc>,
+    started: Instant,
+}
+
+impl Stack {
+    fn diagnostics(&mut self) -> String {
+        self.procs.iter_mut().map(Proc::report).collect()
+    }
+
+    /// Polls `probe` every 250 ms until it gives a value; panics with the
+    /// processes' logs after `timeout`.
+    async fn wait_for<T, F, Fut>(&mut self, what: &str, timeout: Duration, mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = probe().await {
+                eprintln!(
+                    "[e2e +{:>5.1}s] {what}",
+                    self.started.elapsed().as_secs_f64()
+                );
+                return v;
+            }
+            if Instant::now() >= deadline {
+                let diag = self.diagnostics();
+                panic!("timed out after {timeout:?} waiting for {what}\n{diag}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn rule_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("alerts"))
+        .expect("alerts/ exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no rule files in alerts/");
+    files
+}
+
+// ---------------------------------------------------------------- webhook
+
+type Hooks = Arc<Mutex<Vec<Value>>>;
+
+/// An Alertmanager webhook receiver recording every POSTed payload.
+async fn start_webhook() -> (u16, Hooks) {
+    let hooks = Hooks::default();
+    let recorded = hooks.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(payload): axum::Json<Value>| {
+            let recorded = recorded.clone();
+            async move {
+                recorded.lock().unwrap().push(payload);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, hooks)
+}
+
+/// Alerts of payloads with the given top-level status, as (status, alert).
+fn hook_alerts(hooks: &Hooks, payload_status: &str) -> Vec<Value> {
+    hooks
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == payload_status)
+        .flat_map(|p| p["alerts"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+// ---------------------------------------------------------------- Prometheus API
+
+struct Api {
+    http: reqwest::Client,
+    prom: String,
+}
+
+impl Api {
+    async fn get_json(&self, url: &str, query: &[(&str, &str)]) -> Option<Value> {
+        let resp = self.http.get(url).query(query).send().await.ok()?;
+        let v: Value = resp.json().await.ok()?;
+        (v["status"] == "success").then(|| v["data"].clone())
+    }
+
+    /// Instant query; `None` on any error (so callers can poll).
+    async fn query(&self, expr: &str) -> Option<Vec<Value>> {
+        let data = self
+            .get_json(&format!("{}/api/v1/query", self.prom), &[("query", expr)])
+            .await?;
+        match data["resultType"].as_str()? {
+            "vector" | "matrix" => data["result"].as_array().cloned(),
+            "scalar" | "string" => Some(vec![data["result"].clone()]),
+            _ => None,
+        }
+    }
+
+    async fn label_values(&self, label: &str, matcher: Option<&str>) -> Option<Vec<String>> {
+        let url = format!("{}/api/v1/label/{label}/values", self.prom);
+        let mut q = Vec::new();
+        if let Some(m) = matcher {
+            q.push(("match[]", m));
+        }
+        let data = self.get_json(&url, &q).await?;
+        Some(
+            data.as_array()?
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+        )
+    }
+}
+
+// ---------------------------------------------------------------- dashboards
+
+/// One PromQL expression of a dashboard panel.
+#[derive(Debug, Clone)]
+struct PanelQuery {
+    dashboard: String,
+    panel: String,
+    expr: String,
+}
+
+/// A dashboard template variable.
+#[derive(Debug, Clone)]
+struct TemplateVar {
+    name: String,
+    kind: String,
+    query: String,
+    /// Grafana's `regex` (JavaScript syntax, `/.../`): filters the values and
+    /// extracts the named group `value` (or the first group).
+    regex: Option<String>,
+    current: Option<String>,
+    /// `includeAll`: Grafana's default "All" option, whose value is
+    /// `allValue` or every value joined with `|`.
+    include_all: bool,
+    all_value: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Dashboard {
+    file: String,
+    queries: Vec<PanelQuery>,
+    vars: Vec<TemplateVar>,
+}
+
+/// Every dashboard in `dashboards/` (once another branch adds them) and the
+/// fixture dashboards in `tests/fixtures/dashboards/`. Integration point: the
+/// dashboards branch ships `tests/dashboards_support` with
+/// `panel_queries(dir)` / `fill_vars(expr, vars)`; switch this function (and
+/// `fill_vars` below) to it once both branches are merged.
+fn dashboard_queries() -> Vec<Dashboard> {
+    let mut out = Vec::new();
+    for dir in [
+        repo().join("dashboards"),
+        repo().join("tests/fixtures/dashboards"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let json: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: not JSON: {e}", file.display()));
+            out.push(parse_dashboard(
+                &file
+                    .strip_prefix(repo())
+                    .unwrap_or(&file)
+                    .display()
+                    .to_string(),
+                &json,
+            ));
+        }
+    }
+    out
+}
+
+fn parse_dashboard(file: &str, json: &Value) -> Dashboard {
+    // Dashboards exported "for sharing externally" or wrapped by the HTTP API.
+    let dash = if json.get("dashboard").is_some() {
+        &json["dashboard"]
+    } else {
+        json
+    };
+    let mut queries = Vec::new();
+    fn walk(file: &str, panels: &Value, out: &mut Vec<PanelQuery>) {
+        for panel in panels.as_array().into_iter().flatten() {
+            let title = panel["title"].as_str().unwrap_or("(untitled)").to_string();
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                if target["hide"] == true {
+                    continue;
+                }
+                if let Some(expr) = target["expr"].as_str().filter(|e| !e.trim().is_empty()) {
+                    out.push(PanelQuery {
+                        dashboard: file.to_string(),
+                        panel: title.clone(),
+                        expr: expr.to_string(),
+                    });
+                }
+            }
+            // Rows (collapsed rows keep their panels inside).
+            walk(file, &panel["panels"], out);
+        }
+    }
+    walk(file, &dash["panels"], &mut queries);
+    // Old schema: rows[].panels[].
+    for row in dash["rows"].as_array().into_iter().flatten() {
+        walk(file, &row["panels"], &mut queries);
+    }
+    let vars = dash["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| TemplateVar {
+            name: v["name"].as_str().unwrap_or_default().to_string(),
+            kind: v["type"].as_str().unwrap_or("query").to_string(),
+            query: match &v["query"] {
+                Value::String(s) => s.clone(),
+                Value::Object(o) => o
+                    .get("query")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                _ => String::new(),
+            },
+            regex: v["regex"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+                .map(str::to_string),
+            include_all: v["includeAll"] == true,
+            all_value: v["allValue"]
+                .as_str()
+                .filter(|a| !a.is_empty())
+                .map(str::to_string),
+            current: match &v["current"]["value"] {
+                Value::String(s) if s != "$__all" && !s.is_empty() => Some(s.clone()),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .find(|s| *s != "$__all")
+                    .map(str::to_string),
+                _ => None,
+            },
+        })
+        .collect();
+    Dashboard {
+        file: file.to_string(),
+        queries,
+        vars,
+    }
+}
+
+/// Grafana's built-in variables, with values that suit a 1 s scrape interval.
+const BUILTINS: &[(&str, &str)] = &[
+    ("__rate_interval", "1m"),
+    ("__interval_ms", "15000"),
+    ("__interval", "15s"),
+    ("__range_s", "3600"),
+    ("__range_ms", "3600000"),
+    ("__range", "1h"),
+];
+
+/// Replaces `$var`, `${var}`, `${var:format}` and `[[var]]` (longest names
+/// first, so `$app_id` is not read as `$app` + `_id`).
+fn fill_vars(expr: &str, vars: &[(String, String)]) -> String {
+    let mut all: Vec<(String, String)> = vars.to_vec();
+    all.extend(BUILTINS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    all.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    let mut out = expr.to_string();
+    for (name, value) in &all {
+        // ${name:format}
+        while let Some(start) = out.find(&format!("${{{name}:")) {
+            let end = out[start..].find('}').map(|e| start + e + 1).unwrap();
+            out.replace_range(start..end, value);
+        }
+        out = out
+            .replace(&format!("${{{name}}}"), value)
+            .replace(&format!("[[{name}]]"), value);
+        // $name not followed by an identifier character.
+        let pat = format!("${name}");
+        let mut result = String::new();
+        let mut rest = out.as_str();
+        while let Some(i) = rest.find(&pat) {
+            let after = &rest[i + pat.len()..];
+            let boundary = !after
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+            result.push_str(&rest[..i]);
+            result.push_str(if boundary { value } else { &pat });
+            rest = after;
+        }
+        result.push_str(rest);
+        out = result;
+    }
+    out
+}
+
+/// The values a variable can take given the earlier ones (up to `limit`).
+async fn var_values(
+    api: &Api,
+    var: &TemplateVar,
+    earlier: &[(String, String)],
+    limit: usize,
+) -> Vec<String> {
+    let query = fill_vars(&var.query, earlier);
+    let mut values: Vec<String> = match var.kind.as_str() {
+        "datasource" | "adhoc" => return vec![],
+        "custom" | "interval" => query
+            .split(',')
+            .map(|s| s.split(" : ").last().unwrap_or(s).trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        "constant" | "textbox" => vec![query.trim().to_string()],
+        _ => {
+            let q = query.trim();
+            if let Some(args) = q
+                .strip_prefix("label_values(")
+                .and_then(|r| r.strip_suffix(')'))
+            {
+                // label_values(label) or label_values(selector, label)
+                match args.rfind(',') {
+                    Some(i) => {
+                        let (sel, label) = (args[..i].trim(), args[i + 1..].trim());
+                        api.label_values(label, Some(sel)).await.unwrap_or_default()
+                    }
+                    None => api
+                        .label_values(args.trim(), None)
+                        .await
+                        .unwrap_or_default(),
+                }
+            } else if let Some(args) = q
+                .strip_prefix("query_result(")
+                .and_then(|r| r.strip_suffix(')'))
+            {
+                // Grafana renders each sample as `name{l="v", ...} value timestamp`.
+                api.query(args)
+                    .await
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| {
+                        let metric = s["metric"].as_object().cloned().unwrap_or_default();
+                        let name = metric
+                            .get("__name__")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        let labels: Vec<String> = metric
+                            .iter()
+                            .filter(|(k, _)| *k != "__name__")
+                            .map(|(k, v)| format!("{k}=\"{}\"", v.as_str().unwrap_or_default()))
+                            .collect();
+                        format!(
+                            "{name}{{{}}} {} {}",
+                            labels.join(", "),
+                            s["value"][1].as_str().unwrap_or_default(),
+                            s["value"][0]
+                        )
+                    })
+                    .collect()
+            } else {
+                panic!(
+                    "template variable ${} has a query this test cannot resolve: {q}",
+                    var.name
+                );
+            }
+        }
+    };
+    if let Some(re) = &var.regex {
+        values = apply_regex(re, &values);
+    }
+    if let Some(cur) = &var.current
+        && let Some(i) = values.iter().position(|v| v == cur)
+    {
+        let cur = values.remove(i);
+        values.insert(0, cur);
+    }
+    let all = var.all_value.clone().unwrap_or_else(|| values.join("|"));
+    values.truncate(limit);
+    if var.include_all && !all.is_empty() {
+        values.insert(0, all);
+    }
+    values
+}
+
+/// Grafana's variable regex: `/pattern/flags`, JavaScript named groups
+/// `(?<value>...)` (Rust's regex accepts that syntax); values that do not
+/// match are dropped, duplicates removed.
+fn apply_regex(re: &str, values: &[String]) -> Vec<String> {
+    let body = re
+        .strip_prefix('/')
+        .map_or(re, |r| r.rsplit_once('/').map_or(r, |(b, _)| b));
+    let re = regex::Regex::new(body)
+        .unwrap_or_else(|e| panic!("template variable regex {re:?} does not compile: {e}"));
+    let mut out: Vec<String> = Vec::new();
+    for v in values {
+        if let Some(c) = re.captures(v) {
+            let m = c.name("value").or_else(|| c.get(1)).or_else(|| c.get(0));
+            let value = m.map(|m| m.as_str().to_string()).unwrap_or_default();
+            if !out.contains(&value) {
+                out.push(value);
+            }
+        }
+    }
+    out
+}
+
+/// Every assignment of real values to the dashboard's variables, each
+/// variable resolved with the earlier ones filled in (at most 3 values per
+/// variable plus "All" where the variable has it, 64 assignments).
+async fn assignments(api: &Api, vars: &[TemplateVar]) -> Vec<Vec<(String, String)>> {
+    let mut acc: Vec<Vec<(String, String)>> = vec![vec![]];
+    for var in vars {
+        let mut next = Vec::new();
+        for partial in &acc {
+            let values = var_values(api, var, partial, 3).await;
+            if values.is_empty() {
+                if matches!(var.kind.as_str(), "datasource" | "adhoc") {
+                    next.push(partial.clone());
+                }
+                continue;
+            }
+            for v in values {
+                let mut a = partial.clone();
+                a.push((var.name.clone(), v));
+                next.push(a);
+            }
+        }
+        next.truncate(64);
+        acc = next;
+    }
+    acc
+}
+
+/// Panel expressions that returned no data for any assignment, with why.
+async fn empty_panels(api: &Api, dashboards: &[Dashboard]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for d in dashboards {
+        let assigns = assignments(api, &d.vars).await;
+        if assigns.is_empty() {
+            failures.push(format!(
+                "{}: no real values for the template variables",
+                d.file
+            ));
+            continue;
+        }
+        for q in &d.queries {
+            let mut ok = false;
+            let mut tried = Vec::new();
+            for a in &assigns {
+                let expr = fill_vars(&q.expr, a);
+                match api.query(&expr).await {
+                    Some(r) if !r.is_empty() => {
+                        ok = true;
+                        break;
+                    }
+                    Some(_) => tried.push(format!("{expr}  -> no data")),
+                    None => tried.push(format!("{expr}  -> query error")),
+                }
+            }
+            if !ok {
+                failures.push(format!(
+                    "{} / panel {:?}: {}\n    {}",
+                    q.dashboard,
+                    q.panel,
+                    q.expr,
+                    tried.join("\n    ")
+                ));
+            }
+        }
+    }
+    failures
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn dashboard_extractor_reads_the_fixture() {
+    let dashboards = dashboard_queries();
+    let fixture = dashboards
+        .iter()
+        .find(|d| d.file.ends_with("e2e-fixture.json"))
+        .expect("tests/fixtures/dashboards/e2e-fixture.json is found");
+    let titles: BTreeSet<&str> = fixture.queries.iter().map(|q| q.panel.as_str()).collect();
+    // Top-level panels, panels inside a collapsed row, and old-style rows.
+    for t in [
+        "Launch time p90 (latest version)",
+        "High-impact regressions",
+        "Latest vs previous version",
+        "Diagnostic signatures",
+        "API requests",
+        "API errors",
+        "Data available",
+    ] {
+        assert!(titles.contains(t), "{t} not extracted from {titles:?}");
+    }
+    assert!(
+        !fixture.queries.iter().any(|q| q.expr.contains("hidden")),
+        "hidden targets are skipped"
+    );
+    let names: Vec<&str> = fixture.vars.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["datasource", "app", "app_id", "version", "percentile"]
+    );
+    assert_eq!(
+        fixture.vars[1].query,
+        "label_values(asc_app_latest_version_info, app)"
+    );
+    assert_eq!(fixture.vars[4].kind, "custom");
+    // query_result lines through the variable's regex: the `value` group.
+    let lines = [
+        r#"{app="Pocket Ledger", app_id="1537607043"} 1 1700000000"#.to_string(),
+        r#"{app="Harbor Weather", app_id="1681107325"} 1 1700000000"#.to_string(),
+        "no match".to_string(),
+    ];
+    assert_eq!(
+        apply_regex(fixture.vars[2].regex.as_deref().unwrap(), &lines),
+        ["1537607043", "1681107325"]
+    );
+
+    let vars = vec![
+        ("app".to_string(), "Pocket Ledger".to_string()),
+        ("app_id".to_string(), "15".to_string()),
+        ("version".to_string(), "2.9".to_string()),
+    ];
+    assert_eq!(
+        fill_vars(
+            r#"x{app="$app",app_id="${app_id}",v=~"${version:regex}",w="[[version]]"}[$__rate_interval] $apps"#,
+            &vars
+        ),
+        r#"x{app="Pocket Ledger",app_id="15",v=~"2.9",w="2.9"}[1m] $apps"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_alertmanager_and_dashboards_have_data() {
+    let Some(tools) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut stack = Stack {
+        procs: Vec::new(),
+        started: Instant::now(),
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+
+    // Exporter (demo).
+    let (sim_port, exporter_port) = (free_port(), free_port());
+    let sim = format!("http://127.0.0.1:{sim_port}");
+    let exporter = format!("http://127.0.0.1:{exporter_port}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_asc-perf-exporter"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ASC_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args([
+        "serve",
+        "--demo",
+        "--demo-apps",
+        "1",
+        "--builds-per-app",
+        "1",
+    ])
+    .arg("--demo-listen")
+    .arg(format!("127.0.0.1:{sim_port}"))
+    .arg("--listen")
+    .arg(format!("127.0.0.1:{exporter_port}"))
+    .args(["--refresh-interval", "2s"]);
+    stack
+        .procs
+        .push(Proc::spawn("exporter", &mut cmd, dir.path()));
+
+    // Webhook receiver and Alertmanager.
+    let (hook_port, hooks) = start_webhook().await;
+    let am_port = free_port();
+    let am_config = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &am_config,
+        format!(
+            r#"route:
+  receiver: webhook
+  group_by: [alertname, app_id, metric, version]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1m
+receivers:
+  - name: webhook
+    webhook_configs:
+      - url: http://127.0.0.1:{hook_port}/hook
+        send_resolved: true
+"#
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(&tools.alertmanager);
+    cmd.arg(format!("--config.file={}", am_config.display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("am-data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+        .arg("--cluster.listen-address=");
+    stack
+        .procs
+        .push(Proc::spawn("alertmanager", &mut cmd, dir.path()));
+
+    // Prometheus with the repo's rule files.
+    let prom_port = free_port();
+    let prom_config = dir.path().join("prometheus.yml");
+    let rules: Vec<String> = rule_files()
+        .iter()
+        .map(|p| format!("  - {:?}", p.display().to_string()))
+        .collect();
+    std::fs::write(
+        &prom_config,
+        format!(
+            r#"global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+{}
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ["127.0.0.1:{am_port}"]
+scrape_configs:
+  - job_name: asc-perf-exporter
+    static_configs:
+      - targets: ["127.0.0.1:{exporter_port}"]
+"#,
+            rules.join("\n")
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(&tools.prometheus);
+    cmd.arg(format!("--config.file={}", prom_config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("prom-data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .arg("--rules.alert.resend-delay=1s");
+    stack
+        .procs
+        .push(Proc::spawn("prometheus", &mut cmd, dir.path()));
+
+    let api = Api {
+        http: http.clone(),
+        prom: format!("http://127.0.0.1:{prom_port}"),
+    };
+
+    let ready = |url: String| {
+        let http = http.clone();
+        move || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let r = http.get(&url).send().await.ok()?;
+                r.status().is_success().then_some(())
+            }
+        }
+    };
+    let t = Duration::from_secs(30);
+    stack
+        .wait_for("exporter ready", t, ready(format!("{exporter}/ready")))
+        .await;
+    stack
+        .wait_for(
+            "alertmanager ready",
+            t,
+            ready(format!("http://127.0.0.1:{am_port}/-/ready")),
+        )
+        .await;
+    stack
+        .wait_for(
+            "prometheus ready",
+            t,
+            ready(format!("{}/-/ready", api.prom)),
+        )
+        .await;
+
+    // Data flows, recording rules produce the latest-vs-previous series.
+    let baseline_versions: BTreeMap<String, String> = stack
+        .wait_for("exporter data in Prometheus", t, || async {
+            let r = api.query("asc:latest_version_change:ratio").await?;
+            if r.is_empty() {
+                return None;
+            }
+            let latest = api.query("asc_app_latest_version_info").await?;
+            Some(latest_versions(&latest))
+        })
+        .await;
+    assert_eq!(baseline_versions.len(), 1, "one demo app");
+
+    // Every rule evaluates without error on real data.
+    let rules_url = format!("{}/api/v1/rules", api.prom);
+    stack
+        .wait_for(
+            "every rule evaluated without error",
+            Duration::from_secs(15),
+            || async {
+                let data = api.get_json(&rules_url, &[]).await?;
+                let mut names = Vec::new();
+                for g in data["groups"].as_array()? {
+                    for r in g["rules"].as_array()? {
+                        match r["health"].as_str() {
+                            Some("ok") => names.push(r["name"].as_str()?.to_string()),
+                            Some("err") => {
+                                panic!("rule {} fails on real data: {}", r["name"], r["lastError"])
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                (!names.is_empty()).then_some(())
+            },
+        )
+        .await;
+
+    // One failed request (500, retried by the client) so that panels about
+    // API errors have a non-2xx series to show.
+    let r = http
+        .post(format!("{sim}/_sim/faults"))
+        .json(&serde_json::json!({ "path_prefix": "/v1/apps", "status": 500, "times": 1 }))
+        .send()
+        .await
+        .expect("simulator admin API answers");
+    assert!(r.status().is_success(), "POST /_sim/faults: {}", r.status());
+    stack
+        .wait_for("an API error counted in Prometheus", t, || async {
+            let r = api.query(r#"asc_api_requests_total{status="500"}"#).await?;
+            (!r.is_empty()).then_some(())
+        })
+        .await;
+
+    // Regression scenario: a new version with launch time x1.45, high impact.
+    let scenario = |name: &'static str| {
+        let http = http.clone();
+        let url = format!("{sim}/_sim/scenario");
+        async move {
+            let r = http
+                .put(&url)
+                .json(&serde_json::json!({ "scenario": name }))
+                .send()
+                .await
+                .expect("simulator admin API answers");
+            assert!(r.status().is_success(), "PUT {url}: {}", r.status());
+        }
+    };
+    scenario("regression").await;
+    let (app_id, old_version) = baseline_versions.iter().next().unwrap();
+    let new_version: String = stack
+        .wait_for("exporter serves the new version", t, || async {
+            let body = http
+                .get(format!("{exporter}/metrics"))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            body.lines()
+                .filter(|l| l.starts_with("asc_app_latest_version_info{"))
+                .filter(|l| l.contains(&format!("app_id=\"{app_id}\"")))
+                .filter_map(|l| l.split("version=\"").nth(1)?.split('"').next())
+                .find(|v| v != old_version)
+                .map(str::to_string)
+        })
+        .await;
+
+    let is_ours = |a: &Value, status: &str| {
+        let l = &a["labels"];
+        a["status"] == status
+            && l["alertname"] == "AscHighImpactRegression"
+            && l["severity"] == "critical"
+            && l["app_id"] == app_id.as_str()
+            && l["metric"] == "launchTime"
+            && l["category"] == "LAUNCH"
+            && l["version"] == new_version.as_str()
+    };
+    let firing = stack
+        .wait_for(
+            "AscHighImpactRegression firing at the webhook",
+            Duration::from_secs(40),
+            || async {
+                hook_alerts(&hooks, "firing")
+                    .into_iter()
+                    .find(|a| is_ours(a, "firing"))
+            },
+        )
+        .await;
+    let ann = &firing["annotations"];
+    assert!(
+        ann["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains(&new_version) && s.contains("launchTime")),
+        "summary names version and metric: {ann}"
+    );
+    assert_eq!(
+        ann["runbook_url"], "docs/runbooks.md#aschighimpactregression",
+        "{ann}"
+    );
+    assert!(
+        firing["labels"]["app"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "app name label: {firing}"
+    );
+
+    // Dashboards: every panel expression returns data (checked while the
+    // regression scenario is on, so insight panels have something to show).
+    let dashboards = dashboard_queries();
+    let n_queries: usize = dashboards.iter().map(|d| d.queries.len()).sum();
+    assert!(n_queries > 0, "no dashboard queries found");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let failures = empty_panels(&api, &dashboards).await;
+        if failures.is_empty() {
+            eprintln!(
+                "[e2e +{:>5.1}s] data for all {n_queries} panel expressions of {} dashboard(s)",
+                stack.started.elapsed().as_secs_f64(),
+                dashboards.len()
+            );
+            break;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "dashboard panels without data after 20 s:\n{}",
+                failures.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    // Back to baseline: the new version disappears, the alert resolves.
+    scenario("baseline").await;
+    stack
+        .wait_for(
+            "AscHighImpactRegression resolved at the webhook",
+            Duration::from_secs(40),
+            || async {
+                hook_alerts(&hooks, "resolved")
+                    .into_iter()
+                    .find(|a| is_ours(a, "resolved"))
+            },
+        )
+        .await;
+    eprintln!(
+        "[e2e] done in {:.1}s, {} webhook payloads",
+        stack.started.elapsed().as_secs_f64(),
+        hooks.lock().unwrap().len()
+    );
+}
+
+fn latest_versions(result: &[Value]) -> BTreeMap<String, String> {
+    result
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s["metric"]["app_id"].as_str()?.to_string(),
+                s["metric"]["version"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
