@@ -29,6 +29,19 @@ METRICS = [
     ("ANIMATION", "scrollHitchRate", "asc_scroll_hitch_rate", "_ratio", "percentunit", "Scroll hitch rate"),
     ("STORAGE", "documentsAndData", "asc_documents_and_data", "_bytes", "decbytes", "Documents and data"),
 ]
+# Metrics Apple gives goal bands for (App Store Connect API 4.4 release notes:
+# battery usage, disk writes, hang rate, hitches, memory, storage). Panels of
+# the others have no goal columns; add an identifier here when Apple adds goals.
+WITH_GOALS = {
+    "hangRate",
+    "peakMemory",
+    "memoryAtSuspension",
+    "logicalWrites",
+    "batteryUsage",
+    "onScreenBatteryUsage",
+    "scrollHitchRate",
+    "documentsAndData",
+}
 CATEGORIES = ["LAUNCH", "HANG", "MEMORY", "DISK", "BATTERY", "TERMINATION", "ANIMATION", "STORAGE"]
 CATEGORY_TITLES = {
     "LAUNCH": "Launch",
@@ -699,16 +712,19 @@ def overview():
                     table=True,
                 ),
                 target(f"max by (app) ({latest_inner}) / max by (app) ({prev_inner}) - 1", ref="C", instant=True, table=True),
-                target(
-                    f'max by (app, goal) (asc_metric_goal_info{{{sel}, metric="{ident}"}} * on(app_id, platform, version) group_left() {LATEST})',
-                    ref="D",
-                    instant=True,
-                    table=True,
-                ),
-                target(f'max by (app) ({base}_goal_lower_bound{suffix}{{build="", {f}, goal="fair"}})', ref="E", instant=True, table=True),
-                target(f'max by (app) ({base}_goal_lower_bound{suffix}{{build="", {f}, goal="poor"}})', ref="F", instant=True, table=True),
-                target(f"max by (app) ({base}_recommended_goal{suffix}{{{sel}}})", ref="G", instant=True, table=True),
             ]
+            if ident in WITH_GOALS:
+                targets += [
+                    target(
+                        f'max by (app, goal) (asc_metric_goal_info{{{sel}, metric="{ident}"}} * on(app_id, platform, version) group_left() {LATEST})',
+                        ref="D",
+                        instant=True,
+                        table=True,
+                    ),
+                    target(f'max by (app) ({base}_goal_lower_bound{suffix}{{build="", {f}, goal="fair"}})', ref="E", instant=True, table=True),
+                    target(f'max by (app) ({base}_goal_lower_bound{suffix}{{build="", {f}, goal="poor"}})', ref="F", instant=True, table=True),
+                    target(f"max by (app) ({base}_recommended_goal{suffix}{{{sel}}})", ref="G", instant=True, table=True),
+                ]
             d.add(
                 table(
                     title,
@@ -817,19 +833,25 @@ def versions():
                         q(margin, "p50", "B"),
                         q(fam, "p90", "C"),
                         q(margin, "p90", "D"),
-                        target(
-                            f'max by (version, device, p50_goal) (label_replace(asc_metric_goal_info{{{sel}, metric="{ident}", percentile="p50"}}, "p50_goal", "$1", "goal", "(.*)"))',
-                            ref="E",
-                            instant=True,
-                            table=True,
-                        ),
-                        target(
-                            f'max by (version, device, p90_goal) (label_replace(asc_metric_goal_info{{{sel}, metric="{ident}", percentile="p90"}}, "p90_goal", "$1", "goal", "(.*)"))',
-                            ref="F",
-                            instant=True,
-                            table=True,
-                        ),
-                    ],
+                    ]
+                    + (
+                        [
+                            target(
+                                f'max by (version, device, p50_goal) (label_replace(asc_metric_goal_info{{{sel}, metric="{ident}", percentile="p50"}}, "p50_goal", "$1", "goal", "(.*)"))',
+                                ref="E",
+                                instant=True,
+                                table=True,
+                            ),
+                            target(
+                                f'max by (version, device, p90_goal) (label_replace(asc_metric_goal_info{{{sel}, metric="{ident}", percentile="p90"}}, "p90_goal", "$1", "goal", "(.*)"))',
+                                ref="F",
+                                instant=True,
+                                table=True,
+                            ),
+                        ]
+                        if ident in WITH_GOALS
+                        else []
+                    ),
                     unit,
                     [
                         MERGE,

@@ -35,7 +35,8 @@
 //!   versions (a trending-up insight, and a regression against the average);
 //! * app 2, 5, 8…: `logicalWrites` spikes 30 % in the latest version (high impact).
 //! * [`Scenario::Regression`]: every app ships one more version whose
-//!   `launchTime` is 45 % and `hangRate` 70 % above the previous versions.
+//!   `launchTime` is 45 %, `hangRate` 70 % and `scrollHitchRate` 30 % above
+//!   the previous versions.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -795,6 +796,7 @@ impl SimApp {
             match metric {
                 "launchTime" => f *= 1.45,
                 "hangRate" => f *= 1.7,
+                "scrollHitchRate" => f *= 1.3,
                 _ => {}
             }
         }
