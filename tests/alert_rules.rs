@@ -168,6 +168,33 @@ fn docker_compose_config_is_valid_in_demo_and_with_credentials() {
         exporter.contains("ASC_PRIVATE_KEY_PATH: /run/secrets/asc/AuthKey_2X9R4HXF34.p8"),
         "{exporter}"
     );
+
+    // The OpenTelemetry Collector only with the `otlp` profile, wired to the
+    // exporter's OTLP endpoint and to the repo's collector config.
+    let services = |profile: Option<&str>| -> Vec<String> {
+        let mut cmd = Command::new(&compose);
+        cmd.arg(env_file_arg(&empty));
+        if let Some(p) = profile {
+            cmd.args(["--profile", p]);
+        }
+        run_ok(cmd.args(["config", "--services"]))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(!services(None).contains(&"otel-collector".to_string()));
+    assert!(services(Some("otlp")).contains(&"otel-collector".to_string()));
+    let otlp = run_ok(Command::new(&compose).arg(env_file_arg(&empty)).args([
+        "--profile",
+        "otlp",
+        "config",
+    ]));
+    assert!(
+        otlp.contains("ASC_EXPORTER_OTLP_ENDPOINT: http://otel-collector:4317"),
+        "{otlp}"
+    );
+    let collector_config = format!("{}/deploy/otel-collector/config.yaml", repo().display());
+    assert!(otlp.contains(&collector_config), "{otlp}");
 }
 
 fn alerts() -> Vec<Value> {
