@@ -348,88 +348,64 @@ fn compression(config: &OtlpConfig) -> Option<Compression> {
     }
 }
 
+/// The settings both signals share on a gRPC exporter builder.
+fn tonic_settings<B: WithExportConfig + WithTonicConfig>(
+    b: B,
+    config: &OtlpConfig,
+) -> anyhow::Result<B> {
+    let mut b = b
+        .with_protocol(Protocol::Grpc)
+        .with_metadata(metadata(&config.headers)?)
+        .with_retry_policy(retry_policy());
+    if let Some(e) = &config.endpoint {
+        b = b.with_endpoint(e.clone());
+    }
+    if let Some(t) = config.timeout {
+        b = b.with_timeout(t);
+    }
+    if let Some(c) = compression(config) {
+        b = b.with_compression(c);
+    }
+    Ok(b)
+}
+
+/// The settings both signals share on an HTTP/protobuf exporter builder;
+/// `path` is the signal's path appended to the base endpoint.
+fn http_settings<B: WithExportConfig + WithHttpConfig>(b: B, config: &OtlpConfig, path: &str) -> B {
+    let mut b = b
+        .with_protocol(Protocol::HttpBinary)
+        .with_headers(headers_map(&config.headers))
+        .with_retry_policy(retry_policy());
+    if let Some(e) = &config.endpoint {
+        b = b.with_endpoint(http_endpoint(e, path));
+    }
+    if let Some(t) = config.timeout {
+        b = b.with_timeout(t);
+    }
+    if let Some(c) = compression(config) {
+        b = b.with_compression(c);
+    }
+    b
+}
+
 /// Builds the OTLP metric exporter. Must run inside a Tokio runtime (gRPC).
 pub fn metric_exporter(config: &OtlpConfig) -> anyhow::Result<MetricExporter> {
-    let proto = resolve_protocol(config, Signal::Metrics, &std_env)?;
-    let exporter = match proto {
-        Proto::Grpc => {
-            let mut b = MetricExporter::builder()
-                .with_tonic()
-                .with_protocol(Protocol::Grpc)
-                .with_metadata(metadata(&config.headers)?)
-                .with_retry_policy(retry_policy());
-            if let Some(e) = &config.endpoint {
-                b = b.with_endpoint(e.clone());
-            }
-            if let Some(t) = config.timeout {
-                b = b.with_timeout(t);
-            }
-            if let Some(c) = compression(config) {
-                b = b.with_compression(c);
-            }
-            b.build()?
-        }
+    Ok(match resolve_protocol(config, Signal::Metrics, &std_env)? {
+        Proto::Grpc => tonic_settings(MetricExporter::builder().with_tonic(), config)?.build()?,
         Proto::HttpProtobuf => {
-            let mut b = MetricExporter::builder()
-                .with_http()
-                .with_protocol(Protocol::HttpBinary)
-                .with_headers(headers_map(&config.headers))
-                .with_retry_policy(retry_policy());
-            if let Some(e) = &config.endpoint {
-                b = b.with_endpoint(http_endpoint(e, "v1/metrics"));
-            }
-            if let Some(t) = config.timeout {
-                b = b.with_timeout(t);
-            }
-            if let Some(c) = compression(config) {
-                b = b.with_compression(c);
-            }
-            b.build()?
+            http_settings(MetricExporter::builder().with_http(), config, "v1/metrics").build()?
         }
-    };
-    Ok(exporter)
+    })
 }
 
 /// Builds the OTLP log exporter. Must run inside a Tokio runtime (gRPC).
 pub fn log_exporter(config: &OtlpConfig) -> anyhow::Result<LogExporter> {
-    let proto = resolve_protocol(config, Signal::Logs, &std_env)?;
-    let exporter = match proto {
-        Proto::Grpc => {
-            let mut b = LogExporter::builder()
-                .with_tonic()
-                .with_protocol(Protocol::Grpc)
-                .with_metadata(metadata(&config.headers)?)
-                .with_retry_policy(retry_policy());
-            if let Some(e) = &config.endpoint {
-                b = b.with_endpoint(e.clone());
-            }
-            if let Some(t) = config.timeout {
-                b = b.with_timeout(t);
-            }
-            if let Some(c) = compression(config) {
-                b = b.with_compression(c);
-            }
-            b.build()?
-        }
+    Ok(match resolve_protocol(config, Signal::Logs, &std_env)? {
+        Proto::Grpc => tonic_settings(LogExporter::builder().with_tonic(), config)?.build()?,
         Proto::HttpProtobuf => {
-            let mut b = LogExporter::builder()
-                .with_http()
-                .with_protocol(Protocol::HttpBinary)
-                .with_headers(headers_map(&config.headers))
-                .with_retry_policy(retry_policy());
-            if let Some(e) = &config.endpoint {
-                b = b.with_endpoint(http_endpoint(e, "v1/logs"));
-            }
-            if let Some(t) = config.timeout {
-                b = b.with_timeout(t);
-            }
-            if let Some(c) = compression(config) {
-                b = b.with_compression(c);
-            }
-            b.build()?
+            http_settings(LogExporter::builder().with_http(), config, "v1/logs").build()?
         }
-    };
-    Ok(exporter)
+    })
 }
 
 // ---------------------------------------------------------------------------
