@@ -6,84 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asc_perf_exporter::asc::auth::generate_key_pair;
-use asc_perf_exporter::config::Config;
 use asc_perf_exporter::refresh::Snapshot;
-use asc_perf_exporter::service::{self, Running, ServeOptions};
-use asc_perf_exporter::sim::{self, Fixture, SimConfig, SimHandle};
+use asc_perf_exporter::service::Running;
+use common::exporter::{FIXTURE_APP, config, next_snapshot, sim_env, start};
 use common::prom::{Sample, find, one, parse};
-use common::shared;
 
 mod common;
-
-const FIXTURE_APP: &str = "1500000001";
-
-struct Env {
-    sim: SimHandle,
-    private_pem: String,
-    state: tempfile::TempDir,
-}
-
-async fn sim_env(hour_limit: Option<u64>) -> Env {
-    let (private_pem, public_pem) = generate_key_pair();
-    let mut cfg = SimConfig::new(public_pem);
-    cfg.fixtures.push(
-        Fixture::parse_spec(
-            &format!("app-metrics:{FIXTURE_APP}=apple_doc_example_perfPowerMetrics_app_launch_all_iphones.json"),
-            Some(&shared("asc/examples")),
-        )
-        .unwrap(),
-    );
-    // A fixed 60 s minute window would make the 1 s refreshes below wait
-    // (correctly) for its reset; pacing has its own unit test.
-    cfg.minute_limit = 0;
-    if let Some(h) = hour_limit {
-        cfg.hour_limit = h;
-    }
-    let sim = sim::start(cfg, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    Env {
-        sim,
-        private_pem,
-        state: tempfile::tempdir().unwrap(),
-    }
-}
-
-fn config(env: &Env, tweak: impl FnOnce(&mut Config)) -> Config {
-    let mut c = Config {
-        listen: "127.0.0.1:0".into(),
-        ..Config::default()
-    };
-    c.asc.base_url = env.sim.base_url();
-    c.asc.issuer_id = Some("issuer".into());
-    c.asc.key_id = Some("KEY0000001".into());
-    c.asc.max_retries = 0;
-    c.refresh.interval = Duration::from_secs(3600);
-    c.refresh.jitter = 0.0;
-    c.state_dir = Some(env.state.path().to_path_buf());
-    tweak(&mut c);
-    c
-}
-
-async fn start(env: &Env, config: Config) -> Running {
-    service::start(ServeOptions {
-        config,
-        private_key_inline: Some(env.private_pem.clone()),
-        demo: None,
-    })
-    .await
-    .expect("exporter starts")
-}
-
-/// Waits for the next published snapshot.
-async fn next_snapshot(r: &mut Running) -> Arc<Snapshot> {
-    tokio::time::timeout(Duration::from_secs(30), r.snapshots.changed())
-        .await
-        .expect("a refresh finishes in time")
-        .unwrap();
-    r.snapshots.borrow_and_update().clone().expect("a snapshot")
-}
 
 /// Waits until a published snapshot satisfies `done`.
 async fn snapshot_where(r: &mut Running, done: impl Fn(&Snapshot) -> bool) -> Arc<Snapshot> {

@@ -9,15 +9,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use asc_perf_exporter::asc::auth::generate_key_pair;
 use asc_perf_exporter::asc::model::CallStackNode;
 use asc_perf_exporter::config::Config;
 use asc_perf_exporter::refresh::Snapshot;
-use asc_perf_exporter::service::{self, Running, ServeOptions};
-use asc_perf_exporter::sim::{self, Fixture, SimConfig, SimHandle};
+use asc_perf_exporter::service::Running;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use common::shared;
+use common::exporter::{self, Env, FIXTURE_APP, next_snapshot, sim_env, start};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
@@ -38,7 +36,6 @@ use tokio_util::sync::CancellationToken;
 
 mod common;
 
-const FIXTURE_APP: &str = "1500000001";
 const API_KEY: &str = "secret-api-key-123";
 /// "Fast" for a scrape of a debug build on a loaded 2-core machine; an
 /// export that waited for the (down) collector would take the 10 s timeout.
@@ -207,76 +204,21 @@ async fn http_receiver(listener: tokio::net::TcpListener) -> Receiver {
 // ---------------------------------------------------------------------------
 // The exporter.
 
-struct Env {
-    sim: SimHandle,
-    private_pem: String,
-    state: tempfile::TempDir,
-}
-
-async fn sim_env() -> Env {
-    let (private_pem, public_pem) = generate_key_pair();
-    let mut cfg = SimConfig::new(public_pem);
-    cfg.fixtures.push(
-        Fixture::parse_spec(
-            &format!("app-metrics:{FIXTURE_APP}=apple_doc_example_perfPowerMetrics_app_launch_all_iphones.json"),
-            Some(&shared("asc/examples")),
-        )
-        .unwrap(),
-    );
-    cfg.minute_limit = 0;
-    let sim = sim::start(cfg, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    Env {
-        sim,
-        private_pem,
-        state: tempfile::tempdir().unwrap(),
-    }
-}
-
-fn config(env: &Env, protocol: &str, endpoint: String) -> Config {
-    let mut c = Config {
-        listen: "127.0.0.1:0".into(),
-        ..Config::default()
-    };
-    c.asc.base_url = env.sim.base_url();
-    c.asc.issuer_id = Some("issuer".into());
-    c.asc.key_id = Some("KEY0000001".into());
-    c.asc.max_retries = 0;
-    c.refresh.interval = Duration::from_secs(3600);
-    c.refresh.jitter = 0.0;
-    c.state_dir = Some(env.state.path().to_path_buf());
-    c.diagnostics.logs = true;
-    c.otlp.enabled = true;
-    c.otlp.protocol = Some(protocol.into());
-    c.otlp.endpoint = Some(endpoint);
-    c.otlp.interval = Duration::from_secs(1);
-    // Generous: the receiver decodes in this (debug, 2-core) process too.
-    c.otlp.timeout = Some(Duration::from_secs(10));
-    c.otlp.compression = Some("gzip".into());
-    c.otlp.headers.insert("x-api-key".into(), API_KEY.into());
-    c.otlp
-        .resource_attributes
-        .insert("deployment.environment".into(), "test".into());
-    c
-}
-
-async fn start(env: &Env, config: Config) -> Running {
-    service::start(ServeOptions {
-        config,
-        private_key_inline: Some(env.private_pem.clone()),
-        demo: None,
+fn otlp_config(env: &Env, protocol: &str, endpoint: String) -> Config {
+    exporter::config(env, |c| {
+        c.diagnostics.logs = true;
+        c.otlp.enabled = true;
+        c.otlp.protocol = Some(protocol.into());
+        c.otlp.endpoint = Some(endpoint);
+        c.otlp.interval = Duration::from_secs(1);
+        // Generous: the receiver decodes in this (debug, 2-core) process too.
+        c.otlp.timeout = Some(Duration::from_secs(10));
+        c.otlp.compression = Some("gzip".into());
+        c.otlp.headers.insert("x-api-key".into(), API_KEY.into());
+        c.otlp
+            .resource_attributes
+            .insert("deployment.environment".into(), "test".into());
     })
-    .await
-    .expect("exporter starts")
-}
-
-async fn next_snapshot(r: &mut Running) -> Arc<Snapshot> {
-    tokio::time::timeout(Duration::from_secs(30), r.snapshots.changed())
-        .await
-        .expect("a refresh finishes in time")
-        .unwrap();
-    r.snapshots.borrow_and_update().clone().expect("a snapshot")
 }
 
 /// Waits until `done` holds for the receiver's data.
@@ -453,8 +395,8 @@ async fn metrics_and_logs_over(protocol: &str) {
     } else {
         http_receiver(listener).await
     };
-    let env = sim_env().await;
-    let mut c = config(&env, protocol, format!("http://{}", rx.addr));
+    let env = sim_env(None).await;
+    let mut c = otlp_config(&env, protocol, format!("http://{}", rx.addr));
     c.refresh.interval = Duration::from_secs(2);
     let mut r = start(&env, c).await;
     let snap = next_snapshot(&mut r).await;
@@ -641,8 +583,8 @@ async fn collector_down_then_up(protocol: &str) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let env = sim_env().await;
-    let c = config(&env, protocol, format!("http://127.0.0.1:{port}"));
+    let env = sim_env(None).await;
+    let c = otlp_config(&env, protocol, format!("http://127.0.0.1:{port}"));
     let mut r = start(&env, c).await;
     let snap = next_snapshot(&mut r).await;
     let expected_logs = snapshot_logs(&snap).len();
@@ -729,8 +671,8 @@ async fn http_collector_down_then_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_output_can_be_switched_off() {
-    let env = sim_env().await;
-    let mut c = config(&env, "grpc", "http://127.0.0.1:9".into());
+    let env = sim_env(None).await;
+    let mut c = otlp_config(&env, "grpc", "http://127.0.0.1:9".into());
     c.otlp.enabled = false;
     c.prometheus.enabled = false;
     let r = start(&env, c).await;

@@ -1,0 +1,86 @@
+//! Runs the exporter in-process against a simulator (with Apple's launch-time
+//! example served for [`FIXTURE_APP`]) over HTTP on 127.0.0.1.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use asc_perf_exporter::asc::auth::generate_key_pair;
+use asc_perf_exporter::config::Config;
+use asc_perf_exporter::refresh::Snapshot;
+use asc_perf_exporter::service::{self, Running, ServeOptions};
+use asc_perf_exporter::sim::{self, Fixture, SimConfig, SimHandle};
+
+use super::shared;
+
+/// The app whose metrics are Apple's documentation example.
+pub const FIXTURE_APP: &str = "1500000001";
+
+pub struct Env {
+    pub sim: SimHandle,
+    pub private_pem: String,
+    pub state: tempfile::TempDir,
+}
+
+/// A simulator with the fixture app, no minute window (a fixed 60 s window
+/// would make 1 s refreshes wait, correctly, for its reset; pacing has its
+/// own unit test) and, if given, a small hourly budget.
+pub async fn sim_env(hour_limit: Option<u64>) -> Env {
+    let (private_pem, public_pem) = generate_key_pair();
+    let mut cfg = SimConfig::new(public_pem);
+    cfg.fixtures.push(
+        Fixture::parse_spec(
+            &format!("app-metrics:{FIXTURE_APP}=apple_doc_example_perfPowerMetrics_app_launch_all_iphones.json"),
+            Some(&shared("asc/examples")),
+        )
+        .unwrap(),
+    );
+    cfg.minute_limit = 0;
+    if let Some(h) = hour_limit {
+        cfg.hour_limit = h;
+    }
+    let sim = sim::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    Env {
+        sim,
+        private_pem,
+        state: tempfile::tempdir().unwrap(),
+    }
+}
+
+/// An exporter configuration pointing at the simulator: loopback listener,
+/// no retries, hourly refreshes without jitter, state in a temp dir.
+pub fn config(env: &Env, tweak: impl FnOnce(&mut Config)) -> Config {
+    let mut c = Config {
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    };
+    c.asc.base_url = env.sim.base_url();
+    c.asc.issuer_id = Some("issuer".into());
+    c.asc.key_id = Some("KEY0000001".into());
+    c.asc.max_retries = 0;
+    c.refresh.interval = Duration::from_secs(3600);
+    c.refresh.jitter = 0.0;
+    c.state_dir = Some(env.state.path().to_path_buf());
+    tweak(&mut c);
+    c
+}
+
+pub async fn start(env: &Env, config: Config) -> Running {
+    service::start(ServeOptions {
+        config,
+        private_key_inline: Some(env.private_pem.clone()),
+        demo: None,
+    })
+    .await
+    .expect("exporter starts")
+}
+
+/// Waits for the next published snapshot.
+pub async fn next_snapshot(r: &mut Running) -> Arc<Snapshot> {
+    tokio::time::timeout(Duration::from_secs(30), r.snapshots.changed())
+        .await
+        .expect("a refresh finishes in time")
+        .unwrap();
+    r.snapshots.borrow_and_update().clone().expect("a snapshot")
+}
