@@ -430,6 +430,16 @@ fn credential_problems_are_one_line_errors_without_secrets() {
         .output()
         .unwrap();
     assert!(one_error(&out).contains("ASC_PRIVATE_KEY_PATH"));
+    // An exported but empty path counts as no key, not as a usage error.
+    let out = bare()
+        .env("ASC_API_BASE_URL", &sim.base_url)
+        .env("ASC_KEY_ID", KEY_ID)
+        .env("ASC_PRIVATE_KEY_PATH", "")
+        .arg("apps")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_error(&out).contains("no private key configured"));
     // No key id.
     let out = bare()
         .env("ASC_PRIVATE_KEY_PATH", &sim.key_path)

@@ -92,7 +92,8 @@ pub struct GlobalArgs {
         global = true,
         env = "ASC_PRIVATE_KEY_PATH",
         hide_env_values = true,
-        value_name = "FILE"
+        value_name = "FILE",
+        value_parser = path_or_empty
     )]
     pub private_key_path: Option<PathBuf>,
 
@@ -127,6 +128,13 @@ pub struct GlobalArgs {
         value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     pub timeout: u64,
+}
+
+/// Accepts an empty path (an exported but empty `ASC_PRIVATE_KEY_PATH`, as
+/// compose files produce) so that it counts as "not set", like the other
+/// empty credential variables, instead of a usage error.
+fn path_or_empty(s: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(s))
 }
 
 /// The subcommands.
