@@ -18,49 +18,23 @@ use super::state::StateStore;
 use crate::asc::client::{AppsQuery, MetricsFilter};
 use crate::asc::model::{App, XcodeMetrics};
 use crate::asc::{AscClient, AscError, BuildInfo};
-use crate::config::Config;
+use crate::config::{Config, DiagnosticsConfig, RefreshConfig};
 
 /// After a refresh with failures, the next one comes sooner than the interval.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
 
-/// What a refresh fetches (from [`Config`]).
+/// What a refresh fetches: the `refresh` and `diagnostics` sections of [`Config`].
 #[derive(Debug, Clone)]
 pub struct RefreshOptions {
-    pub interval: Duration,
-    pub jitter: f64,
-    pub concurrency: usize,
-    pub apps: Vec<String>,
-    pub builds_per_app: usize,
-    pub build_metrics: bool,
-    pub rate_limit_reserve: f64,
-    pub devices: Vec<String>,
-    pub percentage_breakdowns: bool,
-    pub diagnostics: bool,
-    pub diagnostic_types: Vec<String>,
-    pub signatures_per_build: usize,
-    pub logs: bool,
-    pub logs_top: usize,
-    pub logs_per_signature: u32,
+    pub refresh: RefreshConfig,
+    pub diagnostics: DiagnosticsConfig,
 }
 
 impl From<&Config> for RefreshOptions {
     fn from(c: &Config) -> Self {
         Self {
-            interval: c.refresh.interval,
-            jitter: c.refresh.jitter,
-            concurrency: c.refresh.concurrency,
-            apps: c.refresh.apps.clone(),
-            builds_per_app: c.refresh.builds_per_app,
-            build_metrics: c.refresh.build_metrics,
-            rate_limit_reserve: c.refresh.rate_limit_reserve,
-            devices: c.refresh.devices.clone(),
-            percentage_breakdowns: c.refresh.percentage_breakdowns,
-            diagnostics: c.diagnostics.enabled,
-            diagnostic_types: c.diagnostics.types.clone(),
-            signatures_per_build: c.diagnostics.top,
-            logs: c.diagnostics.logs,
-            logs_top: c.diagnostics.logs_top,
-            logs_per_signature: c.diagnostics.logs_per_signature,
+            refresh: c.refresh.clone(),
+            diagnostics: c.diagnostics.clone(),
         }
     }
 }
@@ -114,7 +88,7 @@ impl Refresher {
                     last_success: false,
                     last_success_unix: previous.refresh.last_success_unix,
                     duration_seconds: started.elapsed().as_secs_f64(),
-                    interval_seconds: self.opts.interval.as_secs_f64(),
+                    interval_seconds: self.opts.refresh.interval.as_secs_f64(),
                 };
                 next.api = self.api_snapshot();
                 return next;
@@ -129,7 +103,7 @@ impl Refresher {
                     (app, r)
                 }
             })
-            .buffer_unordered(self.opts.concurrency.max(1))
+            .buffer_unordered(self.opts.refresh.concurrency.max(1))
             .collect()
             .await;
 
@@ -163,7 +137,7 @@ impl Refresher {
                     previous.refresh.last_success_unix
                 },
                 duration_seconds: started.elapsed().as_secs_f64(),
-                interval_seconds: self.opts.interval.as_secs_f64(),
+                interval_seconds: self.opts.refresh.interval.as_secs_f64(),
             },
             api: self.api_snapshot(),
         }
@@ -188,9 +162,10 @@ impl Refresher {
         let refs: Vec<AppRef> = apps
             .iter()
             .filter(|a| {
-                self.opts.apps.is_empty()
+                self.opts.refresh.apps.is_empty()
                     || self
                         .opts
+                        .refresh
                         .apps
                         .iter()
                         .any(|w| w == &a.id || w == a.bundle_id())
@@ -201,7 +176,7 @@ impl Refresher {
                 bundle_id: a.bundle_id().to_string(),
             })
             .collect();
-        for wanted in &self.opts.apps {
+        for wanted in &self.opts.refresh.apps {
             if !apps
                 .iter()
                 .any(|a| wanted == &a.id || wanted == a.bundle_id())
@@ -221,7 +196,7 @@ impl Refresher {
             .rate_limit()
             .and_then(|o| o.limit.hour_fraction_remaining())
         {
-            Some(f) => f >= self.opts.rate_limit_reserve,
+            Some(f) => f >= self.opts.refresh.rate_limit_reserve,
             None => true,
         }
     }
@@ -232,7 +207,7 @@ impl Refresher {
         let Some(obs) = self.client.stats().rate_limit() else {
             return;
         };
-        let wait = pace_delay(&obs.limit, obs.at.elapsed(), self.opts.concurrency);
+        let wait = pace_delay(&obs.limit, obs.at.elapsed(), self.opts.refresh.concurrency);
         if !wait.is_zero() {
             tracing::info!(?wait, "minute rate-limit window nearly spent, pausing");
             tokio::time::sleep(wait).await;
@@ -251,10 +226,10 @@ impl Refresher {
             .await?
             .value;
         prune(&mut metrics, &self.opts);
-        let builds = if self.opts.builds_per_app > 0 {
+        let builds = if self.opts.refresh.builds_per_app > 0 {
             self.pace().await;
             self.client
-                .list_builds(&app.id, self.opts.builds_per_app)
+                .list_builds(&app.id, self.opts.refresh.builds_per_app)
                 .await?
         } else {
             Vec::new()
@@ -286,7 +261,7 @@ impl Refresher {
     }
 
     async fn refresh_build(&self, build: BuildInfo) -> Result<BuildSnapshot, AscError> {
-        let metrics = if self.opts.build_metrics {
+        let metrics = if self.opts.refresh.build_metrics {
             self.pace().await;
             match self
                 .client
@@ -306,14 +281,14 @@ impl Refresher {
         };
         let mut signatures = Vec::new();
         let mut logs = Vec::new();
-        if self.opts.diagnostics && self.opts.signatures_per_build > 0 {
+        if self.opts.diagnostics.enabled && self.opts.diagnostics.top > 0 {
             self.pace().await;
             signatures = match self
                 .client
                 .diagnostic_signatures(
                     &build.id,
-                    &self.opts.diagnostic_types,
-                    Some(self.opts.signatures_per_build),
+                    &self.opts.diagnostics.types,
+                    Some(self.opts.diagnostics.top),
                 )
                 .await
             {
@@ -321,15 +296,15 @@ impl Refresher {
                 Err(e) if e.is_not_found() => Vec::new(),
                 Err(e) => return Err(e),
             };
-            if self.opts.logs {
-                for sig in signatures.iter().take(self.opts.logs_top) {
+            if self.opts.diagnostics.logs {
+                for sig in signatures.iter().take(self.opts.diagnostics.logs_top) {
                     if !self.budget_allows_optional() {
                         break;
                     }
                     self.pace().await;
                     match self
                         .client
-                        .diagnostic_logs(&sig.id, Some(self.opts.logs_per_signature))
+                        .diagnostic_logs(&sig.id, Some(self.opts.diagnostics.logs_per_signature))
                         .await
                     {
                         Ok(f) => logs.push((sig.id.clone(), f.value)),
@@ -352,8 +327,9 @@ impl Refresher {
 /// of devices not in `devices`, and percentage breakdowns when disabled.
 pub fn prune(m: &mut XcodeMetrics, opts: &RefreshOptions) {
     let keep = |device: Option<&str>| {
-        opts.devices.is_empty()
+        opts.refresh.devices.is_empty()
             || opts
+                .refresh
                 .devices
                 .iter()
                 .any(|pattern| wildcard_match(pattern, device.unwrap_or("")))
@@ -364,7 +340,7 @@ pub fn prune(m: &mut XcodeMetrics, opts: &RefreshOptions) {
                 metric
                     .datasets
                     .retain(|d| keep(d.filter_criteria.device.as_deref()));
-                if !opts.percentage_breakdowns {
+                if !opts.refresh.percentage_breakdowns {
                     for d in &mut metric.datasets {
                         for point in &mut d.points {
                             point.percentage_breakdown.clear();
@@ -435,12 +411,12 @@ pub fn pace_delay(
 /// How long to wait before the next refresh.
 pub fn next_delay(opts: &RefreshOptions, last: &Snapshot) -> Duration {
     let base = if last.refresh.last_success {
-        opts.interval
+        opts.refresh.interval
     } else {
-        opts.interval.min(RETRY_AFTER_FAILURE)
+        opts.refresh.interval.min(RETRY_AFTER_FAILURE)
     };
-    let jitter = if opts.jitter > 0.0 {
-        base.mul_f64(rand::thread_rng().gen_range(0.0..=opts.jitter))
+    let jitter = if opts.refresh.jitter > 0.0 {
+        base.mul_f64(rand::thread_rng().gen_range(0.0..=opts.refresh.jitter))
     } else {
         Duration::ZERO
     };
@@ -461,7 +437,7 @@ pub fn initial_delay(opts: &RefreshOptions, loaded: Option<&Snapshot>, now_unix:
         return Duration::ZERO;
     };
     let age = (now_unix - ok_at).max(0.0);
-    Duration::from_secs_f64((opts.interval.as_secs_f64() - age).max(0.0))
+    Duration::from_secs_f64((opts.refresh.interval.as_secs_f64() - age).max(0.0))
 }
 
 /// Runs refreshes until `shutdown`, publishing each snapshot on `publish`
@@ -552,8 +528,8 @@ mod tests {
         let mut all = m.clone();
         prune(&mut all, &opts);
         assert_eq!(all, m, "defaults keep everything");
-        opts.devices = vec!["all_*".into()];
-        opts.percentage_breakdowns = false;
+        opts.refresh.devices = vec!["all_*".into()];
+        opts.refresh.percentage_breakdowns = false;
         prune(&mut m, &opts);
         let datasets = &m.product_data[0].metric_categories[0].metrics[0].datasets;
         assert_eq!(datasets.len(), 1);
