@@ -57,17 +57,20 @@ type Store = Arc<Mutex<Received>>;
 #[derive(Clone)]
 struct Grpc(Store);
 
+/// The vendor API key header a gRPC export carried.
+fn api_key(meta: &tonic::metadata::MetadataMap) -> Option<String> {
+    meta.get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 #[tonic::async_trait]
 impl MetricsService for Grpc {
     async fn export(
         &self,
         req: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        let key = req
-            .metadata()
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let key = api_key(req.metadata());
         let mut s = self.0.lock().unwrap();
         s.api_keys.push(key);
         s.metrics.push(req.into_inner());
@@ -81,11 +84,7 @@ impl LogsService for Grpc {
         &self,
         req: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        let key = req
-            .metadata()
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let key = api_key(req.metadata());
         let mut s = self.0.lock().unwrap();
         s.api_keys.push(key);
         s.logs.push(req.into_inner());
