@@ -102,9 +102,27 @@ const KEYS: &[(&str, &str, &str, Kind)] = &[
         Kind::Int,
     ),
     (
+        "asc.max_response_bytes",
+        "ASC_EXPORTER_MAX_RESPONSE_BYTES",
+        "",
+        Kind::Int,
+    ),
+    (
         "refresh.interval",
         "ASC_EXPORTER_REFRESH_INTERVAL",
         "--refresh-interval",
+        Kind::Str,
+    ),
+    (
+        "refresh.timeout",
+        "ASC_EXPORTER_REFRESH_TIMEOUT",
+        "",
+        Kind::Str,
+    ),
+    (
+        "refresh.app_timeout",
+        "ASC_EXPORTER_APP_TIMEOUT",
+        "",
         Kind::Str,
     ),
     (
@@ -367,8 +385,16 @@ pub struct AscConfig {
     pub base_url: String,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Retries of one request on 429, 5xx and network errors (at most
+    /// [`MAX_RETRIES`]).
     pub max_retries: u32,
+    /// Cap on one decoded response body; a larger one fails that request.
+    pub max_response_bytes: u64,
 }
+
+/// Upper bound of `asc.max_retries`: past it, a failing endpoint would only
+/// burn the hourly budget.
+pub const MAX_RETRIES: u32 = 10;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -376,6 +402,14 @@ pub struct RefreshConfig {
     /// Time between refreshes. Apple updates the data about once a day.
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
+    /// Deadline of one whole refresh: apps not done by then keep their last
+    /// good data and the others are published.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Deadline of one app's refresh (its metrics, builds, signatures and
+    /// logs): past it the app keeps its last good data.
+    #[serde(with = "humantime_serde")]
+    pub app_timeout: Duration,
     /// Random extra delay, as a fraction of the interval (0.1 = up to 10 %).
     pub jitter: f64,
     /// Apps refreshed at the same time.
@@ -446,6 +480,7 @@ impl Default for AscConfig {
             base_url: crate::asc::client::DEFAULT_BASE_URL.into(),
             timeout: Duration::from_secs(60),
             max_retries: 4,
+            max_response_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -457,6 +492,8 @@ impl Default for RefreshConfig {
             // change within the hour and spend a few dozen of the ~3,600
             // requests an hour an API key has.
             interval: Duration::from_secs(3600),
+            timeout: Duration::from_secs(30 * 60),
+            app_timeout: Duration::from_secs(10 * 60),
             jitter: 0.1,
             concurrency: 4,
             apps: Vec::new(),
@@ -642,7 +679,12 @@ impl Loader {
             let mut reason = e.inner().to_string();
             if matches!(
                 key.as_str(),
-                "refresh.interval" | "asc.timeout" | "otlp.timeout" | "otlp.interval"
+                "refresh.interval"
+                    | "refresh.timeout"
+                    | "refresh.app_timeout"
+                    | "asc.timeout"
+                    | "otlp.timeout"
+                    | "otlp.interval"
             ) {
                 reason.push_str(" such as 30s, 15m or 1h");
             }
@@ -719,6 +761,48 @@ impl Config {
                 format!(
                     "{} is too short; use at least 1s (Apple updates the data about daily; 1h is the default)",
                     humantime::format_duration(self.refresh.interval)
+                ),
+            ));
+        }
+        if self.asc.max_retries > MAX_RETRIES {
+            return Err(bad(
+                "asc.max_retries",
+                format!(
+                    "{} is more than {MAX_RETRIES}; every retry of a failing request spends the hourly budget (4 is the default)",
+                    self.asc.max_retries
+                ),
+            ));
+        }
+        if self.asc.max_response_bytes < 1024 {
+            return Err(bad(
+                "asc.max_response_bytes",
+                format!(
+                    "{} is too small for any App Store Connect response; the default is 67108864 (64 MiB)",
+                    self.asc.max_response_bytes
+                ),
+            ));
+        }
+        for (key, d) in [
+            ("refresh.timeout", self.refresh.timeout),
+            ("refresh.app_timeout", self.refresh.app_timeout),
+        ] {
+            if d < Duration::from_secs(1) {
+                return Err(bad(
+                    key,
+                    format!(
+                        "{} is too short; use at least 1s",
+                        humantime::format_duration(d)
+                    ),
+                ));
+            }
+        }
+        if self.refresh.app_timeout > self.refresh.timeout {
+            return Err(bad(
+                "refresh.app_timeout",
+                format!(
+                    "{} is longer than refresh.timeout ({}); an app's deadline must fit in the refresh's",
+                    humantime::format_duration(self.refresh.app_timeout),
+                    humantime::format_duration(self.refresh.timeout)
                 ),
             ));
         }

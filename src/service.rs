@@ -14,8 +14,8 @@ use crate::asc::auth::{AuthConfig, KeySource, TokenProvider, generate_key_pair};
 use crate::asc::client::{AscClient, ClientConfig, parse_base_url};
 use crate::config::Config;
 use crate::export::otlp;
-use crate::export::prometheus::{self, BuildMeta, Exposition};
-use crate::export::stats::{ExportStats, ExportStatsSnapshot};
+use crate::export::prometheus::{self, BuildMeta, Exposition, LiveStats};
+use crate::export::stats::ExportStats;
 use crate::refresh::Snapshot;
 use crate::refresh::runner::{self, RefreshOptions, Refresher};
 use crate::refresh::state::StateStore;
@@ -36,7 +36,8 @@ pub struct Demo {
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub config: Config,
-    /// The private key's PEM from `ASC_PRIVATE_KEY` (takes precedence over the path).
+    /// The private key's PEM from `ASC_PRIVATE_KEY` (takes precedence over
+    /// the path, as in every command: [`crate::asc::auth::choose_key`]).
     pub private_key_inline: Option<String>,
     pub demo: Option<Demo>,
 }
@@ -89,10 +90,12 @@ pub fn build_meta() -> BuildMeta {
 /// Starts everything; returns once the server is listening.
 pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let mut config = opts.config;
-    let mut key = match (&opts.private_key_inline, &config.asc.private_key_path) {
-        (Some(pem), _) => Some(KeySource::Inline(pem.clone())),
-        (None, Some(path)) => Some(KeySource::Path(path.clone())),
-        (None, None) => None,
+    let mut key = match &opts.demo {
+        Some(_) => None,
+        None => crate::asc::auth::choose_key(
+            opts.private_key_inline.as_deref(),
+            config.asc.private_key_path.as_deref(),
+        ),
     };
 
     let sim = match &opts.demo {
@@ -122,6 +125,8 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
             base_url: parse_base_url(&config.asc.base_url)?,
             request_timeout: config.asc.timeout,
             max_retries: config.asc.max_retries,
+            max_response_bytes: usize::try_from(config.asc.max_response_bytes)
+                .unwrap_or(usize::MAX),
             ..ClientConfig::default()
         },
         auth,
@@ -171,44 +176,55 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         outputs.push(tokio::spawn(out.join()));
     }
 
-    // Prometheus output: encode once per snapshot (and when the OTLP
-    // self-metrics change), off the async workers.
+    // Prometheus output: encode once per snapshot, and again when the
+    // self-metrics that change between refreshes (OTLP exports, state
+    // writes) change; off the async workers.
     if config.prometheus.enabled {
         let mut rx = rx.clone();
         let target = exposition.clone();
         let meta = Arc::new(build_meta());
         let shutdown = shutdown.clone();
-        let stats = otlp_stats.clone();
-        let mut stats_rx = stats.as_ref().map(|s| s.subscribe());
-        let stats_now = move || stats.as_ref().map(|s| s.snapshot());
+        let otlp = otlp_stats.clone();
+        let state = store.as_ref().map(|s| s.stats().clone());
+        let mut live_rx: Vec<watch::Receiver<u64>> = otlp
+            .iter()
+            .map(|s| s.subscribe())
+            .chain(state.iter().map(|s| s.subscribe()))
+            .collect();
+        let live_now = move || LiveStats {
+            otlp: otlp.as_ref().map(|s| s.snapshot()),
+            state: state.as_ref().map(|s| s.snapshot()),
+        };
         target.store(Some(Arc::new(encode_snapshot(
             rx.borrow_and_update().clone(),
             &meta,
-            stats_now().as_ref(),
+            &live_now(),
         ))));
         tasks.push(tokio::spawn(async move {
             loop {
-                let stats_changed = async {
-                    match stats_rx.as_mut() {
-                        Some(r) => {
-                            if r.changed().await.is_err() {
-                                std::future::pending::<()>().await;
-                            }
-                            r.borrow_and_update();
-                        }
-                        None => std::future::pending::<()>().await,
+                let live_changed = async {
+                    if live_rx.is_empty() {
+                        return std::future::pending::<()>().await;
+                    }
+                    let changes = live_rx.iter_mut().map(|r| Box::pin(r.changed()));
+                    let (changed, _, _) = futures::future::select_all(changes).await;
+                    if changed.is_err() {
+                        std::future::pending::<()>().await;
                     }
                 };
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     changed = rx.changed() => if changed.is_err() { break },
-                    _ = stats_changed => {}
+                    _ = live_changed => {}
+                }
+                for r in &mut live_rx {
+                    r.borrow_and_update();
                 }
                 let snap = rx.borrow_and_update().clone();
                 let meta = meta.clone();
-                let st = stats_now();
+                let live = live_now();
                 let started = std::time::Instant::now();
-                match tokio::task::spawn_blocking(move || encode_snapshot(snap, &meta, st.as_ref())).await {
+                match tokio::task::spawn_blocking(move || encode_snapshot(snap, &meta, &live)).await {
                     Ok(exp) => {
                         tracing::debug!(elapsed = ?started.elapsed(), bytes = exp.text.len(), "exposition encoded");
                         target.store(Some(Arc::new(exp)));
@@ -260,14 +276,10 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     })
 }
 
-fn encode_snapshot(
-    s: Option<Arc<Snapshot>>,
-    meta: &BuildMeta,
-    stats: Option<&ExportStatsSnapshot>,
-) -> Exposition {
+fn encode_snapshot(s: Option<Arc<Snapshot>>, meta: &BuildMeta, live: &LiveStats) -> Exposition {
     match s {
-        Some(s) => prometheus::encode_with_stats(&s, meta, stats),
-        None => prometheus::encode_with_stats(&Snapshot::default(), meta, stats),
+        Some(s) => prometheus::encode_with_stats(&s, meta, live),
+        None => prometheus::encode_with_stats(&Snapshot::default(), meta, live),
     }
 }
 

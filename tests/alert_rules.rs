@@ -137,6 +137,12 @@ fn docker_compose_config_is_valid_in_demo_and_with_credentials() {
         demo.contains("serve --demo --demo-listen 0.0.0.0:9473"),
         "demo by default:\n{demo}"
     );
+    // The simulator's admin API has no authentication: published on the
+    // host's loopback only, never on every interface.
+    assert!(
+        demo.contains("127.0.0.1:9473:9473") && !demo.contains("published: 9473"),
+        "the simulator admin port is bound to 127.0.0.1 only:\n{demo}"
+    );
     for path in [
         "./deploy/grafana/provisioning:/etc/grafana/provisioning",
         "./dashboards:/var/lib/grafana/dashboards",

@@ -15,6 +15,7 @@ use asc_perf_exporter::asc::{
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, Response, StatusCode};
+use futures::StreamExt;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 /// One scripted reply.
@@ -23,6 +24,8 @@ struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: String,
+    /// Send the first half of the body, wait this long, then the rest.
+    trickle: Option<Duration>,
 }
 
 fn ok(body: impl Into<String>) -> Reply {
@@ -30,6 +33,7 @@ fn ok(body: impl Into<String>) -> Reply {
         status: 200,
         headers: vec![],
         body: body.into(),
+        trickle: None,
     }
 }
 
@@ -39,6 +43,7 @@ fn err(status: u16, code: &str, title: &str, detail: &str) -> Reply {
         headers: vec![],
         body: serde_json::json!({"errors": [{"id": "x", "status": status.to_string(), "code": code, "title": title, "detail": detail}]})
             .to_string(),
+        trickle: None,
     }
 }
 
@@ -96,7 +101,22 @@ async fn server() -> Server {
             for (k, v) in &reply.headers {
                 b = b.header(*k, v);
             }
-            b.body(Body::from(reply.body)).unwrap()
+            match reply.trickle {
+                None => b.body(Body::from(reply.body)).unwrap(),
+                Some(pause) => {
+                    let (first, rest) = reply.body.split_at(reply.body.len() / 2);
+                    let (first, rest) = (first.to_string(), rest.to_string());
+                    let chunks = futures::stream::iter([first, rest]).enumerate().then(
+                        move |(i, chunk)| async move {
+                            if i == 1 {
+                                tokio::time::sleep(pause).await;
+                            }
+                            Ok::<_, std::convert::Infallible>(chunk)
+                        },
+                    );
+                    b.body(Body::from_stream(chunks)).unwrap()
+                }
+            }
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -290,8 +310,12 @@ async fn retries_429_honouring_retry_after_then_succeeds() {
         "",
     );
     r.headers.push(("retry-after", "1".into()));
-    r.headers
-        .push(("x-rate-limit", "user-hour-lim:3600;user-hour-rem:0;".into()));
+    // A 429 while the hour budget still has room (API-NOTES §6: a hidden
+    // per-minute or concurrency limit).
+    r.headers.push((
+        "x-rate-limit",
+        "user-hour-lim:3600;user-hour-rem:12;".into(),
+    ));
     s.script.push(r);
     let mut good = ok(EMPTY_METRICS);
     good.headers.push((
@@ -412,6 +436,24 @@ async fn a_401_re_mints_the_token_once_then_fails_clearly() {
     ));
     let e = c.get_app("1").await.unwrap_err();
     assert_eq!(s.script.seen().len(), 4, "exactly one retry after a 401");
+    // The first 401 was cured by the fresh token, the second persisted.
+    let route = |v: Vec<(String, u64)>| {
+        v.into_iter()
+            .find(|(e, _)| e == "/v1/apps/{id}")
+            .map(|(_, n)| n)
+    };
+    assert_eq!(route(c.stats().auth_recovered()), Some(1));
+    assert_eq!(route(c.stats().auth_failures()), Some(1));
+    assert_eq!(
+        c.stats()
+            .requests()
+            .into_iter()
+            .filter(|((_, st), _)| st == "401")
+            .map(|(_, n)| n)
+            .sum::<u64>(),
+        3,
+        "every 401 response is still a request with status 401"
+    );
     let msg = e.to_string();
     assert!(
         msg.contains("HTTP 401") && msg.contains("NOT_AUTHORIZED") && msg.contains("ASC_KEY_ID"),
@@ -446,14 +488,14 @@ async fn error_response_is_decoded_into_the_message() {
     // A non-JSON error body still gives a clear message.
     s.script.push(Reply {
         status: 403,
-        headers: vec![],
+        headers: vec![("content-type", "text/html".into())],
         body: "<html>denied</html>".into(),
+        trickle: None,
     });
     let e = c.get_app("1").await.unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("App Store Connect returned HTTP 403 for /v1/apps/{id}: no error details"),
-        "{e}"
+    assert_eq!(
+        e.to_string(),
+        "App Store Connect returned HTTP 403 for /v1/apps/{id}: the body is not an App Store Connect ErrorResponse (text/html, 19 bytes): a proxy or load balancer may have answered (the key's role may lack access, or an agreement must be accepted in App Store Connect)"
     );
 }
 
@@ -571,5 +613,195 @@ async fn an_unreachable_server_is_a_clear_transport_error() {
     assert_eq!(
         counts,
         vec![(("/v1/apps/{id}".to_string(), "error".to_string()), 2)]
+    );
+}
+
+fn route_count(v: Vec<(String, u64)>, route: &str) -> u64 {
+    v.into_iter()
+        .find(|(e, _)| e == route)
+        .map(|(_, n)| n)
+        .expect("every route has a counter")
+}
+
+#[tokio::test]
+async fn a_transient_401_is_a_recovery_not_an_auth_failure() {
+    let s = server().await;
+    let c = client(&s, |_| {});
+    s.script.push(err(401, "NOT_AUTHORIZED", "expired", ""));
+    s.script.push(ok(EMPTY_METRICS));
+    c.app_metrics("1", &MetricsFilter::default()).await.unwrap();
+    let route = "/v1/apps/{id}/perfPowerMetrics";
+    assert_eq!(route_count(c.stats().auth_recovered(), route), 1);
+    assert_eq!(route_count(c.stats().auth_failures(), route), 0);
+    // Counters exist for every route before anything failed there.
+    assert_eq!(route_count(c.stats().auth_failures(), "/v1/apps"), 0);
+    assert_eq!(route_count(c.stats().decode_errors(), "/v1/apps"), 0);
+}
+
+#[tokio::test]
+async fn a_spent_hour_budget_sends_nothing_until_the_window_can_have_reset() {
+    let s = server().await;
+    let c = client(&s, |_| {});
+    let mut last = ok(EMPTY_METRICS);
+    last.headers
+        .push(("x-rate-limit", "user-hour-lim:3600;user-hour-rem:0;".into()));
+    s.script.push(last);
+    c.app_metrics("1", &MetricsFilter::default()).await.unwrap();
+    for _ in 0..3 {
+        let e = c
+            .app_metrics("1", &MetricsFilter::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AscError::RateLimited { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("user-hour-rem:0")
+                && msg.contains("resume in 59m")
+                && msg.contains("refresh.interval"),
+            "{msg}"
+        );
+    }
+    assert_eq!(
+        s.script.seen().len(),
+        1,
+        "no request after the budget was spent"
+    );
+    let hold = c.stats().hold().expect("a hold");
+    let left = hold.until - Instant::now();
+    assert!(
+        left > Duration::from_secs(3590) && left <= Duration::from_secs(3600),
+        "{left:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_long_retry_after_ends_the_retries_and_holds_every_later_request() {
+    let s = server().await;
+    let c = client(&s, |cfg| cfg.max_retries = 4);
+    let mut r = err(
+        429,
+        "RATE_LIMIT_EXCEEDED",
+        "The request rate limit has been reached.",
+        "",
+    );
+    r.headers.push(("retry-after", "3600".into()));
+    s.script.push(r);
+    let e = c.get_app("1").await.unwrap_err();
+    assert_eq!(e.status(), Some(429), "{e}");
+    assert_eq!(s.script.seen().len(), 1, "not retried within the hour");
+    let e = c.list_apps(&AppsQuery::default()).await.unwrap_err();
+    assert!(matches!(e, AscError::RateLimited { .. }), "{e}");
+    assert!(e.to_string().contains("Retry-After"), "{e}");
+    assert_eq!(
+        s.script.seen().len(),
+        1,
+        "nothing sent while the Retry-After runs"
+    );
+    assert!(c.stats().hold().unwrap().until > Instant::now() + Duration::from_secs(3590));
+}
+
+#[tokio::test]
+async fn retry_after_zero_still_waits_the_backoff_floor() {
+    let s = server().await;
+    // backoff_base 40 ms: attempt n waits between 20·2ⁿ and 40·2ⁿ ms.
+    let c = client(&s, |cfg| cfg.max_retries = 3);
+    for _ in 0..4 {
+        let mut r = err(503, "SERVICE_UNAVAILABLE", "unavailable", "");
+        r.headers.push(("retry-after", "0".into()));
+        s.script.push(r);
+    }
+    let e = c.get_app("1").await.unwrap_err();
+    assert_eq!(e.status(), Some(503));
+    let seen = s.script.seen();
+    assert_eq!(seen.len(), 4, "max_retries bounds the attempts");
+    for (i, w) in seen.windows(2).enumerate() {
+        let gap = w[1].at - w[0].at;
+        let floor = Duration::from_millis(20 << i);
+        assert!(
+            gap >= floor,
+            "retry {i} waited {gap:?}, less than the {floor:?} floor"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cut_off_or_stalled_body_is_retried_and_not_counted_as_200() {
+    let s = server().await;
+    let c = client(&s, |cfg| {
+        cfg.max_retries = 2;
+        cfg.request_timeout = Duration::from_millis(500);
+    });
+    // A head announcing more bytes than arrive: the body is cut off.
+    let mut cut = ok(EMPTY_METRICS);
+    cut.headers.push(("content-length", "100000".into()));
+    s.script.push(cut);
+    // A body that stalls past the request timeout.
+    let mut slow = ok(EMPTY_METRICS);
+    slow.trickle = Some(Duration::from_secs(3));
+    s.script.push(slow);
+    s.script.push(ok(EMPTY_METRICS));
+    c.app_metrics("1", &MetricsFilter::default()).await.unwrap();
+    assert_eq!(s.script.seen().len(), 3);
+    let mut counts = c.stats().requests();
+    counts.sort();
+    let route = "/v1/apps/{id}/perfPowerMetrics".to_string();
+    assert_eq!(
+        counts,
+        vec![
+            ((route.clone(), "200".to_string()), 1),
+            ((route.clone(), "error".to_string()), 1),
+            ((route, "timeout".to_string()), 1),
+        ]
+    );
+    assert_eq!(c.stats().retries(), 2);
+}
+
+#[tokio::test]
+async fn empty_and_malformed_bodies_are_decode_errors_with_the_path() {
+    let s = server().await;
+    let c = client(&s, |_| {});
+    s.script.push(ok(""));
+    let e = c
+        .app_metrics("1", &MetricsFilter::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AscError::Decode { .. }), "{e}");
+    assert!(e.to_string().contains("the body is empty"), "{e}");
+    s.script.push(ok(r#"{"productData": [{"platform": "iOS", "metricCategories": [{"identifier": "LAUNCH", "metrics": [{"identifier": "launchTime", "datasets": [{"points": [{"version": "1.0", "value": NaN}]}]}]}]}]}"#));
+    let e = c
+        .app_metrics("1", &MetricsFilter::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AscError::Decode { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("productData[0].metricCategories[0].metrics[0].datasets[0].points[0].value")
+            || e.to_string().contains("line 1"),
+        "{e}"
+    );
+    assert_eq!(
+        route_count(c.stats().decode_errors(), "/v1/apps/{id}/perfPowerMetrics"),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_is_never_followed_and_says_where_it_pointed() {
+    let s = server().await;
+    let c = client(&s, |_| {});
+    s.script.push(Reply {
+        status: 307,
+        headers: vec![("location", "http://evil.example:8080/v1/apps/1".into())],
+        body: String::new(),
+        trickle: None,
+    });
+    let e = c.get_app("1").await.unwrap_err();
+    assert_eq!(s.script.seen().len(), 1);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("HTTP 307")
+            && msg.contains("http://evil.example:8080")
+            && msg.contains("not followed"),
+        "{msg}"
     );
 }

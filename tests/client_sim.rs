@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use asc_perf_exporter::asc::auth::generate_key_pair;
 use asc_perf_exporter::asc::client::{AppsQuery, MetricsFilter};
-use asc_perf_exporter::asc::{AscClient, AuthConfig, ClientConfig, KeySource, TokenProvider};
+use asc_perf_exporter::asc::{
+    AscClient, AscError, AuthConfig, ClientConfig, KeySource, TokenProvider,
+};
 
 mod common;
 
@@ -126,7 +128,7 @@ async fn a_429_waits_for_retry_after_then_succeeds() {
 }
 
 #[tokio::test]
-async fn a_spent_budget_gives_a_clear_rate_limit_error() {
+async fn a_spent_budget_gives_a_clear_rate_limit_error_without_a_429() {
     let env = common::start(|c| c.hour_limit = 2).await;
     let c = client_with_key(&env, &env.private_pem, |cfg| {
         cfg.max_retries = 1;
@@ -134,11 +136,19 @@ async fn a_spent_budget_gives_a_clear_rate_limit_error() {
     });
     c.list_apps(&AppsQuery::default()).await.unwrap();
     c.list_apps(&AppsQuery::default()).await.unwrap();
-    let e = c.list_apps(&AppsQuery::default()).await.unwrap_err();
-    assert_eq!(e.status(), Some(429));
-    assert_eq!(e.code(), Some("RATE_LIMIT_EXCEEDED"));
     let rl = c.stats().rate_limit().unwrap().limit;
     assert_eq!((rl.hour.limit, rl.hour.remaining), (Some(2), Some(0)));
+    // The simulator said the budget is spent: the client does not ask again
+    // (which could only earn a 429) until the hour window can have reset.
+    let e = c.list_apps(&AppsQuery::default()).await.unwrap_err();
+    assert!(matches!(e, AscError::RateLimited { .. }), "{e}");
+    assert!(e.to_string().contains("user-hour-rem:0"), "{e}");
+    assert_eq!(env.handle.control.request_count(), 2);
+    assert!(
+        !c.stats().requests().iter().any(|((_, s), _)| s == "429"),
+        "{:?}",
+        c.stats().requests()
+    );
 }
 
 #[tokio::test]

@@ -177,6 +177,7 @@ fn snapshot() -> Snapshot {
                 minute_limit: None,
                 minute_remaining: None,
             }),
+            ..Default::default()
         },
     }
 }

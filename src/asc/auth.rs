@@ -39,6 +39,24 @@ impl fmt::Debug for KeySource {
     }
 }
 
+/// The one precedence rule for the key, used by every command: the key's
+/// contents (`ASC_PRIVATE_KEY`) win over a path (`ASC_PRIVATE_KEY_PATH` /
+/// `--private-key-path` / `asc.private_key_path`); empty values count as
+/// unset. When both are set, a warning says which one is used.
+pub fn choose_key(inline: Option<&str>, path: Option<&Path>) -> Option<KeySource> {
+    let inline = inline.filter(|k| !k.trim().is_empty());
+    let path = path.filter(|p| !p.as_os_str().is_empty());
+    match (inline, path) {
+        (Some(pem), Some(p)) => {
+            tracing::warn!(path = %p.display(), "both ASC_PRIVATE_KEY and a private key path are set; using ASC_PRIVATE_KEY (unset one of them to silence this)");
+            Some(KeySource::Inline(pem.to_string()))
+        }
+        (Some(pem), None) => Some(KeySource::Inline(pem.to_string())),
+        (None, Some(p)) => Some(KeySource::Path(p.to_path_buf())),
+        (None, None) => None,
+    }
+}
+
 /// Everything needed to mint tokens.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
@@ -152,9 +170,42 @@ fn read_key_text(source: &KeySource) -> Result<(String, String), AuthError> {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
+            warn_if_exposed(path);
             (text, format!("file {}", path.display()))
         }
         KeySource::Inline(text) => (text.clone(), "from ASC_PRIVATE_KEY".to_string()),
+    })
+}
+
+/// Warns when a key file can be read by its group or by others: whoever can
+/// read it can act as the key's App Store Connect role.
+fn warn_if_exposed(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if let Some(msg) = exposed_key_warning(path, mode) {
+                tracing::warn!("{msg}");
+            }
+        }
+    }
+}
+
+/// The warning for a key file with permission bits `mode`, if it is exposed.
+pub fn exposed_key_warning(path: &Path, mode: u32) -> Option<String> {
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "private key file {} is readable by {} (mode {:o}); restrict it with: chmod 600 {}",
+            path.display(),
+            if mode & 0o007 != 0 {
+                "other users"
+            } else {
+                "its group"
+            },
+            mode & 0o777,
+            path.display()
+        )
     })
 }
 
@@ -398,5 +449,36 @@ mod tests {
         let (private, _) = generate_key_pair();
         let escaped = private.replace('\n', "\\n");
         assert!(parse_p8(&escaped, "test").is_ok());
+    }
+
+    #[test]
+    fn the_inline_key_wins_everywhere_and_empty_values_are_unset() {
+        let p = Path::new("/keys/AuthKey.p8");
+        assert!(matches!(
+            choose_key(Some("PEM"), Some(p)),
+            Some(KeySource::Inline(k)) if k == "PEM"
+        ));
+        assert!(matches!(
+            choose_key(Some("  "), Some(p)),
+            Some(KeySource::Path(q)) if q == p
+        ));
+        assert!(matches!(choose_key(None, Some(Path::new(""))), None));
+        assert!(matches!(
+            choose_key(Some("PEM"), None),
+            Some(KeySource::Inline(_))
+        ));
+    }
+
+    #[test]
+    fn keys_readable_by_others_are_reported_with_the_fix() {
+        let p = Path::new("/k/AuthKey.p8");
+        assert_eq!(exposed_key_warning(p, 0o600), None);
+        assert_eq!(exposed_key_warning(p, 0o400), None);
+        let w = exposed_key_warning(p, 0o644).unwrap();
+        assert!(
+            w.contains("other users") && w.contains("644") && w.contains("chmod 600 /k/AuthKey.p8"),
+            "{w}"
+        );
+        assert!(exposed_key_warning(p, 0o640).unwrap().contains("its group"));
     }
 }

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER, USER_AGENT,
+};
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -23,7 +25,7 @@ use super::model::{
     App, Build, DiagnosticLogs, DiagnosticSignature, Document, ErrorResponse, Included,
     SingleDocument, XcodeMetrics,
 };
-use super::ratelimit::{RateLimit, RateLimitObservation};
+use super::ratelimit::{Gate, Hold, RateLimit, RateLimitObservation};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.appstoreconnect.apple.com";
 /// Vendor media type of perfPowerMetrics (API-NOTES §0).
@@ -47,6 +49,8 @@ pub mod routes {
 
 /// Guard against a server that keeps handing out `links.next`.
 const MAX_PAGES: usize = 1000;
+/// The largest `limit` the JSON:API endpoints accept (API-NOTES §1.3-1.6).
+pub const MAX_PAGE: usize = 200;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -102,8 +106,9 @@ pub fn parse_base_url(s: &str) -> Result<Url, AscError> {
     Ok(url)
 }
 
-/// Per-route request counts, retries and the latest rate-limit report: what
-/// the exporter turns into its own metrics.
+/// Per-route request counts, retries, authentication and decode failures,
+/// the latest rate-limit report and the rate-limit gate: what the exporter
+/// turns into its own metrics.
 #[derive(Debug, Default)]
 pub struct ApiStats {
     inner: Mutex<StatsInner>,
@@ -113,8 +118,29 @@ pub struct ApiStats {
 struct StatsInner {
     requests: BTreeMap<(String, String), u64>,
     retries: u64,
+    /// 401s that persisted after a freshly minted token, per route.
+    auth_failures: BTreeMap<String, u64>,
+    /// 401s that a freshly minted token cured, per route.
+    auth_recovered: BTreeMap<String, u64>,
+    /// Bodies that could not be understood, per route.
+    decode_errors: BTreeMap<String, u64>,
     rate_limit: Option<RateLimitObservation>,
+    gate: Gate,
 }
+
+/// Every route template, so that counters exist (at 0) before their first
+/// increment: `increase()` cannot see a series' first sample.
+pub const ALL_ROUTES: &[&str] = &[
+    routes::APPS,
+    routes::APP,
+    routes::APP_BUILDS,
+    routes::BUILDS,
+    routes::BUILD,
+    routes::APP_METRICS,
+    routes::BUILD_METRICS,
+    routes::BUILD_SIGNATURES,
+    routes::SIGNATURE_LOGS,
+];
 
 impl ApiStats {
     fn lock(&self) -> std::sync::MutexGuard<'_, StatsInner> {
@@ -127,8 +153,11 @@ impl ApiStats {
             .entry((endpoint.to_string(), status.to_string()))
             .or_default() += 1;
     }
+    fn bump(map: &mut BTreeMap<String, u64>, endpoint: &str) {
+        *map.entry(endpoint.to_string()).or_default() += 1;
+    }
     /// `((endpoint, status), count)`; status is the HTTP code, or `error` /
-    /// `timeout` when no response arrived.
+    /// `timeout` when no complete response arrived, or `too_large`.
     pub fn requests(&self) -> Vec<((String, String), u64)> {
         self.lock()
             .requests
@@ -142,9 +171,32 @@ impl ApiStats {
     pub fn retries(&self) -> u64 {
         self.lock().retries
     }
+    /// 401s that persisted after a fresh token, per route (every route, 0 included).
+    pub fn auth_failures(&self) -> Vec<(String, u64)> {
+        with_all_routes(&self.lock().auth_failures)
+    }
+    /// 401s that a fresh token cured, per route (every route, 0 included).
+    pub fn auth_recovered(&self) -> Vec<(String, u64)> {
+        with_all_routes(&self.lock().auth_recovered)
+    }
+    /// Responses that could not be decoded, per route (every route, 0 included).
+    pub fn decode_errors(&self) -> Vec<(String, u64)> {
+        with_all_routes(&self.lock().decode_errors)
+    }
     pub fn rate_limit(&self) -> Option<RateLimitObservation> {
         self.lock().rate_limit
     }
+    /// The rate-limit hold in force now, if any: no request is sent before
+    /// it ends.
+    pub fn hold(&self) -> Option<Hold> {
+        self.lock().gate.hold(Instant::now())
+    }
+}
+
+fn with_all_routes(map: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
+    let mut all: BTreeMap<String, u64> = ALL_ROUTES.iter().map(|r| (r.to_string(), 0)).collect();
+    all.extend(map.iter().map(|(k, v)| (k.clone(), *v)));
+    all.into_iter().collect()
 }
 
 /// A decoded document together with the exact bytes Apple sent (for `--save`).
@@ -262,18 +314,43 @@ impl AscClient {
         Ok(())
     }
 
+    /// The retry delay after `attempt` failed attempts: "equal jitter"
+    /// exponential backoff between half the cap and the cap.
     fn backoff(&self, attempt: u32) -> Duration {
         let cap = self
             .config
             .backoff_base
             .saturating_mul(2u32.saturating_pow(attempt))
             .min(self.config.backoff_max);
-        // "Equal jitter": between half the cap and the cap.
         let half = cap / 2;
         half + rand::thread_rng().gen_range(Duration::ZERO..=half)
     }
 
+    /// Waits out a rate-limit hold that ends within `max_retry_after`;
+    /// a longer one fails at once, without contacting Apple.
+    async fn respect_hold(&self, endpoint: &str) -> Result<(), AscError> {
+        while let Some(hold) = self.stats.hold() {
+            let wait = hold.until.saturating_duration_since(Instant::now());
+            if wait > self.config.max_retry_after {
+                return Err(AscError::RateLimited {
+                    endpoint: endpoint.to_string(),
+                    reason: hold.reason.describe(),
+                    wait,
+                });
+            }
+            tracing::info!(endpoint, wait = %human(wait), reason = hold.reason.describe(), "holding requests for the rate limit");
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
+    }
+
     /// One GET with auth, retries and the size cap; returns the body of a 2xx.
+    ///
+    /// Retried (at most `max_retries` times, each after at least the backoff
+    /// delay, longer when `Retry-After` says so): 429, 5xx, transport errors
+    /// and 2xx bodies that time out or are cut off. A 401 is retried once
+    /// with a freshly minted token. No request goes out while the rate-limit
+    /// gate holds (see [`Gate`]).
     pub async fn get_bytes(
         &self,
         endpoint: &str,
@@ -283,7 +360,10 @@ impl AscClient {
         self.check_origin(&url)?;
         let mut attempt: u32 = 0;
         let mut reminted = false;
+        // The attempt after a re-mint tells whether the 401 was cured.
+        let mut remint_pending = false;
         loop {
+            self.respect_hold(endpoint).await?;
             let token = self.auth.token()?;
             let sent = self
                 .http
@@ -293,84 +373,143 @@ impl AscClient {
                 .header(USER_AGENT, &self.config.user_agent)
                 .send()
                 .await;
-            let resp = match sent {
-                Ok(r) => r,
-                Err(e) => {
-                    let timeout = e.is_timeout();
-                    self.stats
-                        .record(endpoint, if timeout { "timeout" } else { "error" });
-                    if attempt < self.config.max_retries {
-                        let delay = self.backoff(attempt);
-                        tracing::warn!(endpoint, attempt, ?delay, error = %without_url(&e), "request failed, retrying");
-                        self.sleep_retry(delay).await;
-                        attempt += 1;
-                        continue;
+            let failure = match sent {
+                Err(e) => Failure::Transport(e),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let rate_limit = self.observe_rate_limit(resp.headers());
+                    let retry_after = parse_retry_after(resp.headers());
+                    self.stats.lock().gate.observe(
+                        Instant::now(),
+                        rate_limit.as_ref(),
+                        status.as_u16(),
+                        retry_after,
+                    );
+                    if std::mem::take(&mut remint_pending) && status != StatusCode::UNAUTHORIZED {
+                        ApiStats::bump(&mut self.stats.lock().auth_recovered, endpoint);
                     }
-                    return Err(if timeout {
-                        AscError::Timeout {
-                            endpoint: endpoint.to_string(),
-                            timeout: self.config.request_timeout,
+                    if status.is_success() {
+                        match self.read_capped(endpoint, resp).await {
+                            Ok(body) => {
+                                self.stats.record(endpoint, status.as_str());
+                                return Ok(body);
+                            }
+                            Err(BodyError::TooLarge) => {
+                                self.stats.record(endpoint, "too_large");
+                                return Err(AscError::TooLarge {
+                                    endpoint: endpoint.to_string(),
+                                    limit: self.config.max_response_bytes,
+                                });
+                            }
+                            Err(BodyError::Transport(e)) => Failure::Body(e),
                         }
                     } else {
-                        AscError::Transport {
-                            base: self.config.base_url.to_string(),
-                            endpoint: endpoint.to_string(),
-                            reason: without_url(&e),
+                        self.stats.record(endpoint, status.as_str());
+                        let request_id = resp
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        if status == StatusCode::UNAUTHORIZED && !reminted {
+                            tracing::warn!(
+                                endpoint,
+                                "401 from App Store Connect, minting a new token and retrying once"
+                            );
+                            self.auth.invalidate();
+                            reminted = true;
+                            remint_pending = true;
+                            continue;
                         }
-                    });
+                        if status == StatusCode::UNAUTHORIZED {
+                            ApiStats::bump(&mut self.stats.lock().auth_failures, endpoint);
+                        }
+                        let retryable =
+                            status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                        if retryable && attempt < self.config.max_retries {
+                            // The backoff is a floor: `Retry-After: 0` is no
+                            // reason to hammer the API; a longer Retry-After
+                            // is honoured (and, past max_retry_after, ends
+                            // the retries through the gate).
+                            let delay = retry_after.unwrap_or_default().max(self.backoff(attempt));
+                            if delay <= self.config.max_retry_after {
+                                tracing::warn!(
+                                    endpoint,
+                                    status = status.as_u16(),
+                                    attempt,
+                                    delay = %human(delay),
+                                    "retrying"
+                                );
+                                self.sleep_retry(delay).await;
+                                attempt += 1;
+                                continue;
+                            }
+                        }
+                        let content_type = resp
+                            .headers()
+                            .get(CONTENT_TYPE)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        let location = resp
+                            .headers()
+                            .get(LOCATION)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        let body = match self.read_capped(endpoint, resp).await {
+                            Ok(b) => b,
+                            Err(_) => Vec::new(),
+                        };
+                        let errors = serde_json::from_slice::<ErrorResponse>(&body)
+                            .map(|e| e.errors)
+                            .unwrap_or_default();
+                        let note = if !errors.is_empty() {
+                            None
+                        } else if let Some(loc) = location.filter(|_| status.is_redirection()) {
+                            Some(redirect_note(&self.config.base_url, &loc))
+                        } else {
+                            Some(format!(
+                                "the body is not an App Store Connect ErrorResponse ({}, {} bytes): a proxy or load balancer may have answered",
+                                content_type.as_deref().unwrap_or("no content type"),
+                                body.len()
+                            ))
+                        };
+                        return Err(AscError::Api {
+                            status: status.as_u16(),
+                            endpoint: endpoint.to_string(),
+                            errors,
+                            request_id,
+                            note,
+                        });
+                    }
                 }
             };
-            let status = resp.status();
-            self.stats.record(endpoint, status.as_str());
-            self.observe_rate_limit(resp.headers());
-            let retry_after = parse_retry_after(resp.headers());
-            let request_id = resp
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-
-            if status.is_success() {
-                return self.read_capped(endpoint, resp).await;
-            }
-            if status == StatusCode::UNAUTHORIZED && !reminted {
-                tracing::warn!(
-                    endpoint,
-                    "401 from App Store Connect, minting a new token and retrying once"
-                );
-                self.auth.invalidate();
-                reminted = true;
+            // No complete response: the request or the body failed.
+            let (timeout, reason) = match &failure {
+                Failure::Transport(e) => (e.is_timeout(), without_url(e)),
+                Failure::Body(e) => (
+                    e.is_timeout(),
+                    format!("the response body failed: {}", without_url(e)),
+                ),
+            };
+            self.stats
+                .record(endpoint, if timeout { "timeout" } else { "error" });
+            if attempt < self.config.max_retries {
+                let delay = self.backoff(attempt);
+                tracing::warn!(endpoint, attempt, delay = %human(delay), error = %reason, "request failed, retrying");
+                self.sleep_retry(delay).await;
+                attempt += 1;
                 continue;
             }
-            let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-            if retryable && attempt < self.config.max_retries {
-                let delay = match retry_after {
-                    Some(ra) if ra > self.config.max_retry_after => None,
-                    Some(ra) => Some(ra),
-                    None => Some(self.backoff(attempt)),
-                };
-                if let Some(delay) = delay {
-                    tracing::warn!(
-                        endpoint,
-                        status = status.as_u16(),
-                        attempt,
-                        ?delay,
-                        "retrying"
-                    );
-                    self.sleep_retry(delay).await;
-                    attempt += 1;
-                    continue;
+            return Err(if timeout {
+                AscError::Timeout {
+                    endpoint: endpoint.to_string(),
+                    timeout: self.config.request_timeout,
                 }
-            }
-            let body = self.read_capped(endpoint, resp).await.unwrap_or_default();
-            let errors = serde_json::from_slice::<ErrorResponse>(&body)
-                .map(|e| e.errors)
-                .unwrap_or_default();
-            return Err(AscError::Api {
-                status: status.as_u16(),
-                endpoint: endpoint.to_string(),
-                errors,
-                request_id,
+            } else {
+                AscError::Transport {
+                    base: self.config.base_url.to_string(),
+                    endpoint: endpoint.to_string(),
+                    reason,
+                }
             });
         }
     }
@@ -380,61 +519,47 @@ impl AscClient {
         tokio::time::sleep(delay).await;
     }
 
-    fn observe_rate_limit(&self, headers: &HeaderMap) {
+    fn observe_rate_limit(&self, headers: &HeaderMap) -> Option<RateLimit> {
         let values: Vec<&str> = headers
             .get_all("x-rate-limit")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
-        if let Some(limit) = RateLimit::parse(values) {
-            self.stats.lock().rate_limit = Some(RateLimitObservation {
-                limit,
-                at: Instant::now(),
-            });
-        }
+        let limit = RateLimit::parse(values)?;
+        self.stats.lock().rate_limit = Some(RateLimitObservation {
+            limit,
+            at: Instant::now(),
+        });
+        Some(limit)
     }
 
+    /// Reads the whole body, refusing more than `max_response_bytes`.
     async fn read_capped(
         &self,
-        endpoint: &str,
+        _endpoint: &str,
         mut resp: reqwest::Response,
-    ) -> Result<Vec<u8>, AscError> {
+    ) -> Result<Vec<u8>, BodyError> {
         let limit = self.config.max_response_bytes;
-        let too_large = || AscError::TooLarge {
-            endpoint: endpoint.to_string(),
-            limit,
-        };
-        if resp.content_length().is_some_and(|l| l as usize > limit) {
-            return Err(too_large());
+        if resp.content_length().is_some_and(|l| l > limit as u64) {
+            return Err(BodyError::TooLarge);
         }
         let mut body = Vec::new();
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > limit {
-                        return Err(too_large());
+                        return Err(BodyError::TooLarge);
                     }
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => return Ok(body),
-                Err(e) if e.is_timeout() => {
-                    return Err(AscError::Timeout {
-                        endpoint: endpoint.to_string(),
-                        timeout: self.config.request_timeout,
-                    });
-                }
-                Err(e) => {
-                    return Err(AscError::Transport {
-                        base: self.config.base_url.to_string(),
-                        endpoint: endpoint.to_string(),
-                        reason: without_url(&e),
-                    });
-                }
+                Err(e) => return Err(BodyError::Transport(e)),
             }
         }
     }
 
-    /// GET and decode one JSON document.
+    /// GET and decode one JSON document. A body that cannot be understood
+    /// is counted in [`ApiStats::decode_errors`].
     pub async fn get_json<T: DeserializeOwned>(
         &self,
         endpoint: &str,
@@ -442,8 +567,13 @@ impl AscClient {
         accept: &str,
     ) -> Result<Fetched<T>, AscError> {
         let body = self.get_bytes(endpoint, url, accept).await?;
-        let value = decode(endpoint, &body)?;
-        Ok(Fetched { value, body })
+        match decode(endpoint, &body) {
+            Ok(value) => Ok(Fetched { value, body }),
+            Err(e) => {
+                ApiStats::bump(&mut self.stats.lock().decode_errors, endpoint);
+                Err(e)
+            }
+        }
     }
 
     /// GET every page of a JSON:API collection, following `links.next`,
@@ -580,10 +710,11 @@ impl AscClient {
             if !types.is_empty() {
                 q.append_pair("filter[diagnosticType]", &types.join(","));
             }
-            q.append_pair("limit", &max.unwrap_or(200).clamp(1, 200).to_string());
+            // Always the largest page: the top K by weight can only be chosen
+            // from the full list (the API promises no weight order), and
+            // pages of K would cost more requests for the same list.
+            q.append_pair("limit", &MAX_PAGE.to_string());
         }
-        // All pages: the API does not promise a weight order, so the top K
-        // can only be chosen from the full list.
         let (mut sigs, _) = self
             .get_paged::<DiagnosticSignature>(routes::BUILD_SIGNATURES, url, None)
             .await?;
@@ -610,6 +741,40 @@ impl AscClient {
     }
 }
 
+/// What went wrong when no complete response arrived.
+enum Failure {
+    /// The request failed (connect, timeout before the head, ...).
+    Transport(reqwest::Error),
+    /// A 2xx head arrived but its body timed out or was cut off.
+    Body(reqwest::Error),
+}
+
+enum BodyError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+/// Explains a redirect (never followed: the bearer token stays on the
+/// configured origin).
+fn redirect_note(base: &Url, location: &str) -> String {
+    let target = base
+        .join(location)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| "an unparseable location".to_string());
+    format!(
+        "a redirect to {target}, not followed (redirects are never followed, so the token is not sent elsewhere); check ASC_API_BASE_URL / --base-url or a proxy in between"
+    )
+}
+
+/// A duration for log lines, to the second (`59m 12s`), or in ms below one.
+pub(crate) fn human(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    }
+}
+
 fn metrics_url(mut url: Url, f: &MetricsFilter) -> Url {
     {
         let mut q = url.query_pairs_mut();
@@ -630,6 +795,12 @@ fn metrics_url(mut url: Url, f: &MetricsFilter) -> Url {
 }
 
 fn decode<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, AscError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(AscError::Decode {
+            endpoint: endpoint.to_string(),
+            reason: "the body is empty".to_string(),
+        });
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| AscError::Decode {
         endpoint: endpoint.to_string(),

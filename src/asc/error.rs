@@ -12,13 +12,28 @@ pub enum AscError {
     Auth(#[from] AuthError),
 
     /// A non-success status with (usually) an `ErrorResponse` body.
-    #[error("{}", api_message(*status, endpoint, errors, request_id.as_deref()))]
+    #[error("{}", api_message(*status, endpoint, errors, note.as_deref(), request_id.as_deref()))]
     Api {
         status: u16,
         /// Route template, e.g. `/v1/apps/{id}/perfPowerMetrics`.
         endpoint: String,
         errors: Vec<ApiErrorItem>,
         request_id: Option<String>,
+        /// What the body was when it was not an `ErrorResponse` (an HTML
+        /// page from a proxy, a redirect, ...).
+        note: Option<String>,
+    },
+
+    /// Not sent: the rate-limit budget is spent or Apple asked to wait.
+    #[error(
+        "did not call App Store Connect for {endpoint}: {reason}; requests resume in {}. The budget is per API key: refresh less often (refresh.interval), fewer apps, builds or signatures per refresh, or give other tools using this key their own key",
+        crate::asc::client::human(*wait)
+    )]
+    RateLimited {
+        endpoint: String,
+        reason: &'static str,
+        /// Until the hold ends.
+        wait: Duration,
     },
 
     #[error(
@@ -36,7 +51,7 @@ pub enum AscError {
     Timeout { endpoint: String, timeout: Duration },
 
     #[error(
-        "response from {endpoint} is larger than the {limit}-byte cap; raise max_response_bytes if this is expected"
+        "response from {endpoint} is larger than the {limit}-byte cap; raise asc.max_response_bytes (ASC_EXPORTER_MAX_RESPONSE_BYTES) if this is expected"
     )]
     TooLarge { endpoint: String, limit: usize },
 
@@ -71,6 +86,7 @@ impl AscError {
 
 fn hint(status: u16) -> &'static str {
     match status {
+        300..=399 => "",
         401 => {
             " (authentication failed even with a freshly minted token: check ASC_ISSUER_ID, ASC_KEY_ID and that the .p8 key belongs to them and is not revoked)"
         }
@@ -89,11 +105,18 @@ fn api_message(
     status: u16,
     endpoint: &str,
     errors: &[ApiErrorItem],
+    note: Option<&str>,
     request_id: Option<&str>,
 ) -> String {
     let mut s = format!("App Store Connect returned HTTP {status} for {endpoint}");
     if errors.is_empty() {
-        s.push_str(": no error details in the response");
+        match note {
+            Some(n) => {
+                s.push_str(": ");
+                s.push_str(n);
+            }
+            None => s.push_str(": no error details in the response"),
+        }
     }
     for (i, e) in errors.iter().enumerate() {
         s.push_str(if i == 0 { ": " } else { "; " });

@@ -213,21 +213,12 @@ impl Context {
         self.global.output == OutputFormat::Json
     }
 
-    /// The configured key: `--private-key-path` / `ASC_PRIVATE_KEY_PATH`
-    /// first, then the contents in `ASC_PRIVATE_KEY`; `None` if neither.
+    /// The configured key: the contents in `ASC_PRIVATE_KEY` first, then
+    /// `--private-key-path` / `ASC_PRIVATE_KEY_PATH` (the same rule as
+    /// `serve`); `None` if neither.
     pub fn key_source(&self) -> Option<KeySource> {
-        if let Some(p) = self
-            .global
-            .private_key_path
-            .as_ref()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            return Some(KeySource::Path(p.clone()));
-        }
-        std::env::var(ENV_PRIVATE_KEY)
-            .ok()
-            .filter(|k| !k.trim().is_empty())
-            .map(KeySource::Inline)
+        let inline = std::env::var(ENV_PRIVATE_KEY).ok();
+        crate::asc::auth::choose_key(inline.as_deref(), self.global.private_key_path.as_deref())
     }
 
     /// Issuer id, `None` for individual keys (empty counts as absent).

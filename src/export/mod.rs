@@ -12,7 +12,7 @@ pub mod prometheus;
 pub mod stats;
 
 pub use self::prometheus::{
-    BuildMeta, CONTENT_TYPE, Exposition, UnitMapping, encode, encode_with_stats, families,
-    families_with_units, metric_family_name, snake_case, unit_mapping,
+    BuildMeta, CONTENT_TYPE, Exposition, LiveStats, UnitMapping, encode, encode_with_stats,
+    families, families_with_units, metric_family_name, snake_case, unit_mapping,
 };
 pub use self::stats::{ExportStats, ExportStatsSnapshot, Signal};

@@ -26,6 +26,7 @@ use crate::asc::model::{
 };
 use crate::export::stats::ExportStatsSnapshot;
 use crate::refresh::snapshot::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};
+use crate::refresh::state::StateStatsSnapshot;
 
 /// The `Content-Type` of [`Exposition::text`] (text format 0.0.4).
 pub const CONTENT_TYPE: &str = ::prometheus::TEXT_FORMAT;
@@ -327,6 +328,12 @@ const METRIC_GOAL_INFO: &str = "asc_metric_goal_info";
 const METRIC_BREAKDOWN: &str = "asc_metric_breakdown_ratio";
 const INSIGHT_REGRESSION_DELTA: &str = "asc_insight_regression_delta_ratio";
 const INSIGHT_TRENDING_UP_DELTA: &str = "asc_insight_trending_up_delta_ratio";
+const API_AUTH_FAILURES: &str = "asc_api_auth_failures_total";
+const API_AUTH_RECOVERED: &str = "asc_api_auth_recovered_total";
+const API_DECODE_ERRORS: &str = "asc_api_decode_errors_total";
+const API_RL_RESUME_TS: &str = "asc_api_rate_limit_resume_timestamp_seconds";
+const STATE_WRITE_FAILURES: &str = "asc_exporter_state_write_failures_total";
+const STATE_LAST_WRITE_TS: &str = "asc_exporter_state_last_write_success_timestamp_seconds";
 const OTLP_EXPORTS: &str = "asc_otlp_exports_total";
 const OTLP_LAST_SUCCESS_TS: &str = "asc_otlp_last_export_success_timestamp_seconds";
 const OTLP_LOG_RECORDS: &str = "asc_otlp_log_records_sent_total";
@@ -343,6 +350,12 @@ const FIXED: &[&str] = &[
     API_RETRIES,
     API_RL_REMAINING,
     API_RL_LIMIT,
+    API_AUTH_FAILURES,
+    API_AUTH_RECOVERED,
+    API_DECODE_ERRORS,
+    API_RL_RESUME_TS,
+    STATE_WRITE_FAILURES,
+    STATE_LAST_WRITE_TS,
     APP_LAST_SUCCESS_TS,
     APP_REFRESH_FAILED,
     APP_LATEST_VERSION,
@@ -366,6 +379,9 @@ fn fixed_unit(name: &str) -> UnitMapping {
     match name {
         API_REQUESTS => UnitMapping::annotation("{request}"),
         API_RETRIES => UnitMapping::annotation("{retry}"),
+        API_AUTH_FAILURES | API_AUTH_RECOVERED => UnitMapping::annotation("{response}"),
+        API_DECODE_ERRORS => UnitMapping::annotation("{response}"),
+        STATE_WRITE_FAILURES => UnitMapping::annotation("{write}"),
         OTLP_EXPORTS => UnitMapping::annotation("{export}"),
         OTLP_LOG_RECORDS => UnitMapping::annotation("{record}"),
         _ if name.ends_with("_seconds") => UnitMapping::known("seconds", 1.0, "s"),
@@ -617,19 +633,27 @@ pub fn families_with_units(
 
 /// Encodes a snapshot: the text exposition and its gzip copy.
 pub fn encode(snapshot: &Snapshot, meta: &BuildMeta) -> Exposition {
-    encode_with_stats(snapshot, meta, None)
+    encode_with_stats(snapshot, meta, &LiveStats::default())
 }
 
-/// [`encode`], plus the OTLP output's self-metrics when it runs.
-pub fn encode_with_stats(
-    snapshot: &Snapshot,
-    meta: &BuildMeta,
-    stats: Option<&ExportStatsSnapshot>,
-) -> Exposition {
+/// Self-metrics that change between refreshes and are shown on `/metrics`
+/// only (never pushed over OTLP): the OTLP output's export outcomes and the
+/// state writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveStats {
+    pub otlp: Option<ExportStatsSnapshot>,
+    pub state: Option<StateStatsSnapshot>,
+}
+
+/// [`encode`], plus the self-metrics that change between refreshes.
+pub fn encode_with_stats(snapshot: &Snapshot, meta: &BuildMeta, live: &LiveStats) -> Exposition {
     let mut b = Builder::new();
     exporter_series(&mut b, snapshot, meta);
-    if let Some(st) = stats {
+    if let Some(st) = &live.otlp {
         stats_series(&mut b, st);
+    }
+    if let Some(st) = &live.state {
+        state_series(&mut b, st);
     }
     for app in &snapshot.apps {
         app_series(&mut b, app);
@@ -745,6 +769,42 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
         vec![],
         s.api.retries as f64,
     );
+    for (endpoint, n) in &s.api.auth_failures {
+        b.fixed(
+            API_AUTH_FAILURES,
+            MetricType::COUNTER,
+            "App Store Connect 401 responses that persisted after a freshly minted token (the key, key id or issuer id is wrong or revoked), by route template.",
+            vec![("endpoint", endpoint.clone())],
+            *n as f64,
+        );
+    }
+    for (endpoint, n) in &s.api.auth_recovered {
+        b.fixed(
+            API_AUTH_RECOVERED,
+            MetricType::COUNTER,
+            "App Store Connect 401 responses that a freshly minted token cured (not a failure), by route template.",
+            vec![("endpoint", endpoint.clone())],
+            *n as f64,
+        );
+    }
+    for (endpoint, n) in &s.api.decode_errors {
+        b.fixed(
+            API_DECODE_ERRORS,
+            MetricType::COUNTER,
+            "App Store Connect responses whose body could not be understood (malformed, empty, cut off, or missing the keys that carry data), by route template; the app keeps its last good data.",
+            vec![("endpoint", endpoint.clone())],
+            *n as f64,
+        );
+    }
+    if let Some(ts) = s.api.resume_unix {
+        b.fixed(
+            API_RL_RESUME_TS,
+            MetricType::GAUGE,
+            "While the rate-limit budget is spent or a Retry-After is honoured: the Unix time requests may go out again (absent otherwise).",
+            vec![],
+            ts,
+        );
+    }
     if let Some(rl) = &s.api.rate_limit {
         let windows = [
             ("hour", rl.hour_remaining, rl.hour_limit),
@@ -770,6 +830,26 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
                 );
             }
         }
+    }
+}
+
+/// The state writes (only on `/metrics`, never pushed).
+fn state_series(b: &mut Builder, st: &StateStatsSnapshot) {
+    b.fixed(
+        STATE_WRITE_FAILURES,
+        MetricType::COUNTER,
+        "Writes of the state file (state_dir) that failed since the exporter started; the data is still served from memory.",
+        vec![],
+        st.write_failures as f64,
+    );
+    if let Some(ts) = st.last_write_success_unix {
+        b.fixed(
+            STATE_LAST_WRITE_TS,
+            MetricType::GAUGE,
+            "Unix time of the latest successful write of the state file.",
+            vec![],
+            ts,
+        );
     }
 }
 

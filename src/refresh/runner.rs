@@ -15,6 +15,7 @@ use super::snapshot::{
     ApiSnapshot, AppRef, AppSnapshot, BuildSnapshot, RefreshStatus, SNAPSHOT_FORMAT, Snapshot,
 };
 use super::state::StateStore;
+use crate::asc::client::human;
 use crate::asc::client::{AppsQuery, MetricsFilter};
 use crate::asc::model::{App, XcodeMetrics};
 use crate::asc::{AscClient, AscError, BuildInfo};
@@ -70,10 +71,21 @@ impl Refresher {
     }
 
     /// One refresh. Never fails as a whole: failures are recorded per app
-    /// and the previous data of a failed app is carried over.
+    /// and the previous data of a failed app is carried over. An app that
+    /// takes longer than `refresh.app_timeout`, or is not done when the
+    /// refresh reaches `refresh.timeout`, keeps its last good data too, and
+    /// the apps that finished are published on time.
     pub async fn refresh(&self, previous: &Snapshot) -> Snapshot {
         let started = Instant::now();
-        let apps = match self.apps().await {
+        let deadline = tokio::time::Instant::now() + self.opts.refresh.timeout;
+        let listed = match tokio::time::timeout_at(deadline, self.apps(previous)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "listing apps did not finish within refresh.timeout ({})",
+                human(self.opts.refresh.timeout)
+            )),
+        };
+        let apps = match listed {
             Ok(apps) => apps,
             Err(e) => {
                 tracing::error!(error = %e, "listing apps failed; keeping the previous data of every app");
@@ -81,7 +93,7 @@ impl Refresher {
                 next.format = SNAPSHOT_FORMAT;
                 for a in &mut next.apps {
                     a.last_attempt_failed = true;
-                    a.last_error = Some(e.to_string());
+                    a.last_error = Some(e.clone());
                 }
                 next.refresh = RefreshStatus {
                     last_attempt_unix: unix_now(),
@@ -94,18 +106,52 @@ impl Refresher {
                 return next;
             }
         };
+        for gone in previous
+            .apps
+            .iter()
+            .filter(|p| !apps.iter().any(|a| a.id == p.app.id))
+        {
+            tracing::warn!(app_id = %gone.app.id, app = %gone.app.name, "app is no longer visible to this API key; its series are removed");
+        }
 
-        let results: Vec<(AppRef, Result<AppSnapshot, AscError>)> = futures::stream::iter(apps)
+        let app_timeout = self.opts.refresh.app_timeout;
+        let mut pending: Vec<AppRef> = apps.clone();
+        let mut stream = futures::stream::iter(apps)
             .map(|app| {
                 let prev = previous.app(&app.id);
                 async move {
-                    let r = self.refresh_app(&app, prev).await;
+                    let r = match tokio::time::timeout(app_timeout, self.refresh_app(&app, prev))
+                        .await
+                    {
+                        Ok(r) => r.map_err(|e| e.to_string()),
+                        Err(_) => Err(format!(
+                            "the app's refresh did not finish within refresh.app_timeout ({}); raise it if the account is large or the API slow",
+                            human(app_timeout)
+                        )),
+                    };
                     (app, r)
                 }
             })
-            .buffer_unordered(self.opts.refresh.concurrency.max(1))
-            .collect()
-            .await;
+            .buffer_unordered(self.opts.refresh.concurrency.max(1));
+        let mut results: Vec<(AppRef, Result<AppSnapshot, String>)> = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some((app, r))) => {
+                    pending.retain(|p| p.id != app.id);
+                    results.push((app, r));
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    let e = format!(
+                        "the refresh reached refresh.timeout ({}) before this app finished",
+                        human(self.opts.refresh.timeout)
+                    );
+                    results.extend(pending.drain(..).map(|app| (app, Err(e.clone()))));
+                    break;
+                }
+            }
+        }
+        drop(stream);
 
         let mut all_ok = true;
         let mut apps: Vec<AppSnapshot> = results
@@ -118,7 +164,7 @@ impl Refresher {
                     let mut kept = previous.app(&app.id).cloned().unwrap_or_default();
                     kept.app = app;
                     kept.last_attempt_failed = true;
-                    kept.last_error = Some(e.to_string());
+                    kept.last_error = Some(e);
                     kept
                 }
             })
@@ -153,34 +199,42 @@ impl Refresher {
                 .collect(),
             retries: stats.retries(),
             rate_limit: stats.rate_limit().map(|o| o.limit.into()),
+            auth_failures: stats.auth_failures(),
+            auth_recovered: stats.auth_recovered(),
+            decode_errors: stats.decode_errors(),
+            resume_unix: stats.hold().map(|h| {
+                unix_now()
+                    + h.until
+                        .saturating_duration_since(Instant::now())
+                        .as_secs_f64()
+            }),
         }
     }
 
-    /// The apps to refresh: every app the key sees, or the allow-list.
-    async fn apps(&self) -> Result<Vec<AppRef>, AscError> {
+    /// The apps to refresh: every app the key sees, or the allow-list. An
+    /// identity attribute (name, bundle id) that vanishes from the listing
+    /// keeps its previous value, with a warning, instead of relabelling the
+    /// app's series.
+    async fn apps(&self, previous: &Snapshot) -> Result<Vec<AppRef>, AscError> {
         let apps: Vec<App> = self.client.list_apps(&AppsQuery::default()).await?;
         let refs: Vec<AppRef> = apps
             .iter()
             .filter(|a| {
                 self.opts.refresh.apps.is_empty()
-                    || self
-                        .opts
-                        .refresh
-                        .apps
-                        .iter()
-                        .any(|w| w == &a.id || w == a.bundle_id())
+                    || self.opts.refresh.apps.iter().any(|w| {
+                        w == &a.id
+                            || w == a.bundle_id()
+                            || kept_bundle_id(previous, a) == Some(w.as_str())
+                    })
             })
-            .map(|a| AppRef {
-                id: a.id.clone(),
-                name: a.name().to_string(),
-                bundle_id: a.bundle_id().to_string(),
-            })
+            .map(|a| app_ref(a, previous.app(&a.id).map(|p| &p.app)))
             .collect();
         for wanted in &self.opts.refresh.apps {
-            if !apps
-                .iter()
-                .any(|a| wanted == &a.id || wanted == a.bundle_id())
-            {
+            if !apps.iter().any(|a| {
+                wanted == &a.id
+                    || wanted == a.bundle_id()
+                    || kept_bundle_id(previous, a) == Some(wanted.as_str())
+            }) {
                 tracing::warn!(app = %wanted, "app in the allow-list is not visible to this API key");
             }
         }
@@ -248,7 +302,7 @@ impl Refresher {
                 });
                 continue;
             }
-            out.push(self.refresh_build(build).await?);
+            out.push(self.refresh_build(&app.id, build).await?);
         }
         Ok(AppSnapshot {
             app: app.clone(),
@@ -260,7 +314,11 @@ impl Refresher {
         })
     }
 
-    async fn refresh_build(&self, build: BuildInfo) -> Result<BuildSnapshot, AscError> {
+    async fn refresh_build(
+        &self,
+        app_id: &str,
+        build: BuildInfo,
+    ) -> Result<BuildSnapshot, AscError> {
         let metrics = if self.opts.refresh.build_metrics {
             self.pace().await;
             match self
@@ -272,8 +330,14 @@ impl Refresher {
                     prune(&mut f.value, &self.opts);
                     Some(f.value)
                 }
-                Ok(_) => None,
-                Err(e) if e.is_not_found() => None,
+                Ok(_) => {
+                    tracing::info!(app_id = %app_id, build = %build.number, "Apple has no metrics for this build yet (empty document): not measured");
+                    None
+                }
+                Err(e) if e.is_not_found() => {
+                    tracing::info!(app_id = %app_id, build = %build.number, "Apple has no metrics for this build (404): not measured");
+                    None
+                }
                 Err(e) => return Err(e),
             }
         } else {
@@ -293,7 +357,10 @@ impl Refresher {
                 .await
             {
                 Ok(s) => s,
-                Err(e) if e.is_not_found() => Vec::new(),
+                Err(e) if e.is_not_found() => {
+                    tracing::info!(app_id = %app_id, build = %build.number, "Apple has no diagnostic signatures for this build (404)");
+                    Vec::new()
+                }
                 Err(e) => return Err(e),
             };
             if self.opts.diagnostics.logs {
@@ -308,7 +375,9 @@ impl Refresher {
                         .await
                     {
                         Ok(f) => logs.push((sig.id.clone(), f.value)),
-                        Err(e) if e.is_not_found() => {}
+                        Err(e) if e.is_not_found() => {
+                            tracing::info!(app_id = %app_id, build = %build.number, signature_id = %sig.id, "Apple has no logs for this signature (404)");
+                        }
                         Err(e) => return Err(e),
                     }
                 }
@@ -320,6 +389,57 @@ impl Refresher {
             signatures,
             logs,
         })
+    }
+}
+
+/// The bundle id the previous snapshot knew for an app whose listing lost it.
+fn kept_bundle_id<'a>(previous: &'a Snapshot, app: &App) -> Option<&'a str> {
+    if app
+        .attributes
+        .bundle_id
+        .as_deref()
+        .is_some_and(|b| !b.is_empty())
+    {
+        return None;
+    }
+    previous
+        .app(&app.id)
+        .map(|p| p.app.bundle_id.as_str())
+        .filter(|b| !b.is_empty())
+}
+
+/// An app's identity labels. A name or bundle id missing from the listing
+/// (schema drift, a partial response) keeps the previous value, with a
+/// warning, so the app's series are not relabelled.
+pub fn app_ref(app: &App, previous: Option<&AppRef>) -> AppRef {
+    let keep = |field: &str, now: Option<&str>, before: Option<&str>| -> String {
+        match (
+            now.filter(|v| !v.is_empty()),
+            before.filter(|v| !v.is_empty()),
+        ) {
+            (Some(v), _) => v.to_string(),
+            (None, Some(b)) => {
+                tracing::warn!(app_id = %app.id, field, kept = %b, "the app listing has no {field} for this app; keeping the previous value");
+                b.to_string()
+            }
+            (None, None) => {
+                tracing::warn!(app_id = %app.id, field, "the app listing has no {field} for this app");
+                String::new()
+            }
+        }
+    };
+    AppRef {
+        id: app.id.clone(),
+        name: keep(
+            "name",
+            app.attributes.name.as_deref(),
+            previous.map(|p| p.name.as_str()),
+        ),
+        bundle_id: keep(
+            "bundleId",
+            app.attributes.bundle_id.as_deref(),
+            previous.map(|p| p.bundle_id.as_str()),
+        ),
     }
 }
 
@@ -451,46 +571,52 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let loaded = publish.borrow().clone();
-    let mut current: Snapshot = loaded.as_deref().cloned().unwrap_or_default();
+    let mut current: Arc<Snapshot> = loaded.clone().unwrap_or_default();
     let mut delay = initial_delay(refresher.options(), loaded.as_deref(), unix_now());
     if !delay.is_zero() {
-        tracing::info!(delay = %humantime::format_duration(Duration::from_secs(delay.as_secs())), "saved data is fresh; first refresh deferred");
+        tracing::info!(delay = %human(delay), "saved data is fresh; first refresh deferred");
     }
+    let stats = refresher.client().stats().clone();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(delay) => {}
         }
+        let requests_before = stats.total_requests();
         let next = tokio::select! {
             _ = shutdown.cancelled() => break,
             s = refresher.refresh(&current) => s,
         };
-        let failed: Vec<&str> = next
-            .apps
-            .iter()
-            .filter(|a| a.last_attempt_failed)
-            .map(|a| a.app.id.as_str())
-            .collect();
+        let failed = next.apps.iter().filter(|a| a.last_attempt_failed).count();
         tracing::info!(
             apps = next.apps.len(),
-            failed = failed.len(),
+            failed,
             duration_seconds = next.refresh.duration_seconds,
-            requests = refresher.client().stats().total_requests(),
+            requests = stats.total_requests().saturating_sub(requests_before),
             "refresh finished"
         );
-        current = next;
-        let shared = Arc::new(current.clone());
-        publish.send_replace(Some(shared.clone()));
+        current = Arc::new(next);
+        publish.send_replace(Some(current.clone()));
         if let Some(store) = &store {
             let store = store.clone();
+            let shared = current.clone();
             // Not cancelled by shutdown: the write always completes.
             match tokio::task::spawn_blocking(move || store.save(&shared)).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "saving state failed"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "saving state failed; the data is still served, and saving is tried again after the next refresh")
+                }
                 Err(e) => tracing::error!(error = %e, "state writer panicked"),
             }
         }
         delay = next_delay(refresher.options(), &current);
+        if let Some(hold) = stats.hold() {
+            let wait = hold.until.saturating_duration_since(Instant::now());
+            if wait > delay {
+                tracing::warn!(next_refresh_in = %human(wait), reason = hold.reason.describe(), "rate limit: the next refresh waits until App Store Connect accepts requests again");
+                delay = wait;
+            }
+        }
     }
     tracing::info!("refresh loop stopped");
 }

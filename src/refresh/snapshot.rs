@@ -46,6 +46,19 @@ pub struct ApiSnapshot {
     pub requests: Vec<(String, String, u64)>,
     pub retries: u64,
     pub rate_limit: Option<RateLimitSnapshot>,
+    /// `(endpoint, count)`: 401s that persisted after a freshly minted token.
+    #[serde(default)]
+    pub auth_failures: Vec<(String, u64)>,
+    /// `(endpoint, count)`: 401s that a freshly minted token cured.
+    #[serde(default)]
+    pub auth_recovered: Vec<(String, u64)>,
+    /// `(endpoint, count)`: responses whose body could not be understood.
+    #[serde(default)]
+    pub decode_errors: Vec<(String, u64)>,
+    /// Unix seconds when requests may go out again, while the rate-limit
+    /// budget is spent or a `Retry-After` is being honoured.
+    #[serde(default)]
+    pub resume_unix: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

@@ -1,10 +1,16 @@
 //! Persistence of the last good snapshot in the state directory.
 //!
-//! Written atomically (temp file, fsync, rename) so a crash never leaves a
-//! half-written file; a corrupt or unreadable file is reported and ignored.
+//! Written atomically (temp file, fsync, rename, directory fsync) so a crash
+//! never leaves a half-written file; a failed write removes its temp file
+//! (a full disk stays no fuller) and is counted in [`StateStats`]; a corrupt
+//! or unreadable file is reported and ignored.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
 
 use super::snapshot::{SNAPSHOT_FORMAT, Snapshot};
 
@@ -13,6 +19,63 @@ const FILE_NAME: &str = "snapshot.json";
 #[derive(Debug, Clone)]
 pub struct StateStore {
     dir: PathBuf,
+    stats: Arc<StateStats>,
+}
+
+/// Outcomes of the snapshot writes, for the exporter's own metrics. Writes
+/// happen after a snapshot is published, so every change bumps a generation
+/// on a `watch` channel (the Prometheus output re-encodes on it).
+#[derive(Debug)]
+pub struct StateStats {
+    failures: AtomicU64,
+    last_success_unix: Mutex<Option<f64>>,
+    generation: watch::Sender<u64>,
+}
+
+/// A plain copy of [`StateStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StateStatsSnapshot {
+    pub write_failures: u64,
+    pub last_write_success_unix: Option<f64>,
+}
+
+impl Default for StateStats {
+    fn default() -> Self {
+        Self {
+            failures: AtomicU64::new(0),
+            last_success_unix: Mutex::new(None),
+            generation: watch::Sender::new(0),
+        }
+    }
+}
+
+impl StateStats {
+    fn record(&self, ok: bool) {
+        if ok {
+            *self
+                .last_success_unix
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(super::runner::unix_now());
+        } else {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    pub fn snapshot(&self) -> StateStatsSnapshot {
+        StateStatsSnapshot {
+            write_failures: self.failures.load(Ordering::Relaxed),
+            last_write_success_unix: *self
+                .last_success_unix
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+
+    /// Changes whenever a write finishes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +97,13 @@ impl StateStore {
         })?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            stats: Arc::new(StateStats::default()),
         })
+    }
+
+    /// Outcomes of [`Self::save`].
+    pub fn stats(&self) -> &Arc<StateStats> {
+        &self.stats
     }
 
     pub fn path(&self) -> PathBuf {
@@ -66,9 +135,11 @@ impl StateStore {
         }
     }
 
-    /// Writes the snapshot atomically.
+    /// Writes the snapshot atomically; the outcome is counted in [`Self::stats`].
     pub fn save(&self, snapshot: &Snapshot) -> Result<(), StateError> {
-        self.write_atomic(FILE_NAME, snapshot)
+        let r = self.write_atomic(FILE_NAME, snapshot);
+        self.stats.record(r.is_ok());
+        r
     }
 
     /// Reads a small auxiliary JSON file of the state directory (an
@@ -102,19 +173,29 @@ impl StateStore {
         let path = self.dir.join(name);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            serde_json::to_writer(&mut f, value)?;
-            f.flush()?;
+            let f = std::fs::File::create(&tmp)?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+            serde_json::to_writer(&mut w, value)?;
+            w.flush()?;
+            let f = w.into_inner().map_err(|e| e.into_error())?;
             f.sync_all()?;
+            drop(f);
             std::fs::rename(&tmp, &path)?;
             if let Ok(d) = std::fs::File::open(&self.dir) {
                 let _ = d.sync_all();
             }
             Ok(())
         };
-        write().map_err(|e| StateError::Write {
-            path: path.clone(),
-            reason: e.to_string(),
+        write().map_err(|e| {
+            // A partial temp file must not keep a full disk full; the
+            // previous good file stays in place.
+            let _ = std::fs::remove_file(&tmp);
+            StateError::Write {
+                path: path.clone(),
+                reason: format!(
+                    "{e}; the previous state file (if any) is kept; check the free space and permissions of state_dir"
+                ),
+            }
         })
     }
 }
@@ -148,5 +229,42 @@ mod tests {
         assert_eq!(store.load(), None);
         std::fs::write(store.path(), b"{\"format\": 999}").unwrap();
         assert_eq!(store.load(), None);
+    }
+
+    #[test]
+    fn a_failed_write_is_counted_leaves_no_temp_file_and_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        let snap = Snapshot {
+            format: SNAPSHOT_FORMAT,
+            ..Default::default()
+        };
+        let mut changes = store.stats().subscribe();
+        store.save(&snap).unwrap();
+        let ok = store.stats().snapshot();
+        assert_eq!(ok.write_failures, 0);
+        assert!(ok.last_write_success_unix.is_some());
+        assert!(changes.has_changed().unwrap());
+        changes.borrow_and_update();
+
+        // The rename target is a non-empty directory: the write fails after
+        // the temp file was written in full.
+        std::fs::remove_file(store.path()).unwrap();
+        std::fs::create_dir(store.path()).unwrap();
+        std::fs::write(store.path().join("x"), b"x").unwrap();
+        let e = store.save(&snap).unwrap_err().to_string();
+        assert!(
+            e.contains("snapshot.json") && e.contains("state_dir"),
+            "{e}"
+        );
+        let failed = store.stats().snapshot();
+        assert_eq!(failed.write_failures, 1);
+        assert_eq!(failed.last_write_success_unix, ok.last_write_success_unix);
+        assert!(changes.has_changed().unwrap());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, ["snapshot.json"], "no temp file left behind");
     }
 }
