@@ -1062,4 +1062,72 @@ mod tests {
             .to_string();
         assert!(e.contains("asc.base_url") && e.contains("http"), "{e}");
     }
+
+    #[test]
+    fn retries_and_deadlines_are_bounded() {
+        let e = Loader::new()
+            .flag("--max-retries", "1000000")
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("asc.max_retries")
+                && e.contains("more than 10")
+                && e.contains("--max-retries"),
+            "{e}"
+        );
+        assert_eq!(
+            Loader::new()
+                .flag("--max-retries", "10")
+                .unwrap()
+                .build()
+                .unwrap()
+                .asc
+                .max_retries,
+            10
+        );
+        let c = Loader::new()
+            .env(env(&[
+                ("ASC_EXPORTER_REFRESH_TIMEOUT", "20m"),
+                ("ASC_EXPORTER_APP_TIMEOUT", "90s"),
+                ("ASC_EXPORTER_MAX_RESPONSE_BYTES", "1048576"),
+            ]))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(c.refresh.timeout, Duration::from_secs(1200));
+        assert_eq!(c.refresh.app_timeout, Duration::from_secs(90));
+        assert_eq!(c.asc.max_response_bytes, 1 << 20);
+        let e = Loader::new()
+            .env(env(&[
+                ("ASC_EXPORTER_REFRESH_TIMEOUT", "1m"),
+                ("ASC_EXPORTER_APP_TIMEOUT", "2m"),
+            ]))
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("refresh.app_timeout") && e.contains("refresh.timeout"),
+            "{e}"
+        );
+        let e = Loader::new()
+            .env(env(&[("ASC_EXPORTER_REFRESH_TIMEOUT", "soon")]))
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("refresh.timeout") && e.contains("such as 30s"),
+            "{e}"
+        );
+        let e = Loader::new()
+            .env(env(&[("ASC_EXPORTER_MAX_RESPONSE_BYTES", "10")]))
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("asc.max_response_bytes"), "{e}");
+    }
 }

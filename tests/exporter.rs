@@ -3,54 +3,15 @@
 //! text parser.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use asc_perf_exporter::refresh::Snapshot;
-use asc_perf_exporter::service::Running;
-use common::exporter::{FIXTURE_APP, config, next_snapshot, sim_env, start};
-use common::prom::{Sample, find, one, parse};
+use common::exporter::{
+    FIXTURE_APP, config, next_snapshot, scrape, sim_env, snapshot_where, start,
+};
+use common::prom::{Sample, find, one};
 
 mod common;
-
-/// Waits until a published snapshot satisfies `done`.
-async fn snapshot_where(r: &mut Running, done: impl Fn(&Snapshot) -> bool) -> Arc<Snapshot> {
-    for _ in 0..20 {
-        let s = next_snapshot(r).await;
-        if done(&s) {
-            return s;
-        }
-    }
-    panic!("no snapshot reached the expected state");
-}
-
-/// Scrapes `/metrics` once the exposition reflects the snapshot current at
-/// the call, or a newer one (it is encoded right after a snapshot is published).
-async fn scrape(r: &Running) -> Vec<Sample> {
-    let want = r
-        .snapshots
-        .borrow()
-        .as_ref()
-        .map(|s| s.refresh.last_attempt_unix)
-        .unwrap_or(0.0);
-    for _ in 0..100 {
-        let text = reqwest::get(format!("http://{}/metrics", r.addr))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let at = text
-            .lines()
-            .find_map(|l| l.strip_prefix("asc_exporter_last_refresh_timestamp_seconds "))
-            .and_then(|v| v.trim().parse::<f64>().ok());
-        if at.is_some_and(|at| at >= want) {
-            return parse(&text);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("/metrics never showed the current snapshot");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_fixed_points_from_the_apple_example() {

@@ -164,6 +164,7 @@ fn snapshot() -> Snapshot {
             last_success_unix: Some(1_700_000_100.0),
             duration_seconds: 12.5,
             interval_seconds: 3600.0,
+            next_attempt_unix: None,
         },
         api: ApiSnapshot {
             requests: vec![

@@ -49,6 +49,10 @@ pub mod routes {
 
 /// Guard against a server that keeps handing out `links.next`.
 const MAX_PAGES: usize = 1000;
+/// Below this many requests left in a rate-limit window, requests go out
+/// one at a time (more than any sensible `refresh.concurrency` could have in
+/// flight).
+const SERIAL_BELOW: u64 = 16;
 /// The largest `limit` the JSON:API endpoints accept (API-NOTES §1.3-1.6).
 pub const MAX_PAGE: usize = 200;
 
@@ -186,6 +190,14 @@ impl ApiStats {
     pub fn rate_limit(&self) -> Option<RateLimitObservation> {
         self.lock().rate_limit
     }
+    /// Whether the latest `X-Rate-Limit` leaves so few requests in either
+    /// window that concurrent requests could overspend it.
+    fn budget_low(&self) -> bool {
+        self.lock().rate_limit.is_some_and(|o| {
+            let w = |r: Option<u64>| r.is_some_and(|r| r <= SERIAL_BELOW);
+            w(o.limit.hour.remaining) || w(o.limit.minute.remaining)
+        })
+    }
     /// The rate-limit hold in force now, if any: no request is sent before
     /// it ends.
     pub fn hold(&self) -> Option<Hold> {
@@ -245,6 +257,8 @@ pub struct AscClient {
     auth: Arc<TokenProvider>,
     config: Arc<ClientConfig>,
     stats: Arc<ApiStats>,
+    /// Held by the one request in flight while the budget is low.
+    low_budget_lane: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for AscClient {
@@ -272,6 +286,7 @@ impl AscClient {
             auth: Arc::new(auth),
             config: Arc::new(config),
             stats: Arc::new(ApiStats::default()),
+            low_budget_lane: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -364,6 +379,18 @@ impl AscClient {
         let mut remint_pending = false;
         loop {
             self.respect_hold(endpoint).await?;
+            // Near the end of a budget, one request at a time: each answer's
+            // X-Rate-Limit then says whether another may go, and the one
+            // that spends the last unit closes the gate before a concurrent
+            // request could earn a 429.
+            let _lane = match self.stats.budget_low() {
+                true => {
+                    let lane = self.low_budget_lane.lock().await;
+                    self.respect_hold(endpoint).await?;
+                    Some(lane)
+                }
+                false => None,
+            };
             let token = self.auth.token()?;
             let sent = self
                 .http

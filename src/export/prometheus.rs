@@ -313,6 +313,7 @@ const EXPORTER_LAST_SUCCESS_TS: &str = "asc_exporter_last_refresh_success_timest
 const EXPORTER_LAST_ATTEMPT_TS: &str = "asc_exporter_last_refresh_timestamp_seconds";
 const EXPORTER_DURATION: &str = "asc_exporter_refresh_duration_seconds";
 const EXPORTER_INTERVAL: &str = "asc_exporter_refresh_interval_seconds";
+const EXPORTER_NEXT_TS: &str = "asc_exporter_next_refresh_timestamp_seconds";
 const API_REQUESTS: &str = "asc_api_requests_total";
 const API_RETRIES: &str = "asc_api_retries_total";
 const API_RL_REMAINING: &str = "asc_api_rate_limit_remaining";
@@ -346,6 +347,7 @@ const FIXED: &[&str] = &[
     EXPORTER_LAST_ATTEMPT_TS,
     EXPORTER_DURATION,
     EXPORTER_INTERVAL,
+    EXPORTER_NEXT_TS,
     API_REQUESTS,
     API_RETRIES,
     API_RL_REMAINING,
@@ -743,6 +745,15 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
             vec![],
             s.refresh.duration_seconds,
         );
+        if let Some(ts) = s.refresh.next_attempt_unix {
+            b.fixed(
+                EXPORTER_NEXT_TS,
+                MetricType::GAUGE,
+                "Unix time the next refresh is due (later than the interval while the App Store Connect rate limit holds requests back).",
+                vec![],
+                ts,
+            );
+        }
         if s.refresh.interval_seconds > 0.0 {
             b.fixed(
                 EXPORTER_INTERVAL,

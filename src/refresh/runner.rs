@@ -101,6 +101,7 @@ impl Refresher {
                     last_success_unix: previous.refresh.last_success_unix,
                     duration_seconds: started.elapsed().as_secs_f64(),
                     interval_seconds: self.opts.refresh.interval.as_secs_f64(),
+                    next_attempt_unix: None,
                 };
                 next.api = self.api_snapshot();
                 return next;
@@ -184,6 +185,7 @@ impl Refresher {
                 },
                 duration_seconds: started.elapsed().as_secs_f64(),
                 interval_seconds: self.opts.refresh.interval.as_secs_f64(),
+                next_attempt_unix: None,
             },
             api: self.api_snapshot(),
         }
@@ -595,6 +597,16 @@ pub async fn run(
             requests = stats.total_requests().saturating_sub(requests_before),
             "refresh finished"
         );
+        delay = next_delay(refresher.options(), &next);
+        if let Some(hold) = stats.hold() {
+            let wait = hold.until.saturating_duration_since(Instant::now());
+            if wait > delay {
+                tracing::warn!(next_refresh_in = %human(wait), reason = hold.reason.describe(), "rate limit: the next refresh waits until App Store Connect accepts requests again");
+                delay = wait;
+            }
+        }
+        let mut next = next;
+        next.refresh.next_attempt_unix = Some(unix_now() + delay.as_secs_f64());
         current = Arc::new(next);
         publish.send_replace(Some(current.clone()));
         if let Some(store) = &store {
@@ -609,14 +621,6 @@ pub async fn run(
                 Err(e) => tracing::error!(error = %e, "state writer panicked"),
             }
         }
-        delay = next_delay(refresher.options(), &current);
-        if let Some(hold) = stats.hold() {
-            let wait = hold.until.saturating_duration_since(Instant::now());
-            if wait > delay {
-                tracing::warn!(next_refresh_in = %human(wait), reason = hold.reason.describe(), "rate limit: the next refresh waits until App Store Connect accepts requests again");
-                delay = wait;
-            }
-        }
     }
     tracing::info!("refresh loop stopped");
 }
@@ -625,6 +629,37 @@ pub async fn run(
 mod tests {
     use super::*;
     use crate::asc::ratelimit::RateLimit;
+
+    #[test]
+    fn identity_labels_that_vanish_keep_their_previous_value() {
+        let app = |name: Option<&str>, bundle: Option<&str>| App {
+            kind: "apps".into(),
+            id: "1".into(),
+            attributes: crate::asc::model::AppAttributes {
+                name: name.map(str::to_string),
+                bundle_id: bundle.map(str::to_string),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let before = AppRef {
+            id: "1".into(),
+            name: "Old".into(),
+            bundle_id: "com.old".into(),
+        };
+        // A renamed app keeps its new name; a vanished bundle id its old one.
+        assert_eq!(
+            app_ref(&app(Some("New"), None), Some(&before)),
+            AppRef {
+                id: "1".into(),
+                name: "New".into(),
+                bundle_id: "com.old".into()
+            }
+        );
+        assert_eq!(app_ref(&app(None, Some("")), Some(&before)), before);
+        // Without a previous value there is nothing to keep.
+        assert_eq!(app_ref(&app(None, None), None).bundle_id, "");
+    }
 
     #[test]
     fn wildcards() {

@@ -36,6 +36,10 @@ pub struct RefreshStatus {
     /// The configured refresh interval, so that alerts can say "two intervals".
     #[serde(default)]
     pub interval_seconds: f64,
+    /// Unix seconds when the next refresh is due (later than the interval
+    /// while the rate limit holds requests back).
+    #[serde(default)]
+    pub next_attempt_unix: Option<f64>,
 }
 
 /// What the client saw of the API: request counts and the rate limit.

@@ -10,6 +10,7 @@ use asc_perf_exporter::refresh::Snapshot;
 use asc_perf_exporter::service::{self, Running, ServeOptions};
 use asc_perf_exporter::sim::{self, Fixture, SimConfig, SimHandle};
 
+use super::prom::{Sample, parse};
 use super::shared;
 
 /// The app whose metrics are Apple's documentation example.
@@ -83,4 +84,43 @@ pub async fn next_snapshot(r: &mut Running) -> Arc<Snapshot> {
         .expect("a refresh finishes in time")
         .unwrap();
     r.snapshots.borrow_and_update().clone().expect("a snapshot")
+}
+
+/// Waits until a published snapshot satisfies `done`.
+pub async fn snapshot_where(r: &mut Running, done: impl Fn(&Snapshot) -> bool) -> Arc<Snapshot> {
+    for _ in 0..20 {
+        let s = next_snapshot(r).await;
+        if done(&s) {
+            return s;
+        }
+    }
+    panic!("no snapshot reached the expected state");
+}
+
+/// Scrapes `/metrics` once the exposition reflects the snapshot current at
+/// the call, or a newer one (it is encoded right after a snapshot is published).
+pub async fn scrape(r: &Running) -> Vec<Sample> {
+    let want = r
+        .snapshots
+        .borrow()
+        .as_ref()
+        .map(|s| s.refresh.last_attempt_unix)
+        .unwrap_or(0.0);
+    for _ in 0..100 {
+        let text = reqwest::get(format!("http://{}/metrics", r.addr))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let at = text
+            .lines()
+            .find_map(|l| l.strip_prefix("asc_exporter_last_refresh_timestamp_seconds "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        if at.is_some_and(|at| at >= want) {
+            return parse(&text);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("/metrics never showed the current snapshot");
 }
