@@ -550,3 +550,54 @@ fn simulate_generates_a_key_and_prints_working_exports() {
     let apps: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(apps.as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn the_inline_key_wins_over_the_path_and_an_exposed_key_file_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let (private, public) = generate_key_pair();
+    let dir = tempfile::tempdir().unwrap();
+    // Both set: ASC_PRIVATE_KEY wins (the path does not even exist), as in `serve`.
+    let out = bare()
+        .env("ASC_KEY_ID", KEY_ID)
+        .env("ASC_PRIVATE_KEY", &private)
+        .env("ASC_PRIVATE_KEY_PATH", dir.path().join("missing.p8"))
+        .arg("token")
+        .output()
+        .unwrap();
+    let token = ok(&out);
+    verify(&token, &public, None);
+    let err = stderr(&out);
+    assert!(err.contains("using ASC_PRIVATE_KEY"), "{err}");
+
+    // A key file others can read works, with a warning that says the fix.
+    let path = dir.path().join("AuthKey.p8");
+    std::fs::write(&path, &private).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = bare()
+        .env("ASC_KEY_ID", KEY_ID)
+        .env("ASC_PRIVATE_KEY_PATH", &path)
+        .arg("token")
+        .output()
+        .unwrap();
+    verify(&ok(&out), &public, None);
+    let err = stderr(&out);
+    assert!(
+        err.contains("readable by other users")
+            && err.contains(&format!("chmod 600 {}", path.display())),
+        "{err}"
+    );
+    assert!(
+        !err.contains("PRIVATE KEY"),
+        "no key material in the warning"
+    );
+    // Restricted: no warning.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = bare()
+        .env("ASC_KEY_ID", KEY_ID)
+        .env("ASC_PRIVATE_KEY_PATH", &path)
+        .arg("token")
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_eq!(stderr(&out), "");
+}

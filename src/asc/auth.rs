@@ -158,7 +158,13 @@ fn now_secs() -> u64 {
 /// Loads and checks a `.p8` key: PEM, PKCS#8, EC P-256.
 pub fn load_key(source: &KeySource) -> Result<EncodingKey, AuthError> {
     let (pem, origin) = read_key_text(source)?;
-    parse_p8(&pem, &origin)
+    let key = parse_p8(&pem, &origin)?;
+    // Only a key that works is worth protecting; a wrong file gets the one
+    // error line that says so.
+    if let KeySource::Path(path) = source {
+        warn_if_exposed(path);
+    }
+    Ok(key)
 }
 
 /// The PEM text of a key source and a description of where it came from
@@ -170,7 +176,6 @@ fn read_key_text(source: &KeySource) -> Result<(String, String), AuthError> {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
-            warn_if_exposed(path);
             (text, format!("file {}", path.display()))
         }
         KeySource::Inline(text) => (text.clone(), "from ASC_PRIVATE_KEY".to_string()),
