@@ -383,13 +383,12 @@ impl AscClient {
             // X-Rate-Limit then says whether another may go, and the one
             // that spends the last unit closes the gate before a concurrent
             // request could earn a 429.
-            let _lane = match self.stats.budget_low() {
-                true => {
-                    let lane = self.low_budget_lane.lock().await;
-                    self.respect_hold(endpoint).await?;
-                    Some(lane)
-                }
-                false => None,
+            let _lane = if self.stats.budget_low() {
+                let lane = self.low_budget_lane.lock().await;
+                self.respect_hold(endpoint).await?;
+                Some(lane)
+            } else {
+                None
             };
             let token = self.auth.token()?;
             let sent = self
@@ -416,7 +415,7 @@ impl AscClient {
                         ApiStats::bump(&mut self.stats.lock().auth_recovered, endpoint);
                     }
                     if status.is_success() {
-                        match self.read_capped(endpoint, resp).await {
+                        match self.read_capped(resp).await {
                             Ok(body) => {
                                 self.stats.record(endpoint, status.as_str());
                                 return Ok(body);
@@ -438,7 +437,7 @@ impl AscClient {
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_string);
                         if status == StatusCode::UNAUTHORIZED && !reminted {
-                            tracing::warn!(
+                            tracing::info!(
                                 endpoint,
                                 "401 from App Store Connect, minting a new token and retrying once"
                             );
@@ -459,7 +458,9 @@ impl AscClient {
                             // the retries through the gate).
                             let delay = retry_after.unwrap_or_default().max(self.backoff(attempt));
                             if delay <= self.config.max_retry_after {
-                                tracing::warn!(
+                                // Retries are counted (asc_api_retries_total);
+                                // only the final failure is worth a warning.
+                                tracing::debug!(
                                     endpoint,
                                     status = status.as_u16(),
                                     attempt,
@@ -481,10 +482,7 @@ impl AscClient {
                             .get(LOCATION)
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_string);
-                        let body = match self.read_capped(endpoint, resp).await {
-                            Ok(b) => b,
-                            Err(_) => Vec::new(),
-                        };
+                        let body = self.read_capped(resp).await.unwrap_or_default();
                         let errors = serde_json::from_slice::<ErrorResponse>(&body)
                             .map(|e| e.errors)
                             .unwrap_or_default();
@@ -521,7 +519,7 @@ impl AscClient {
                 .record(endpoint, if timeout { "timeout" } else { "error" });
             if attempt < self.config.max_retries {
                 let delay = self.backoff(attempt);
-                tracing::warn!(endpoint, attempt, delay = %human(delay), error = %reason, "request failed, retrying");
+                tracing::debug!(endpoint, attempt, delay = %human(delay), error = %reason, "request failed, retrying");
                 self.sleep_retry(delay).await;
                 attempt += 1;
                 continue;
@@ -561,11 +559,7 @@ impl AscClient {
     }
 
     /// Reads the whole body, refusing more than `max_response_bytes`.
-    async fn read_capped(
-        &self,
-        _endpoint: &str,
-        mut resp: reqwest::Response,
-    ) -> Result<Vec<u8>, BodyError> {
+    async fn read_capped(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, BodyError> {
         let limit = self.config.max_response_bytes;
         if resp.content_length().is_some_and(|l| l > limit as u64) {
             return Err(BodyError::TooLarge);
