@@ -124,9 +124,16 @@ pub(crate) async fn serve(kind: &FaultKind, env: &FaultEnv<'_>, real: Reply) -> 
     }
 }
 
-/// `real` with `content_length` as its header and `body` streamed.
-fn streamed(real: &Reply, content_length: Option<usize>, body: Body, rate: &str) -> Response {
-    let mut resp = body_response(real.status, real.content_type, body, rate);
+/// A response whose `body` is streamed, framed by `content_length` when
+/// given (else chunked).
+fn streamed(
+    status: StatusCode,
+    content_type: &str,
+    content_length: Option<usize>,
+    body: Body,
+    rate: &str,
+) -> Response {
+    let mut resp = body_response(status, content_type, body, rate);
     if let Some(n) = content_length {
         resp.headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
@@ -135,10 +142,15 @@ fn streamed(real: &Reply, content_length: Option<usize>, body: Body, rate: &str)
 }
 
 fn slow_body(real: Reply, delay: Duration, chunks: u32, rate: &str) -> Response {
-    let len = real.body.len();
+    let Reply {
+        status,
+        content_type,
+        body,
+    } = real;
+    let len = body.len();
     let chunks = usize::try_from(chunks.max(1)).unwrap_or(1);
     let size = len.div_ceil(chunks).max(1);
-    let body = Bytes::from(real.body.clone());
+    let body = Bytes::from(body);
     let parts: Vec<Bytes> = (0..chunks)
         .map(|i| body.slice((i * size).min(len)..((i + 1) * size).min(len)))
         .collect();
@@ -146,26 +158,41 @@ fn slow_body(real: Reply, delay: Duration, chunks: u32, rate: &str) -> Response 
         tokio::time::sleep(delay).await;
         Ok::<_, std::io::Error>(part)
     });
-    streamed(&real, Some(len), Body::from_stream(stream), rate)
+    streamed(
+        status,
+        content_type,
+        Some(len),
+        Body::from_stream(stream),
+        rate,
+    )
 }
 
 fn cut_off(real: Reply, framing: Framing, keep_percent: u8, rate: &str) -> Response {
-    let len = real.body.len();
-    let keep = len * usize::from(keep_percent.min(99)) / 100;
-    let part = Bytes::from(real.body[..keep].to_vec());
+    let Reply {
+        status,
+        content_type,
+        mut body,
+    } = real;
+    let len = body.len();
+    body.truncate(len * usize::from(keep_percent.min(99)) / 100);
     if framing == Framing::TruncatedJson {
-        let mut resp = real.clone();
-        resp.body = part.to_vec();
-        return resp.into_response(rate);
+        return body_response(status, content_type, body, rate);
     }
     // The part, then (once hyper has flushed it) an error: hyper closes the
     // connection without completing the Content-Length or the chunked body.
-    let stream = futures::stream::iter([Ok(part)]).chain(futures::stream::once(async {
-        tokio::time::sleep(CUT_LINGER).await;
-        Err(std::io::Error::other("body cut off by the simulator"))
-    }));
+    let stream =
+        futures::stream::iter([Ok(Bytes::from(body))]).chain(futures::stream::once(async {
+            tokio::time::sleep(CUT_LINGER).await;
+            Err(std::io::Error::other("body cut off by the simulator"))
+        }));
     let content_length = (framing == Framing::ContentLength).then_some(len);
-    streamed(&real, content_length, Body::from_stream(stream), rate)
+    streamed(
+        status,
+        content_type,
+        content_length,
+        Body::from_stream(stream),
+        rate,
+    )
 }
 
 fn huge_body(bytes: u64, content_length: bool, env: &FaultEnv<'_>) -> Response {
@@ -462,7 +489,10 @@ mod tests {
                 rest = &rest[i + 1..];
             }
             assert_eq!(frames, depth);
-            assert!(text.contains(r#""subFrames":[]}"#), "the leaf has no frames");
+            assert!(
+                text.contains(r#""subFrames":[]}"#),
+                "the leaf has no frames"
+            );
             assert!(text.ends_with(&format!("{}]", "]}".repeat(depth))));
             if depth <= 50 {
                 let v: Value = serde_json::from_str(&text).unwrap();
