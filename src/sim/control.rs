@@ -6,6 +6,16 @@
 //! `/_sim` admin API) and the HTTP handlers. The [`Account`] is regenerated
 //! whenever the scenario, a release or a removal changes it, and handed to
 //! handlers as an `Arc` snapshot.
+//!
+//! Faults ([`super::faults`]): [`SimControl::inject`] adds one (any kind),
+//! [`SimControl::fail`] is the shorthand for a status,
+//! [`SimControl::faults_served`] counts what was served per kind (counted
+//! when a request is given the fault, whether or not the client read it all).
+//!
+//! Budget: each window is fixed (an hour, a minute) and resets whole; besides
+//! spending, [`SimControl::set_rate_remaining`] sets what is left and
+//! [`SimControl::set_rate_resets_in`] when the window ends, so a test can
+//! exhaust the budget at once and get it back after a chosen time.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
