@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::Context;
 use crate::asc::KeySource;
 use crate::asc::auth::{generate_key_pair, public_key_pem, write_private_key};
-use crate::sim::{self, Fixture, SimConfig};
+use crate::sim::{self, Fault, Fixture, SimConfig};
 
 /// Key id the simulator announces when it generates its own key.
 pub const SIM_KEY_ID: &str = "SIMKEY0001";
@@ -52,6 +52,11 @@ pub struct SimulateArgs {
     /// Hourly request budget reported in X-Rate-Limit.
     #[arg(long, default_value_t = 3600)]
     pub hour_limit: u64,
+    /// Inject a fault from the start, in the JSON form of POST /_sim/faults,
+    /// e.g. '{"path_prefix":"/v1/apps","kind":"html_502","times":3}'
+    /// (repeatable; every kind is in docs/simulator.md).
+    #[arg(long = "fault", value_name = "JSON")]
+    pub faults: Vec<String>,
 }
 
 /// What `simulate --output json` prints once listening.
@@ -101,9 +106,18 @@ pub async fn run(args: SimulateArgs, ctx: &Context) -> anyhow::Result<()> {
             .push(Fixture::parse_spec(spec, args.fixtures_dir.as_deref()).map_err(|e| anyhow!(e))?);
     }
 
+    let faults = args
+        .faults
+        .iter()
+        .map(|spec| Fault::from_json(spec).map_err(|e| anyhow!("invalid --fault {spec}: {e}")))
+        .collect::<anyhow::Result<Vec<Fault>>>()?;
+
     let handle = sim::start(config, args.listen)
         .await
         .with_context(|| format!("cannot start the simulator on {}", args.listen))?;
+    for fault in faults {
+        handle.control.inject(fault).map_err(|e| anyhow!(e))?;
+    }
     let base_url = handle.base_url();
     if let Some(private) = &generated_private {
         write_private_key(&args.write_key, private).with_context(|| {

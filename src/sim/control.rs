@@ -1,10 +1,21 @@
 //! Shared simulator state: scenario, released versions, removed apps,
-//! injected faults, request counters and the rate-limit windows.
+//! injected faults (and how many of each kind were served), request counters
+//! and the rate-limit windows.
 //!
 //! [`SimControl`] is cheap to clone and shared between the test (or the
 //! `/_sim` admin API) and the HTTP handlers. The [`Account`] is regenerated
 //! whenever the scenario, a release or a removal changes it, and handed to
 //! handlers as an `Arc` snapshot.
+//!
+//! Faults ([`super::faults`]): [`SimControl::inject`] adds one (any kind),
+//! [`SimControl::fail`] is the shorthand for a status,
+//! [`SimControl::faults_served`] counts what was served per kind (counted
+//! when a request is given the fault, whether or not the client read it all).
+//!
+//! Budget: each window is fixed (an hour, a minute) and resets whole; besides
+//! spending, [`SimControl::set_rate_remaining`] sets what is left and
+//! [`SimControl::set_rate_resets_in`] when the window ends, so a test can
+//! exhaust the budget at once and get it back after a chosen time.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,6 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use super::SimConfig;
 use super::data::Account;
+pub use super::faults::Fault;
+use super::faults::FaultKind;
 
 /// What the synthetic account looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -43,15 +56,9 @@ impl Scenario {
     }
 }
 
-/// An injected failure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fault {
-    pub path_prefix: String,
-    pub status: u16,
-    /// Remaining times; `None` = until cleared.
-    #[serde(default)]
-    pub times: Option<u32>,
-}
+/// The [`SimControl::faults_served`] key of the 429s an exhausted budget
+/// answers.
+pub const RATE_LIMIT: &str = "rate_limit";
 
 /// Outcome of spending one request from the budget.
 #[derive(Debug, Clone)]
@@ -62,10 +69,12 @@ pub struct RateDecision {
     pub retry_after: Option<u64>,
 }
 
+/// A fixed rate-limit window: `limit` requests until `resets_at`, then a
+/// fresh window of `len`.
 struct Window {
     limit: u64,
     len: Duration,
-    start: Instant,
+    resets_at: Instant,
     used: u64,
 }
 
@@ -74,13 +83,13 @@ impl Window {
         Self {
             limit,
             len,
-            start: Instant::now(),
+            resets_at: Instant::now() + len,
             used: 0,
         }
     }
     fn roll(&mut self, now: Instant) {
-        if now.duration_since(self.start) >= self.len {
-            self.start = now;
+        if now >= self.resets_at {
+            self.resets_at = now + self.len;
             self.used = 0;
         }
     }
@@ -88,8 +97,11 @@ impl Window {
         self.limit.saturating_sub(self.used)
     }
     fn retry_after(&self, now: Instant) -> u64 {
-        let left = self.len.saturating_sub(now.duration_since(self.start));
+        let left = self.resets_at.saturating_duration_since(now);
         left.as_secs_f64().ceil().max(1.0) as u64
+    }
+    fn set_remaining(&mut self, remaining: u64) {
+        self.used = self.limit - remaining.min(self.limit);
     }
 }
 
@@ -99,6 +111,7 @@ struct State {
     removed: BTreeSet<String>,
     account: Arc<Account>,
     faults: Vec<Fault>,
+    served: BTreeMap<&'static str, u64>,
     requests: BTreeMap<String, u64>,
     hour: Window,
     minute: Option<Window>,
@@ -140,6 +153,7 @@ impl SimControl {
             removed: BTreeSet::new(),
             account,
             faults: Vec::new(),
+            served: BTreeMap::new(),
             requests: BTreeMap::new(),
             hour: Window::new(config.hour_limit, Duration::from_secs(3600)),
             minute,
@@ -186,41 +200,70 @@ impl SimControl {
         self.lock().scenario
     }
 
-    /// Requests whose path starts with `path_prefix` get `status` (with an
-    /// `ErrorResponse`) `times` times, or until [`clear_faults`](Self::clear_faults).
-    /// 429s carry `Retry-After: 1`.
+    /// Shorthand for a [`FaultKind::Status`] fault: requests whose path
+    /// starts with `path_prefix` get `status` (with an `ErrorResponse`)
+    /// `times` times, or until [`clear_faults`](Self::clear_faults). 429s
+    /// carry `Retry-After: 1`. Unlike [`inject`](Self::inject) the status is
+    /// not checked.
     pub fn fail(&self, path_prefix: &str, status: u16, times: Option<u32>) {
         self.lock().faults.push(Fault {
             path_prefix: path_prefix.to_string(),
-            status,
+            kind: FaultKind::status(status),
             times,
         });
     }
 
+    /// Adds a fault after the first matching ones (the first match serves a
+    /// request). Fails, adding nothing, with the same one-line message as
+    /// `POST /_sim/faults` when a parameter is out of range.
+    pub fn inject(&self, fault: Fault) -> Result<(), String> {
+        fault.validate()?;
+        self.lock().faults.push(fault);
+        Ok(())
+    }
+
+    /// Removes every active fault (the served counters stay).
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
     }
 
-    /// The active faults.
+    /// The active faults, with their remaining `times`.
     pub fn faults(&self) -> Vec<Fault> {
         self.lock().faults.clone()
     }
 
-    /// Takes one use of the first fault matching `path`.
-    pub(crate) fn take_fault(&self, path: &str) -> Option<u16> {
+    /// Faults served since the start, per kind ([`FaultKind::name`]), plus
+    /// `rate_limit` for the 429s of an exhausted budget. A kind never served
+    /// is absent.
+    pub fn faults_served(&self) -> BTreeMap<String, u64> {
+        self.lock()
+            .served
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect()
+    }
+
+    /// Faults of `kind` served since the start (0 when none).
+    pub fn served(&self, kind: &str) -> u64 {
+        self.lock().served.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Takes one use of the first fault matching `path` and counts it.
+    pub(crate) fn take_fault(&self, path: &str) -> Option<FaultKind> {
         let mut st = self.lock();
         let i = st
             .faults
             .iter()
             .position(|f| path.starts_with(&f.path_prefix))?;
-        let status = st.faults[i].status;
+        let kind = st.faults[i].kind.clone();
         if let Some(t) = st.faults[i].times.as_mut() {
             *t = t.saturating_sub(1);
             if *t == 0 {
                 st.faults.remove(i);
             }
         }
-        Some(status)
+        *st.served.entry(kind.name()).or_default() += 1;
+        Some(kind)
     }
 
     /// The app ships a new marketing version with one build; the oldest
@@ -283,7 +326,12 @@ impl SimControl {
     pub(crate) fn spend(&self) -> RateDecision {
         let now = Instant::now();
         let mut st = self.lock();
-        let State { hour, minute, .. } = &mut *st;
+        let State {
+            hour,
+            minute,
+            served,
+            ..
+        } = &mut *st;
         hour.roll(now);
         if let Some(m) = minute.as_mut() {
             m.roll(now);
@@ -299,10 +347,86 @@ impl SimControl {
                 m.used += 1;
             }
         }
+        if retry_after.is_some() {
+            *served.entry(RATE_LIMIT).or_default() += 1;
+        }
         RateDecision {
             header: Self::header(hour, minute.as_ref()),
             retry_after,
         }
+    }
+
+    /// Sets what is left of the current hour and minute windows (`None`
+    /// leaves a window as it is; values above the limit mean "all of it").
+    /// With 1 left, the next response reports `user-hour-rem:0`; with 0, the
+    /// next request gets 429 `RATE_LIMIT_EXCEEDED` with `Retry-After` = the
+    /// seconds until that window resets. Without a minute window
+    /// (`minute_limit` 0) `minute` is ignored.
+    pub fn set_rate_remaining(&self, hour: Option<u64>, minute: Option<u64>) {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let State {
+            hour: h, minute: m, ..
+        } = &mut *st;
+        h.roll(now);
+        if let Some(rem) = hour {
+            h.set_remaining(rem);
+        }
+        if let Some(w) = m.as_mut() {
+            w.roll(now);
+            if let Some(rem) = minute {
+                w.set_remaining(rem);
+            }
+        }
+    }
+
+    /// Makes the current hour and/or minute window end after the given time
+    /// (at most the window's length: 1 h, 1 min), so a spent budget comes
+    /// back then. Nothing changes when a value is out of range.
+    pub fn set_rate_resets_in(
+        &self,
+        hour: Option<Duration>,
+        minute: Option<Duration>,
+    ) -> Result<(), String> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let State {
+            hour: h, minute: m, ..
+        } = &mut *st;
+        if let Some(d) = hour
+            && d > h.len
+        {
+            return Err(format!(
+                "the hour window resets within {} ms, got {} ms",
+                h.len.as_millis(),
+                d.as_millis()
+            ));
+        }
+        if let (Some(d), Some(w)) = (minute, m.as_ref())
+            && d > w.len
+        {
+            return Err(format!(
+                "the minute window resets within {} ms, got {} ms",
+                w.len.as_millis(),
+                d.as_millis()
+            ));
+        }
+        h.roll(now);
+        if let Some(d) = hour {
+            h.resets_at = now + d;
+        }
+        if let Some(w) = m.as_mut() {
+            w.roll(now);
+            if let Some(d) = minute {
+                w.resets_at = now + d;
+            }
+        }
+        Ok(())
+    }
+
+    /// The current `X-Rate-Limit` value (spends nothing).
+    pub fn rate_limit_header(&self) -> String {
+        self.peek_rate()
     }
 
     /// The current `X-Rate-Limit` without spending anything.
@@ -345,6 +469,7 @@ impl SimControl {
             "released": st.released,
             "removed": st.removed,
             "faults": st.faults,
+            "faults_served": st.served,
             "requests": st.requests.values().sum::<u64>(),
             "requests_by_route": st.requests,
             "rate_limit": Self::header(&st.hour, st.minute.as_ref()),

@@ -11,10 +11,15 @@
 //!
 //! * [`data`]: the synthetic account, a pure function of
 //!   (`seed`, [`Scenario`], released versions, removed apps).
-//! * [`server`]: the axum HTTP server (API routes and the `/_sim` admin API).
+//! * [`server`]: the axum HTTP server and the API pipeline (count, JWT,
+//!   budget, faults, answer); `routes`: the routes' handlers; `response`:
+//!   `ErrorResponse` errors and the common headers.
+//! * `admin`: the `/_sim` admin API (documented in `docs/simulator.md`).
 //! * [`auth`]: JWT verification.
 //! * [`fixtures`]: saved responses served for chosen ids.
 //! * [`control`]: scenarios, fault injection, request counting, rate limits.
+//! * [`faults`]: what an injected fault is (every kind, its JSON form);
+//!   [`inject`]: how each kind goes on the wire (`docs/simulator.md`).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -27,16 +32,22 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
 pub mod auth;
 pub mod control;
 pub mod data;
+pub mod faults;
 pub mod fixtures;
+pub mod inject;
+mod response;
+mod routes;
 pub mod server;
 
 use std::net::SocketAddr;
 
 pub use control::{Scenario, SimControl};
 pub use data::{Account, generate_account};
+pub use faults::{Drift, Fault, FaultKind, Framing, NanLiteral, RetryAfter};
 pub use fixtures::{Fixture, FixtureBody, FixtureRoute};
 pub use server::{SimHandle, start};
 

@@ -8,47 +8,41 @@
 //! `ErrorResponse` (404 `PATH_ERROR`, 400 `PARAMETER_ERROR.*`), never a
 //! framework default.
 //!
-//! Admin API (no auth, not counted): `GET /_sim/state`, `PUT /_sim/scenario`
-//! `{"scenario":"regression"}`, `POST /_sim/faults`
-//! `{"path_prefix":"/v1/apps/1","status":500,"times":null}`,
-//! `DELETE /_sim/faults`, `POST /_sim/apps/{id}/release`.
+//! The routes' handlers are in `routes.rs`, the faults' wire behaviour in
+//! [`super::inject`], the admin API (`/_sim/...`, no auth, not counted) in
+//! `admin.rs`.
 
-use std::cmp::Ordering;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::Response;
 use axum::routing::{get, post, put};
-use rand::Rng;
-use serde::Serialize;
-use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::SimConfig;
+use super::admin;
 use super::auth::Verifier;
-use super::control::{Fault, Scenario, SimControl};
-use super::data::{self, Account, BuildRef, CATEGORIES, DIAGNOSTIC_TYPES, MetricsQuery, SimApp};
-use super::fixtures::{self, FixtureRoute};
-use crate::asc::client::{DIAGNOSTIC_LOGS_JSON, JSON, XCODE_METRICS_JSON, natural_cmp, routes};
-use crate::asc::model::{
-    ApiErrorItem, App, AppAttributes, Build, BuildAttributes, BuildRelationships,
-    DiagnosticSignature, DiagnosticSignatureAttributes, DiagnosticSignatureRelationships,
-    ErrorResponse, Links, LogsRelationship, PagedDocumentLinks, Paging, PagingInformation,
-    PrereleaseVersion, PrereleaseVersionAttributes, Relationship, ResourceIdentifier,
-};
+use super::control::SimControl;
+use super::data::{self, Account};
+use super::fixtures;
+use super::inject::{self, FaultEnv};
+use super::response::{ApiError, Reply};
+use super::routes as handlers;
+use crate::asc::client::{DIAGNOSTIC_LOGS_JSON, JSON, XCODE_METRICS_JSON, routes};
+use crate::asc::model::{PagedDocumentLinks, Paging, PagingInformation};
 
 /// Largest `limit` Apple accepts.
-const MAX_LIMIT: usize = 200;
+pub(super) const MAX_LIMIT: usize = 200;
 
-struct Shared {
-    control: SimControl,
-    verifier: Verifier,
-    addr: SocketAddr,
+/// What every handler shares.
+pub(crate) struct Shared {
+    pub(crate) control: SimControl,
+    pub(crate) verifier: Verifier,
+    pub(crate) addr: SocketAddr,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -110,13 +104,16 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHa
         addr,
     });
     let router = Router::new()
-        .route("/_sim/state", get(admin_state))
-        .route("/_sim/scenario", put(admin_scenario))
+        .route("/_sim/state", get(admin::state))
+        .route("/_sim/scenario", put(admin::scenario))
         .route(
             "/_sim/faults",
-            post(admin_add_fault).delete(admin_clear_faults),
+            post(admin::add_fault)
+                .get(admin::list_faults)
+                .delete(admin::clear_faults),
         )
-        .route("/_sim/apps/{id}/release", post(admin_release))
+        .route("/_sim/rate_limit", put(admin::rate_limit))
+        .route("/_sim/apps/{id}/release", post(admin::release))
         .fallback(api)
         .with_state(shared);
     let (tx, rx) = oneshot::channel::<()>();
@@ -139,237 +136,26 @@ pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHa
     })
 }
 
-// ----- admin ------------------------------------------------------------------
-
-fn admin_json(status: StatusCode, v: Value) -> Response {
-    (status, [(header::CONTENT_TYPE, JSON)], v.to_string()).into_response()
-}
-
-async fn admin_state(State(s): State<Arc<Shared>>) -> Response {
-    admin_json(StatusCode::OK, s.control.state_json())
-}
-
-async fn admin_scenario(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let parsed = serde_json::from_slice::<Value>(&body).ok();
-    let scenario = parsed
-        .as_ref()
-        .and_then(|v| v.get("scenario"))
-        .and_then(Value::as_str)
-        .and_then(Scenario::parse);
-    match scenario {
-        Some(sc) => {
-            s.control.set_scenario(sc);
-            admin_json(StatusCode::OK, json!({"scenario": sc.as_str()}))
-        }
-        None => admin_json(
-            StatusCode::BAD_REQUEST,
-            json!({"error": "expected {\"scenario\": \"baseline\" | \"regression\"}"}),
-        ),
-    }
-}
-
-async fn admin_add_fault(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Fault>(&body) {
-        Ok(f) if (400..=599).contains(&f.status) && f.path_prefix.starts_with('/') => {
-            s.control.fail(&f.path_prefix, f.status, f.times);
-            admin_json(StatusCode::CREATED, json!({"faults": s.control.faults()}))
-        }
-        _ => admin_json(
-            StatusCode::BAD_REQUEST,
-            json!({"error": "expected {\"path_prefix\": \"/v1/...\", \"status\": 400..599, \"times\": n | null}"}),
-        ),
-    }
-}
-
-async fn admin_clear_faults(State(s): State<Arc<Shared>>) -> Response {
-    s.control.clear_faults();
-    StatusCode::NO_CONTENT.into_response()
-}
-
-async fn admin_release(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    let version = s.control.release_version(&id);
-    if version.is_empty() {
-        admin_json(
-            StatusCode::NOT_FOUND,
-            json!({"error": format!("no synthetic app with id '{id}'")}),
-        )
-    } else {
-        admin_json(StatusCode::OK, json!({"app_id": id, "version": version}))
-    }
-}
-
-// ----- errors -----------------------------------------------------------------
-
-/// An API error: status plus one `ErrorResponse` item.
-#[derive(Debug)]
-struct ApiError {
-    status: u16,
-    item: Box<ApiErrorItem>,
-}
-
-fn error_id() -> String {
-    let mut r = rand::thread_rng();
-    let b: [u8; 16] = r.r#gen();
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
-}
-
-impl ApiError {
-    fn new(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Self {
-        let mut item = ApiErrorItem::new(status, code, title, detail);
-        item.id = Some(error_id());
-        Self {
-            status,
-            item: Box::new(item),
-        }
-    }
-    fn path(detail: impl Into<String>) -> Self {
-        Self::new(404, "PATH_ERROR", "The URL path is not valid", detail)
-    }
-    fn not_found(kind: &str, id: &str) -> Self {
-        Self::path(format!(
-            "There is no resource of type '{kind}' with id '{id}'"
-        ))
-    }
-    fn invalid(param: &str, detail: impl Into<String>) -> Self {
-        let mut e = Self::new(
-            400,
-            "PARAMETER_ERROR.INVALID",
-            "A parameter has an invalid value",
-            detail,
-        );
-        e.item.source = Some(json!({ "parameter": param }));
-        e
-    }
-    fn illegal(param: &str) -> Self {
-        let mut e = Self::new(
-            400,
-            "PARAMETER_ERROR.ILLEGAL",
-            "A parameter cannot be used with this request",
-            format!("The parameter '{param}' can not be used with this request"),
-        );
-        e.item.source = Some(json!({ "parameter": param }));
-        e
-    }
-    /// The error a fault injection with `status` produces.
-    fn injected(status: u16) -> Self {
-        let (code, title) = match status {
-            400 => (
-                "PARAMETER_ERROR.INVALID",
-                "A parameter has an invalid value",
-            ),
-            401 => (
-                "NOT_AUTHORIZED",
-                "Authentication credentials are missing or invalid.",
-            ),
-            403 => (
-                "FORBIDDEN_ERROR",
-                "This request is forbidden for security reasons",
-            ),
-            404 => ("NOT_FOUND", "The specified resource does not exist"),
-            409 => ("CONFLICT", "The provided resource data is not valid."),
-            429 => (
-                "RATE_LIMIT_EXCEEDED",
-                "The request rate limit has been reached.",
-            ),
-            500 => ("UNEXPECTED_ERROR", "An unexpected error occurred."),
-            503 => (
-                "SERVICE_UNAVAILABLE",
-                "The service is temporarily unavailable.",
-            ),
-            _ => ("SIMULATED_ERROR", "A simulated error occurred."),
-        };
-        Self::new(
-            status,
-            code,
-            title,
-            format!("Injected by the simulator (HTTP {status})"),
-        )
-    }
-
-    fn into_response(self, rate: &str, retry_after: Option<u64>) -> Response {
-        let body = serde_json::to_vec(&ErrorResponse {
-            errors: vec![*self.item],
-        })
-        .unwrap_or_default();
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut resp = body_response(status, JSON, body, rate);
-        if let Some(s) = retry_after
-            && let Ok(v) = HeaderValue::from_str(&s.to_string())
-        {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        resp
-    }
-}
-
-fn body_response(status: StatusCode, content_type: &str, body: Vec<u8>, rate: &str) -> Response {
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json")),
-    );
-    if let Ok(v) = HeaderValue::from_str(rate) {
-        h.insert("x-rate-limit", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&error_id().to_uppercase()) {
-        h.insert("x-request-id", v);
-    }
-    resp
-}
-
-// ----- request context ----------------------------------------------------------
-
-/// A successful API answer.
-struct Answer {
-    content_type: &'static str,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json<T: Serialize>(content_type: &'static str, v: &T) -> Result<Answer, ApiError> {
-        serde_json::to_vec(v)
-            .map(|body| Answer { content_type, body })
-            .map_err(|e| ApiError::injected(500).with_detail(format!("serialization failed: {e}")))
-    }
-}
-
-impl ApiError {
-    fn with_detail(mut self, d: String) -> Self {
-        self.item.detail = Some(d);
-        self
-    }
-}
-
 /// The parsed request: origin for links, path, query pairs.
-struct Ctx<'a> {
-    base: String,
-    path: &'a str,
-    query: Vec<(String, String)>,
-    account: Arc<Account>,
-    control: &'a SimControl,
+pub(super) struct Ctx<'a> {
+    pub(super) base: String,
+    pub(super) path: &'a str,
+    pub(super) query: Vec<(String, String)>,
+    pub(super) account: Arc<Account>,
+    pub(super) control: &'a SimControl,
 }
 
 impl Ctx<'_> {
-    fn fixtures(&self) -> &[fixtures::Fixture] {
+    pub(super) fn fixtures(&self) -> &[fixtures::Fixture] {
         &self.control.config().fixtures
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
     /// The last value of a parameter.
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .rev()
@@ -378,7 +164,7 @@ impl Ctx<'_> {
     }
 
     /// A comma-separated list parameter.
-    fn list(&self, name: &str) -> Vec<String> {
+    pub(super) fn list(&self, name: &str) -> Vec<String> {
         self.get(name)
             .map(|v| {
                 v.split(',')
@@ -391,7 +177,7 @@ impl Ctx<'_> {
     }
 
     /// Rejects parameters the route does not take (`fields[...]` is accepted).
-    fn allow(&self, names: &[&str]) -> Result<(), ApiError> {
+    pub(super) fn allow(&self, names: &[&str]) -> Result<(), ApiError> {
         for (k, _) in &self.query {
             let sparse_fields = k.starts_with("fields[") && k.ends_with(']');
             if !(names.contains(&k.as_str()) || sparse_fields) {
@@ -401,7 +187,7 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn limit(&self, default: usize) -> Result<usize, ApiError> {
+    pub(super) fn limit(&self, default: usize) -> Result<usize, ApiError> {
         match self.get("limit") {
             None => Ok(default.clamp(1, MAX_LIMIT)),
             Some(v) => match v.trim().parse::<usize>() {
@@ -420,7 +206,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn check_enum(&self, name: &str, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
+    pub(super) fn check_enum(&self, name: &str, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
         let values = self.list(name);
         for v in &values {
             if !allowed.contains(&v.as_str()) {
@@ -437,7 +223,7 @@ impl Ctx<'_> {
     }
 
     /// This URL with the given query pairs.
-    fn with_query(&self, pairs: &[(String, String)]) -> String {
+    pub(super) fn with_query(&self, pairs: &[(String, String)]) -> String {
         let mut s = self.url(self.path);
         if !pairs.is_empty() {
             let mut ser = url::form_urlencoded::Serializer::new(String::new());
@@ -451,7 +237,7 @@ impl Ctx<'_> {
     }
 
     /// One page of `items`: (page, links, meta). The cursor is opaque to clients.
-    fn page<T>(
+    pub(super) fn page<T>(
         &self,
         items: Vec<T>,
         default: usize,
@@ -574,6 +360,19 @@ fn classify(path: &str) -> Route<'_> {
     }
 }
 
+impl Route<'_> {
+    /// The media type of the route's successful answers.
+    fn media_type(&self) -> &'static str {
+        match self {
+            Route::AppMetrics(_) | Route::BuildMetrics(_) => XCODE_METRICS_JSON,
+            Route::SignatureLogs(_) => DIAGNOSTIC_LOGS_JSON,
+            _ => JSON,
+        }
+    }
+}
+
+/// The API pipeline: count, verify the JWT, spend the budget, take a fault,
+/// answer (through the fault when there is one).
 async fn api(
     State(s): State<Arc<Shared>>,
     method: Method,
@@ -582,10 +381,7 @@ async fn api(
 ) -> Response {
     let path = uri.path();
     if path.starts_with("/_sim") {
-        return admin_json(
-            StatusCode::NOT_FOUND,
-            json!({"error": "unknown admin endpoint"}),
-        );
+        return admin::unknown();
     }
     let route = classify(path);
     s.control.count(route.template());
@@ -615,10 +411,27 @@ async fn api(
         )
         .into_response(&rate.header, Some(retry));
     }
-    if let Some(status) = s.control.take_fault(path) {
-        let retry = (status == 429).then_some(1);
-        return ApiError::injected(status).into_response(&rate.header, retry);
-    }
+    let fault = s.control.take_fault(path);
+    let real = answer(&s, &method, &uri, &headers, route);
+    let Some(kind) = fault else {
+        return real.into_response(&rate.header);
+    };
+    let env = FaultEnv {
+        rate: &rate.header,
+        media_type: route.media_type(),
+        path_and_query: uri.path_and_query().map_or(path, |p| p.as_str()),
+        port: s.addr.port(),
+        signature_id: match route {
+            Route::SignatureLogs(id) => Some(id),
+            _ => None,
+        },
+    };
+    inject::serve(&kind, &env, real).await
+}
+
+/// What the route answers (405 for anything but GET).
+fn answer(s: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, route: Route<'_>) -> Reply {
+    let path = uri.path();
     if method != Method::GET {
         return ApiError::new(
             405,
@@ -626,7 +439,7 @@ async fn api(
             "The request method is not allowed",
             format!("The method {method} is not allowed for this resource"),
         )
-        .into_response(&rate.header, None);
+        .into_reply();
     }
     let query = uri
         .query()
@@ -637,673 +450,24 @@ async fn api(
         })
         .unwrap_or_default();
     let ctx = Ctx {
-        base: origin(&headers, s.addr),
+        base: origin(headers, s.addr),
         path,
         query,
         account: s.control.account(),
         control: &s.control,
     };
-    let result = match route {
-        Route::Apps => list_apps(&ctx),
-        Route::App(id) => get_app(&ctx, id),
-        Route::AppBuilds(id) => app_builds(&ctx, id),
-        Route::AppMetrics(id) => app_metrics(&ctx, id),
-        Route::Builds => list_builds(&ctx),
-        Route::Build(id) => get_build(&ctx, id),
-        Route::BuildMetrics(id) => build_metrics(&ctx, id),
-        Route::BuildSignatures(id) => build_signatures(&ctx, id),
-        Route::SignatureLogs(id) => signature_logs(&ctx, id),
+    Reply::from(match route {
+        Route::Apps => handlers::list_apps(&ctx),
+        Route::App(id) => handlers::get_app(&ctx, id),
+        Route::AppBuilds(id) => handlers::app_builds(&ctx, id),
+        Route::AppMetrics(id) => handlers::app_metrics(&ctx, id),
+        Route::Builds => handlers::list_builds(&ctx),
+        Route::Build(id) => handlers::get_build(&ctx, id),
+        Route::BuildMetrics(id) => handlers::build_metrics(&ctx, id),
+        Route::BuildSignatures(id) => handlers::build_signatures(&ctx, id),
+        Route::SignatureLogs(id) => handlers::signature_logs(&ctx, id),
         Route::Unknown => Err(ApiError::path(format!(
             "The path '{path}' is not a resource of this API"
         ))),
-    };
-    match result {
-        Ok(a) => body_response(StatusCode::OK, a.content_type, a.body, &rate.header),
-        Err(e) => e.into_response(&rate.header, None),
-    }
-}
-
-fn fixture_answer(ctx: &Ctx<'_>, route: FixtureRoute, id: &str) -> Option<Answer> {
-    fixtures::find(ctx.fixtures(), route, id).map(|f| Answer {
-        content_type: route.content_type(),
-        body: f.body.bytes(),
     })
-}
-
-// ----- apps -------------------------------------------------------------------------
-
-fn app_resource(ctx: &Ctx<'_>, app: &SimApp) -> App {
-    let mut rel = serde_json::Map::new();
-    rel.insert(
-        "builds".into(),
-        json!({"links": {
-            "self": ctx.url(&format!("/v1/apps/{}/relationships/builds", app.id)),
-            "related": ctx.url(&format!("/v1/apps/{}/builds", app.id)),
-        }}),
-    );
-    rel.insert(
-        "perfPowerMetrics".into(),
-        json!({"links": {"related": ctx.url(&format!("/v1/apps/{}/perfPowerMetrics", app.id))}}),
-    );
-    App {
-        kind: "apps".into(),
-        id: app.id.clone(),
-        attributes: AppAttributes {
-            name: Some(app.name.clone()),
-            bundle_id: Some(app.bundle_id.clone()),
-            sku: Some(app.sku.clone()),
-            primary_locale: Some("en-US".into()),
-        },
-        relationships: Some(rel),
-        links: Some(Links {
-            self_: Some(ctx.url(&format!("/v1/apps/{}", app.id))),
-            related: None,
-        }),
-    }
-}
-
-/// The resource of an app that exists only through fixtures.
-fn fixture_app_resource(ctx: &Ctx<'_>, id: &str) -> Value {
-    if let Some(data) = fixtures::find(ctx.fixtures(), FixtureRoute::App, id)
-        .and_then(|f| f.body.json())
-        .and_then(|v| v.get("data").cloned())
-        .filter(Value::is_object)
-    {
-        return data;
-    }
-    let mut rel = serde_json::Map::new();
-    rel.insert(
-        "perfPowerMetrics".into(),
-        json!({"links": {"related": ctx.url(&format!("/v1/apps/{id}/perfPowerMetrics"))}}),
-    );
-    serde_json::to_value(App {
-        kind: "apps".into(),
-        id: id.to_string(),
-        attributes: AppAttributes {
-            name: Some(format!("Fixture app {id}")),
-            bundle_id: Some(format!("fixture.{id}")),
-            sku: Some(format!("FIXTURE-{id}")),
-            primary_locale: Some("en-US".into()),
-        },
-        relationships: Some(rel),
-        links: Some(Links {
-            self_: Some(ctx.url(&format!("/v1/apps/{id}"))),
-            related: None,
-        }),
-    })
-    .unwrap_or(Value::Null)
-}
-
-/// Fixture-only app ids that are not removed and not synthetic.
-fn fixture_only_apps(ctx: &Ctx<'_>) -> Vec<String> {
-    fixtures::fixture_app_ids(ctx.fixtures())
-        .into_iter()
-        .filter(|id| ctx.account.app(id).is_none() && !ctx.control.is_removed(id))
-        .collect()
-}
-
-fn attr<'v>(v: &'v Value, name: &str) -> &'v str {
-    v.get("attributes")
-        .and_then(|a| a.get(name))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-/// Applies `fields[type]` (sparse fieldsets) to a resource.
-fn sparse(v: &mut Value, fields: &[String]) {
-    if fields.is_empty() {
-        return;
-    }
-    for key in ["attributes", "relationships"] {
-        if let Some(obj) = v.get_mut(key).and_then(Value::as_object_mut) {
-            obj.retain(|k, _| fields.iter().any(|f| f == k));
-        }
-    }
-    if let Some(obj) = v.as_object_mut()
-        && obj
-            .get("relationships")
-            .and_then(Value::as_object)
-            .is_some_and(|m| m.is_empty())
-    {
-        obj.remove("relationships");
-    }
-}
-
-fn list_apps(ctx: &Ctx<'_>) -> Result<Answer, ApiError> {
-    ctx.allow(&[
-        "filter[id]",
-        "filter[bundleId]",
-        "filter[name]",
-        "filter[sku]",
-        "sort",
-        "limit",
-        "cursor",
-    ])?;
-    let mut items: Vec<Value> = ctx
-        .account
-        .apps
-        .iter()
-        .filter_map(|a| serde_json::to_value(app_resource(ctx, a)).ok())
-        .collect();
-    items.extend(
-        fixture_only_apps(ctx)
-            .iter()
-            .map(|id| fixture_app_resource(ctx, id)),
-    );
-    for (param, field) in [
-        ("filter[bundleId]", "bundleId"),
-        ("filter[name]", "name"),
-        ("filter[sku]", "sku"),
-    ] {
-        let wanted = ctx.list(param);
-        if !wanted.is_empty() {
-            items.retain(|v| wanted.iter().any(|w| w == attr(v, field)));
-        }
-    }
-    let ids = ctx.list("filter[id]");
-    if !ids.is_empty() {
-        items.retain(|v| {
-            ids.iter()
-                .any(|w| Some(w.as_str()) == v.get("id").and_then(Value::as_str))
-        });
-    }
-    if let Some(sort) = ctx.get("sort") {
-        let (desc, field) = match sort.strip_prefix('-') {
-            Some(f) => (true, f),
-            None => (false, sort),
-        };
-        if !matches!(field, "name" | "bundleId" | "sku") {
-            return Err(ApiError::invalid(
-                "sort",
-                format!(
-                    "'{sort}' is not a valid value for the parameter 'sort'; expected one of name, -name, bundleId, -bundleId, sku, -sku"
-                ),
-            ));
-        }
-        items.sort_by(|a, b| {
-            let o = attr(a, field).cmp(attr(b, field));
-            if desc { o.reverse() } else { o }
-        });
-    }
-    let fields = ctx.list("fields[apps]");
-    for v in &mut items {
-        sparse(v, &fields);
-    }
-    let (data, links, meta) = ctx.page(items, ctx.control.config().page_size)?;
-    Answer::json(JSON, &json!({"data": data, "links": links, "meta": meta}))
-}
-
-fn get_app(ctx: &Ctx<'_>, id: &str) -> Result<Answer, ApiError> {
-    ctx.allow(&["include"])?;
-    if ctx.control.is_removed(id) {
-        return Err(ApiError::not_found("apps", id));
-    }
-    if let Some(a) = fixture_answer(ctx, FixtureRoute::App, id) {
-        return Ok(a);
-    }
-    let mut data = if let Some(app) = ctx.account.app(id) {
-        serde_json::to_value(app_resource(ctx, app)).unwrap_or(Value::Null)
-    } else if fixture_only_apps(ctx).iter().any(|f| f == id) {
-        fixture_app_resource(ctx, id)
-    } else {
-        return Err(ApiError::not_found("apps", id));
-    };
-    sparse(&mut data, &ctx.list("fields[apps]"));
-    Answer::json(
-        JSON,
-        &json!({"data": data, "links": {"self": ctx.url(ctx.path)}}),
-    )
-}
-
-// ----- builds -----------------------------------------------------------------------
-
-fn rfc3339(d: &chrono::DateTime<chrono::FixedOffset>) -> String {
-    d.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-}
-
-fn build_resource(ctx: &Ctx<'_>, b: BuildRef<'_>, include_prv: bool, include_app: bool) -> Build {
-    let id = &b.build.id;
-    let rel = |name: &str, with_self: bool| Relationship {
-        links: Some(Links {
-            self_: with_self.then(|| ctx.url(&format!("/v1/builds/{id}/relationships/{name}"))),
-            related: Some(ctx.url(&format!("/v1/builds/{id}/{name}"))),
-        }),
-        data: None,
-    };
-    let mut prv = rel("preReleaseVersion", true);
-    if include_prv {
-        prv.data = Some(ResourceIdentifier {
-            kind: "preReleaseVersions".into(),
-            id: b.version.prerelease_id.clone(),
-        });
-    }
-    let mut app = rel("app", true);
-    if include_app {
-        app.data = Some(ResourceIdentifier {
-            kind: "apps".into(),
-            id: b.app.id.clone(),
-        });
-    }
-    Build {
-        kind: "builds".into(),
-        id: id.clone(),
-        attributes: BuildAttributes {
-            version: Some(b.build.number.to_string()),
-            uploaded_date: Some(rfc3339(&b.build.uploaded)),
-            expiration_date: Some(rfc3339(&b.build.expiration)),
-            expired: Some(b.build.expired),
-            min_os_version: Some(b.build.min_os_version.into()),
-            processing_state: Some(b.build.processing_state.into()),
-            build_audience_type: Some("APP_STORE_ELIGIBLE".into()),
-            uses_non_exempt_encryption: Some(false),
-        },
-        relationships: Some(BuildRelationships {
-            pre_release_version: Some(prv),
-            app: Some(app),
-            perf_power_metrics: Some(rel("perfPowerMetrics", false)),
-            diagnostic_signatures: Some(rel("diagnosticSignatures", true)),
-        }),
-        links: Some(Links {
-            self_: Some(ctx.url(&format!("/v1/builds/{id}"))),
-            related: None,
-        }),
-    }
-}
-
-fn prerelease_resource(b: BuildRef<'_>) -> PrereleaseVersion {
-    PrereleaseVersion {
-        kind: "preReleaseVersions".into(),
-        id: b.version.prerelease_id.clone(),
-        attributes: PrereleaseVersionAttributes {
-            version: Some(b.version.version.clone()),
-            platform: Some("IOS".into()),
-        },
-    }
-}
-
-/// A build in a collection: synthetic, or raw from an `app-builds` fixture.
-struct BuildItem<'a> {
-    synthetic: Option<BuildRef<'a>>,
-    raw: Option<Value>,
-    app_id: String,
-    uploaded: i64,
-    number: String,
-    marketing: String,
-    state: String,
-    expired: bool,
-    id: String,
-}
-
-impl<'a> BuildItem<'a> {
-    fn synthetic(b: BuildRef<'a>) -> Self {
-        Self {
-            synthetic: Some(b),
-            raw: None,
-            app_id: b.app.id.clone(),
-            uploaded: b.build.uploaded.timestamp(),
-            number: b.build.number.to_string(),
-            marketing: b.version.version.clone(),
-            state: b.build.processing_state.to_string(),
-            expired: b.build.expired,
-            id: b.build.id.clone(),
-        }
-    }
-    fn raw(app_id: &str, v: Value) -> Self {
-        let uploaded = chrono::DateTime::parse_from_rfc3339(attr(&v, "uploadedDate"))
-            .map(|d| d.timestamp())
-            .unwrap_or(0);
-        Self {
-            synthetic: None,
-            app_id: app_id.to_string(),
-            uploaded,
-            number: attr(&v, "version").to_string(),
-            marketing: String::new(),
-            state: attr(&v, "processingState").to_string(),
-            expired: v
-                .get("attributes")
-                .and_then(|a| a.get("expired"))
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            id: v
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            raw: Some(v),
-        }
-    }
-    fn value(&self, ctx: &Ctx<'_>, prv: bool, app: bool) -> Value {
-        match (&self.synthetic, &self.raw) {
-            (Some(b), _) => {
-                serde_json::to_value(build_resource(ctx, *b, prv, app)).unwrap_or(Value::Null)
-            }
-            (None, Some(v)) => v.clone(),
-            (None, None) => Value::Null,
-        }
-    }
-}
-
-/// Builds saved in an `app-builds` fixture.
-fn fixture_builds<'a>(ctx: &Ctx<'_>, app_id: &str) -> Vec<BuildItem<'a>> {
-    fixtures::find(ctx.fixtures(), FixtureRoute::AppBuilds, app_id)
-        .and_then(|f| f.body.json())
-        .and_then(|v| v.get("data").and_then(Value::as_array).cloned())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(Value::is_object)
-        .map(|v| BuildItem::raw(app_id, v))
-        .collect()
-}
-
-fn app_builds(ctx: &Ctx<'_>, id: &str) -> Result<Answer, ApiError> {
-    ctx.allow(&["limit", "cursor"])?;
-    if ctx.control.is_removed(id) {
-        return Err(ApiError::not_found("apps", id));
-    }
-    if let Some(a) = fixture_answer(ctx, FixtureRoute::AppBuilds, id) {
-        return Ok(a);
-    }
-    let Some(app) = ctx.account.app(id) else {
-        if fixture_only_apps(ctx).iter().any(|f| f == id) {
-            let (data, links, meta) =
-                ctx.page(Vec::<Value>::new(), ctx.control.config().page_size)?;
-            return Answer::json(JSON, &json!({"data": data, "links": links, "meta": meta}));
-        }
-        return Err(ApiError::not_found("apps", id));
-    };
-    let mut builds: Vec<BuildRef<'_>> = ctx
-        .account
-        .all_builds()
-        .filter(|b| b.app.id == app.id)
-        .collect();
-    // Unordered like the live API, but stable between pages and runs.
-    data::shuffle_seeded(&mut builds, &[ctx.account.seed, 7, data::str_hash(id)]);
-    let fields = ctx.list("fields[builds]");
-    let items: Vec<Value> = builds
-        .into_iter()
-        .map(|b| {
-            let mut v =
-                serde_json::to_value(build_resource(ctx, b, false, false)).unwrap_or(Value::Null);
-            sparse(&mut v, &fields);
-            v
-        })
-        .collect();
-    let (data, links, meta) = ctx.page(items, ctx.control.config().page_size)?;
-    Answer::json(JSON, &json!({"data": data, "links": links, "meta": meta}))
-}
-
-fn parse_bool(ctx: &Ctx<'_>, name: &str) -> Result<Option<bool>, ApiError> {
-    match ctx.get(name).map(|v| v.trim().to_ascii_lowercase()) {
-        None => Ok(None),
-        Some(v) if v == "true" => Ok(Some(true)),
-        Some(v) if v == "false" => Ok(Some(false)),
-        Some(_) => Err(ApiError::invalid(
-            name,
-            format!("The parameter '{name}' must be true or false"),
-        )),
-    }
-}
-
-fn includes(ctx: &Ctx<'_>) -> Result<(bool, bool), ApiError> {
-    let inc = ctx.check_enum("include", &["preReleaseVersion", "app"])?;
-    Ok((
-        inc.iter().any(|i| i == "preReleaseVersion"),
-        inc.iter().any(|i| i == "app"),
-    ))
-}
-
-fn included(ctx: &Ctx<'_>, builds: &[BuildRef<'_>], prv: bool, app: bool) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for b in builds {
-        if prv && seen.insert(b.version.prerelease_id.clone()) {
-            out.extend(serde_json::to_value(prerelease_resource(*b)).ok());
-        }
-        if app && seen.insert(format!("app:{}", b.app.id)) {
-            out.extend(serde_json::to_value(app_resource(ctx, b.app)).ok());
-        }
-    }
-    out
-}
-
-fn list_builds(ctx: &Ctx<'_>) -> Result<Answer, ApiError> {
-    ctx.allow(&[
-        "filter[app]",
-        "filter[version]",
-        "filter[processingState]",
-        "filter[preReleaseVersion.version]",
-        "filter[preReleaseVersion.platform]",
-        "filter[expired]",
-        "filter[id]",
-        "sort",
-        "include",
-        "limit",
-        "cursor",
-    ])?;
-    let (with_prv, with_app) = includes(ctx)?;
-    let states = ctx.check_enum(
-        "filter[processingState]",
-        &["PROCESSING", "FAILED", "INVALID", "VALID"],
-    )?;
-    let platforms = ctx.check_enum(
-        "filter[preReleaseVersion.platform]",
-        &["IOS", "MAC_OS", "TV_OS", "VISION_OS"],
-    )?;
-    let expired = parse_bool(ctx, "filter[expired]")?;
-    let apps = ctx.list("filter[app]");
-    let numbers = ctx.list("filter[version]");
-    let marketing = ctx.list("filter[preReleaseVersion.version]");
-    let ids = ctx.list("filter[id]");
-
-    let mut items: Vec<BuildItem<'_>> =
-        ctx.account.all_builds().map(BuildItem::synthetic).collect();
-    for app_id in fixture_only_apps(ctx) {
-        items.extend(fixture_builds(ctx, &app_id));
-    }
-    items.retain(|b| {
-        (apps.is_empty() || apps.contains(&b.app_id))
-            && (numbers.is_empty() || numbers.contains(&b.number))
-            && (marketing.is_empty() || marketing.contains(&b.marketing))
-            && (ids.is_empty() || ids.contains(&b.id))
-            && (states.is_empty() || states.contains(&b.state))
-            && (platforms.is_empty() || platforms.iter().any(|p| p == "IOS"))
-            && expired.is_none_or(|e| e == b.expired)
-    });
-    if let Some(sort) = ctx.get("sort") {
-        let (desc, field) = match sort.strip_prefix('-') {
-            Some(f) => (true, f),
-            None => (false, sort),
-        };
-        let cmp: fn(&BuildItem<'_>, &BuildItem<'_>) -> Ordering = match field {
-            "uploadedDate" => |a, b| {
-                a.uploaded
-                    .cmp(&b.uploaded)
-                    .then_with(|| natural_cmp(&a.number, &b.number))
-            },
-            "version" => |a, b| natural_cmp(&a.number, &b.number),
-            "preReleaseVersion" => |a, b| {
-                natural_cmp(&a.marketing, &b.marketing)
-                    .then_with(|| natural_cmp(&a.number, &b.number))
-            },
-            _ => {
-                return Err(ApiError::invalid(
-                    "sort",
-                    format!(
-                        "'{sort}' is not a valid value for the parameter 'sort'; expected one of version, -version, uploadedDate, -uploadedDate, preReleaseVersion, -preReleaseVersion"
-                    ),
-                ));
-            }
-        };
-        items.sort_by(|a, b| if desc { cmp(b, a) } else { cmp(a, b) });
-    }
-    let (page, links, meta) = ctx.page(items, ctx.control.config().page_size)?;
-    let refs: Vec<BuildRef<'_>> = page.iter().filter_map(|b| b.synthetic).collect();
-    let fields = ctx.list("fields[builds]");
-    let data: Vec<Value> = page
-        .iter()
-        .map(|b| {
-            let mut v = b.value(ctx, with_prv, with_app);
-            sparse(&mut v, &fields);
-            v
-        })
-        .collect();
-    let mut doc = json!({"data": data, "links": links, "meta": meta});
-    let inc = included(ctx, &refs, with_prv, with_app);
-    if !inc.is_empty() {
-        doc["included"] = Value::Array(inc);
-    }
-    Answer::json(JSON, &doc)
-}
-
-fn get_build(ctx: &Ctx<'_>, id: &str) -> Result<Answer, ApiError> {
-    ctx.allow(&["include"])?;
-    let (with_prv, with_app) = includes(ctx)?;
-    let Some(b) = ctx.account.build(id) else {
-        // A build listed by an app-builds fixture is served from it.
-        for app_id in fixture_only_apps(ctx) {
-            if let Some(item) = fixture_builds(ctx, &app_id)
-                .into_iter()
-                .find(|b| b.id == id)
-            {
-                return Answer::json(
-                    JSON,
-                    &json!({"data": item.raw, "links": {"self": ctx.url(ctx.path)}}),
-                );
-            }
-        }
-        return Err(ApiError::not_found("builds", id));
-    };
-    let mut data =
-        serde_json::to_value(build_resource(ctx, b, with_prv, with_app)).unwrap_or(Value::Null);
-    sparse(&mut data, &ctx.list("fields[builds]"));
-    let mut doc = json!({"data": data, "links": {"self": ctx.url(ctx.path)}});
-    let inc = included(ctx, &[b], with_prv, with_app);
-    if !inc.is_empty() {
-        doc["included"] = Value::Array(inc);
-    }
-    Answer::json(JSON, &doc)
-}
-
-// ----- metrics ------------------------------------------------------------------------
-
-fn metrics_query(ctx: &Ctx<'_>) -> Result<MetricsQuery, ApiError> {
-    ctx.allow(&[
-        "filter[platform]",
-        "filter[metricType]",
-        "filter[deviceType]",
-    ])?;
-    for p in ctx.list("filter[platform]") {
-        if !p.eq_ignore_ascii_case("IOS") {
-            return Err(ApiError::invalid(
-                "filter[platform]",
-                format!(
-                    "'{p}' is not a valid value for the parameter 'filter[platform]'; expected IOS"
-                ),
-            ));
-        }
-    }
-    Ok(MetricsQuery {
-        categories: ctx.check_enum("filter[metricType]", CATEGORIES)?,
-        devices: ctx.list("filter[deviceType]"),
-    })
-}
-
-fn app_metrics(ctx: &Ctx<'_>, id: &str) -> Result<Answer, ApiError> {
-    let query = metrics_query(ctx)?;
-    if ctx.control.is_removed(id) {
-        return Err(ApiError::not_found("apps", id));
-    }
-    if let Some(a) = fixture_answer(ctx, FixtureRoute::AppMetrics, id) {
-        return Ok(a);
-    }
-    match ctx.account.app(id) {
-        Some(app) => Answer::json(
-            XCODE_METRICS_JSON,
-            &data::app_metrics(&ctx.account, app, &query),
-        ),
-        None if fixture_only_apps(ctx).iter().any(|f| f == id) => Answer::json(
-            XCODE_METRICS_JSON,
-            &json!({"productData": [], "insights": {"trendingUp": [], "regressions": []}, "version": "1.0.0"}),
-        ),
-        None => Err(ApiError::not_found("apps", id)),
-    }
-}
-
-fn build_metrics(ctx: &Ctx<'_>, id: &str) -> Result<Answer, ApiError> {
-    let query = metrics_query(ctx)?;
-    if let Some(a) = fixture_answer(ctx, FixtureRoute::BuildMetrics, id) {
-        return Ok(a);
-    }
-    let b = ctx
-        .account
-        .build(id)
-        .ok_or_else(|| ApiError::not_found("builds", id))?;
-    Answer::json(
-        XCODE_METRICS_JSON,
-        &data::build_metrics(&ctx.account, b, &query),
-    )
-}
-
-// ----- diagnostics ----------------------------------------------------------------------
-
-fn build_signatures(ctx: &Ctx<'_>, id: &str) -> Result<Answer, ApiError> {
-    ctx.allow(&["filter[diagnosticType]", "limit", "cursor"])?;
-    let types = ctx.check_enum("filter[diagnosticType]", DIAGNOSTIC_TYPES)?;
-    ctx.limit(ctx.control.config().page_size)?;
-    if let Some(a) = fixture_answer(ctx, FixtureRoute::BuildSignatures, id) {
-        return Ok(a);
-    }
-    let b = ctx
-        .account
-        .build(id)
-        .ok_or_else(|| ApiError::not_found("builds", id))?;
-    let sigs: Vec<DiagnosticSignature> = b
-        .build
-        .signatures
-        .iter()
-        .filter(|s| types.is_empty() || types.iter().any(|t| t == s.diagnostic_type))
-        .map(|s| DiagnosticSignature {
-            kind: "diagnosticSignatures".into(),
-            id: s.id.clone(),
-            attributes: DiagnosticSignatureAttributes {
-                diagnostic_type: Some(s.diagnostic_type.into()),
-                signature: Some(s.signature(&b.app.executable)),
-                weight: Some(s.weight),
-                insight: s.insight.clone(),
-            },
-            relationships: Some(DiagnosticSignatureRelationships {
-                logs: Some(LogsRelationship {
-                    links: Some(Links {
-                        self_: None,
-                        related: Some(ctx.url(&format!("/v1/diagnosticSignatures/{}/logs", s.id))),
-                    }),
-                }),
-            }),
-            links: Some(Links {
-                self_: Some(ctx.url(&format!("/v1/diagnosticSignatures/{}", s.id))),
-                related: None,
-            }),
-        })
-        .collect();
-    let (data, links, meta) = ctx.page(sigs, ctx.control.config().page_size)?;
-    Answer::json(JSON, &json!({"data": data, "links": links, "meta": meta}))
-}
-
-fn signature_logs(ctx: &Ctx<'_>, id: &str) -> Result<Answer, ApiError> {
-    ctx.allow(&["limit"])?;
-    let limit = match ctx.get("limit") {
-        Some(_) => Some(ctx.limit(MAX_LIMIT)?),
-        None => None,
-    };
-    if let Some(a) = fixture_answer(ctx, FixtureRoute::SignatureLogs, id) {
-        return Ok(a);
-    }
-    let s = ctx
-        .account
-        .signature(id)
-        .ok_or_else(|| ApiError::not_found("diagnosticSignatures", id))?;
-    Answer::json(
-        DIAGNOSTIC_LOGS_JSON,
-        &data::signature_logs(&ctx.account, s, limit),
-    )
 }
