@@ -47,7 +47,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -254,10 +254,12 @@ struct Conn {
     write_blocked: AtomicBool,
     /// Cancelled to drop the connection at once (eviction, shutdown deadline).
     close: CancellationToken,
+    /// Told when this connection goes idle (a waiting accept may evict it).
+    went_idle: Arc<Notify>,
 }
 
 impl Conn {
-    fn new(id: u64, clock: Clock, close: CancellationToken) -> Self {
+    fn new(id: u64, clock: Clock, close: CancellationToken, went_idle: Arc<Notify>) -> Self {
         let now = clock.now_ms();
         Self {
             id,
@@ -267,6 +269,7 @@ impl Conn {
             in_flight: AtomicUsize::new(0),
             write_blocked: AtomicBool::new(false),
             close,
+            went_idle,
         }
     }
 
@@ -285,9 +288,12 @@ impl Conn {
     }
 
     fn became_idle(&self) {
-        if self.in_flight.load(Ordering::Relaxed) == 0 {
+        if self.in_flight.load(Ordering::Relaxed) == 0
+            && !self.write_blocked.load(Ordering::Relaxed)
+        {
             self.idle_since_ms
                 .store(self.clock.now_ms(), Ordering::Relaxed);
+            self.went_idle.notify_one();
         }
     }
 }
@@ -296,6 +302,8 @@ impl Conn {
 #[derive(Debug, Default)]
 struct Registry {
     conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    /// Notified when a connection goes idle.
+    went_idle: Arc<Notify>,
 }
 
 impl Registry {
@@ -506,6 +514,9 @@ async fn serve_connection(
     let mut shutting_down = false;
     let ended = loop {
         tokio::select! {
+            // The connection first: bytes already received are read (and a
+            // started request seen as started) before a signal is acted on.
+            biased;
             r = http.as_mut() => break match r {
                 Ok(()) => Ended::Done,
                 Err(e) if e.is_timeout() => Ended::HeaderTimeout,
@@ -581,35 +592,6 @@ pub async fn serve(
     let mut next_id = 0u64;
 
     'accept: loop {
-        // A slot first, so the descriptors in use never pass the cap.
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                let evicted = registry.evict_idlest();
-                if evicted {
-                    ServerStats::inc(&stats.evicted);
-                }
-                if let Some(suppressed) = cap_log.ready(Instant::now()) {
-                    if evicted {
-                        tracing::info!(
-                            cap,
-                            suppressed,
-                            "connection cap reached: closing the longest-idle connection to make room (web.max_connections)"
-                        );
-                    } else {
-                        tracing::warn!(
-                            cap,
-                            suppressed,
-                            "connection cap reached and every connection is busy: new connections wait (web.max_connections)"
-                        );
-                    }
-                }
-                tokio::select! {
-                    p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-                    _ = shutdown.cancelled() => break 'accept,
-                }
-            }
-        };
         let (stream, _peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(accepted) => {
@@ -637,7 +619,6 @@ pub async fn serve(
                             "cannot accept a connection, retrying{hint}"
                         );
                     }
-                    drop(permit);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => continue 'accept,
                         _ = shutdown.cancelled() => break 'accept,
@@ -646,9 +627,46 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break 'accept,
         };
+        // A slot for it: at the cap, the longest-idle connection makes room;
+        // when all are busy, this one (and the backlog behind it) waits
+        // until one finishes or goes idle. At most cap + 1 sockets are open.
+        let permit = loop {
+            if let Ok(p) = slots.clone().try_acquire_owned() {
+                break p;
+            }
+            let evicted = registry.evict_idlest();
+            if evicted {
+                ServerStats::inc(&stats.evicted);
+            }
+            if let Some(suppressed) = cap_log.ready(Instant::now()) {
+                if evicted {
+                    tracing::info!(
+                        cap,
+                        suppressed,
+                        "connection cap reached: closing the longest-idle connection to make room (web.max_connections)"
+                    );
+                } else {
+                    tracing::warn!(
+                        cap,
+                        suppressed,
+                        "connection cap reached and every connection is busy: a new connection waits (web.max_connections)"
+                    );
+                }
+            }
+            tokio::select! {
+                p = slots.clone().acquire_owned() => break p.expect("the semaphore is never closed"),
+                _ = registry.went_idle.notified(), if !evicted => continue,
+                _ = shutdown.cancelled() => break 'accept,
+            }
+        };
         let _ = stream.set_nodelay(true);
         next_id += 1;
-        let conn = Arc::new(Conn::new(next_id, clock, force.child_token()));
+        let conn = Arc::new(Conn::new(
+            next_id,
+            clock,
+            force.child_token(),
+            registry.went_idle.clone(),
+        ));
         registry.lock().insert(conn.id, conn.clone());
         ServerStats::inc(&stats.accepted);
         stats.open.fetch_add(1, Ordering::Relaxed);
@@ -739,11 +757,19 @@ mod tests {
     fn registry_evicts_idle_connections_only() {
         let clock = Clock(Instant::now());
         let registry = Registry::default();
-        let busy = Arc::new(Conn::new(1, clock, CancellationToken::new()));
+        let conn = |id| {
+            Arc::new(Conn::new(
+                id,
+                clock,
+                CancellationToken::new(),
+                registry.went_idle.clone(),
+            ))
+        };
+        let busy = conn(1);
         busy.in_flight.store(1, Ordering::Relaxed);
-        let blocked = Arc::new(Conn::new(2, clock, CancellationToken::new()));
+        let blocked = conn(2);
         blocked.write_blocked.store(true, Ordering::Relaxed);
-        let idle = Arc::new(Conn::new(3, clock, CancellationToken::new()));
+        let idle = conn(3);
         for c in [&busy, &blocked, &idle] {
             registry.lock().insert(c.id, c.clone());
         }
