@@ -546,6 +546,8 @@ impl Default for WebConfig {
 }
 
 impl WebConfig {
+    /// Longest accepted `web.*` duration (timers far in the future overflow).
+    pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
     /// Largest accepted `web.max_connections`.
     pub const MAX_CONNECTIONS_LIMIT: usize = 1 << 20;
 
@@ -557,6 +559,15 @@ impl WebConfig {
         ] {
             if value.is_zero() {
                 return Err(bad(key, format!("must be more than 0s, e.g. {example}")));
+            }
+            if value > Self::MAX_DURATION {
+                return Err(bad(
+                    key,
+                    format!(
+                        "{} is too long; use at most 24h, e.g. {example}",
+                        humantime::format_duration(value)
+                    ),
+                ));
             }
         }
         if !(1..=Self::MAX_CONNECTIONS_LIMIT).contains(&self.max_connections) {
@@ -1044,6 +1055,16 @@ mod tests {
             e.contains("web.idle_timeout")
                 && e.contains("ASC_EXPORTER_WEB_IDLE_TIMEOUT")
                 && e.contains("more than 0s"),
+            "{e}"
+        );
+        let e = Loader::new()
+            .env(env(&[("ASC_EXPORTER_WEB_HEADER_READ_TIMEOUT", "100years")]))
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("web.header_read_timeout") && e.contains("at most 24h"),
             "{e}"
         );
         let e = Loader::new()

@@ -14,7 +14,7 @@
 //! - **Idle timeout** (`web.idle_timeout`): a connection that reads and
 //!   writes nothing for this long is dropped, whatever its state: a client
 //!   that stopped reading its response, a request body that never comes.
-//!   Progress is recorded by an IO wrapper ([`Tracked`]) and checked by a
+//!   Progress is recorded by an IO wrapper (`conn::Tracked`) and checked by a
 //!   per-connection watchdog.
 //! - **Connection cap** (`web.max_connections`, bounded by the open-file
 //!   limit, see [`super::fdlimit`]): at the cap, the connection idle longest
@@ -32,27 +32,20 @@
 //!
 //! HTTP/2 is not offered: scrapers use HTTP/1.1 without TLS.
 
-use std::collections::HashMap;
-use std::convert::Infallible;
 use std::io;
-use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use hyper::body::{Body as HttpBody, Bytes, Frame, Incoming, SizeHint};
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
+use super::conn::{Clock, Conn, Registry, Slot, serve_connection};
 use super::fdlimit;
+use super::policy::{Throttle, next_accept_backoff};
 use crate::config::WebConfig;
 
 /// The server's limits (the `web` settings, the cap already bounded by the
@@ -105,13 +98,13 @@ impl Default for Limits {
 /// What the server did, counted since it started (for tests and logs).
 #[derive(Debug, Default)]
 pub struct ServerStats {
-    accepted: AtomicU64,
-    open: AtomicU64,
-    evicted: AtomicU64,
-    idle_closed: AtomicU64,
-    header_timeouts: AtomicU64,
-    accept_errors: AtomicU64,
-    dropped_at_shutdown: AtomicU64,
+    pub(super) accepted: AtomicU64,
+    pub(super) open: AtomicU64,
+    pub(super) evicted: AtomicU64,
+    pub(super) idle_closed: AtomicU64,
+    pub(super) header_timeouts: AtomicU64,
+    pub(super) accept_errors: AtomicU64,
+    pub(super) dropped_at_shutdown: AtomicU64,
 }
 
 /// A copy of [`ServerStats`].
@@ -147,413 +140,8 @@ impl ServerStats {
         }
     }
 
-    fn inc(c: &AtomicU64) {
+    pub(super) fn inc(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// ------------------------------------------------------------ pure policy
-
-/// First delay after a failed `accept`.
-pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
-/// Longest delay between `accept` retries.
-pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
-
-/// The delay before the next `accept` after a failure: 5 ms, doubling to
-/// 1 s (Go's `net/http` `Server.Serve`). `prev` is the previous delay of the
-/// current run of failures (`None` after a success).
-pub fn next_accept_backoff(prev: Option<Duration>) -> Duration {
-    match prev {
-        None => ACCEPT_BACKOFF_MIN,
-        Some(d) => (d * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX),
-    }
-}
-
-/// A connection as the eviction policy sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Candidate {
-    pub id: u64,
-    /// A request in flight or a response still being written.
-    pub busy: bool,
-    /// When it last became idle (accepted, or its last response done), in
-    /// the server clock's milliseconds.
-    pub idle_since_ms: u64,
-}
-
-/// The connection to close to make room: the one idle longest; `None` when
-/// every connection is busy.
-pub fn pick_victim(conns: impl IntoIterator<Item = Candidate>) -> Option<u64> {
-    conns
-        .into_iter()
-        .filter(|c| !c.busy)
-        .min_by_key(|c| (c.idle_since_ms, c.id))
-        .map(|c| c.id)
-}
-
-/// Lets a repeated log line through at most once per `every`, counting the
-/// ones held back.
-#[derive(Debug)]
-pub struct Throttle {
-    every: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl Throttle {
-    pub fn new(every: Duration) -> Self {
-        Self {
-            every,
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    /// `Some(lines held back since the last one)` when a line may be logged now.
-    pub fn ready(&mut self, now: Instant) -> Option<u64> {
-        match self.last {
-            Some(last) if now.saturating_duration_since(last) < self.every => {
-                self.suppressed += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
-        }
-    }
-}
-
-// ------------------------------------------------------------ connections
-
-/// Milliseconds since the server started (one clock for every connection).
-#[derive(Debug, Clone, Copy)]
-struct Clock(Instant);
-
-impl Clock {
-    fn now_ms(&self) -> u64 {
-        self.0.elapsed().as_millis() as u64
-    }
-
-    fn at(&self, ms: u64) -> Instant {
-        self.0 + Duration::from_millis(ms)
-    }
-}
-
-/// One connection's state, shared by its task, its IO and the registry.
-#[derive(Debug)]
-struct Conn {
-    id: u64,
-    clock: Clock,
-    /// Last byte read or written.
-    last_progress_ms: AtomicU64,
-    /// When it last became idle.
-    idle_since_ms: AtomicU64,
-    /// Requests whose response is not finished.
-    in_flight: AtomicUsize,
-    /// The last write found the socket full (a response waits for the client).
-    write_blocked: AtomicBool,
-    /// Cancelled to drop the connection at once (eviction, shutdown deadline).
-    close: CancellationToken,
-    /// Told when this connection goes idle (a waiting accept may evict it).
-    went_idle: Arc<Notify>,
-}
-
-impl Conn {
-    fn new(id: u64, clock: Clock, close: CancellationToken, went_idle: Arc<Notify>) -> Self {
-        let now = clock.now_ms();
-        Self {
-            id,
-            clock,
-            last_progress_ms: AtomicU64::new(now),
-            idle_since_ms: AtomicU64::new(now),
-            in_flight: AtomicUsize::new(0),
-            write_blocked: AtomicBool::new(false),
-            close,
-            went_idle,
-        }
-    }
-
-    fn progress(&self) {
-        self.last_progress_ms
-            .store(self.clock.now_ms(), Ordering::Relaxed);
-    }
-
-    fn candidate(&self) -> Candidate {
-        Candidate {
-            id: self.id,
-            busy: self.in_flight.load(Ordering::Relaxed) > 0
-                || self.write_blocked.load(Ordering::Relaxed),
-            idle_since_ms: self.idle_since_ms.load(Ordering::Relaxed),
-        }
-    }
-
-    fn became_idle(&self) {
-        if self.in_flight.load(Ordering::Relaxed) == 0
-            && !self.write_blocked.load(Ordering::Relaxed)
-        {
-            self.idle_since_ms
-                .store(self.clock.now_ms(), Ordering::Relaxed);
-            self.went_idle.notify_one();
-        }
-    }
-}
-
-/// The open connections, for eviction.
-#[derive(Debug, Default)]
-struct Registry {
-    conns: Mutex<HashMap<u64, Arc<Conn>>>,
-    /// Notified when a connection goes idle.
-    went_idle: Arc<Notify>,
-}
-
-impl Registry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Conn>>> {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Closes the longest-idle connection; `false` when all are busy.
-    fn evict_idlest(&self) -> bool {
-        let conns = self.lock();
-        let victim = pick_victim(
-            conns
-                .values()
-                .filter(|c| !c.close.is_cancelled())
-                .map(|c| c.candidate()),
-        );
-        match victim.and_then(|id| conns.get(&id)) {
-            Some(c) => {
-                c.close.cancel();
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-/// A connection's slot: removes it from the registry and frees its permit
-/// when the connection's task ends (after the socket is closed).
-struct Slot {
-    id: u64,
-    registry: Arc<Registry>,
-    stats: Arc<ServerStats>,
-    _permit: tokio::sync::OwnedSemaphorePermit,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.registry.lock().remove(&self.id);
-        self.stats.open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// The socket, recording progress (bytes moved) and write backpressure.
-struct Tracked {
-    inner: TcpStream,
-    conn: Arc<Conn>,
-}
-
-impl Tracked {
-    fn wrote(&self, r: &Poll<io::Result<usize>>) {
-        match r {
-            Poll::Ready(Ok(n)) => {
-                if *n > 0 {
-                    self.conn.progress();
-                }
-                if self.conn.write_blocked.swap(false, Ordering::Relaxed) {
-                    self.conn.became_idle();
-                }
-            }
-            Poll::Ready(Err(_)) => {}
-            Poll::Pending => self.conn.write_blocked.store(true, Ordering::Relaxed),
-        }
-    }
-}
-
-impl AsyncRead for Tracked {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.conn.progress();
-        }
-        r
-    }
-}
-
-impl AsyncWrite for Tracked {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
-        this.wrote(&r);
-        r
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        this.wrote(&r);
-        r
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-/// Marks a request in flight until its response body is dropped (hyper
-/// drops it once the last frame is taken).
-struct InFlight(Arc<Conn>);
-
-impl InFlight {
-    fn enter(conn: Arc<Conn>) -> Self {
-        conn.in_flight.fetch_add(1, Ordering::Relaxed);
-        Self(conn)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
-            self.0.became_idle();
-        }
-    }
-}
-
-/// A response body carrying its request's [`InFlight`] mark.
-struct Guarded {
-    inner: axum::body::Body,
-    _in_flight: InFlight,
-}
-
-impl HttpBody for Guarded {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// How a connection ended.
-#[derive(Debug)]
-enum Ended {
-    Done,
-    HeaderTimeout,
-    Idle,
-    Dropped,
-    Error(hyper::Error),
-}
-
-async fn serve_connection(
-    stream: TcpStream,
-    conn: Arc<Conn>,
-    app: Router,
-    limits: Limits,
-    graceful: CancellationToken,
-    stats: Arc<ServerStats>,
-) {
-    let io = TokioIo::new(Tracked {
-        inner: stream,
-        conn: conn.clone(),
-    });
-    let svc_conn = conn.clone();
-    let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let in_flight = InFlight::enter(svc_conn.clone());
-        let app = app.clone();
-        async move {
-            let resp = match app.oneshot(req).await {
-                Ok(r) => r,
-                Err(never) => match never {},
-            };
-            Ok::<_, Infallible>(resp.map(|inner| Guarded {
-                inner,
-                _in_flight: in_flight,
-            }))
-        }
-    });
-    let http = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true)
-        .serve_connection(io, svc);
-    let mut http = pin!(http);
-    let watchdog = tokio::time::sleep(limits.idle_timeout);
-    let mut watchdog = pin!(watchdog);
-    let mut shutting_down = false;
-    let ended = loop {
-        tokio::select! {
-            // The connection first: bytes already received are read (and a
-            // started request seen as started) before a signal is acted on.
-            biased;
-            r = http.as_mut() => break match r {
-                Ok(()) => Ended::Done,
-                Err(e) if e.is_timeout() => Ended::HeaderTimeout,
-                Err(e) => Ended::Error(e),
-            },
-            _ = conn.close.cancelled() => break Ended::Dropped,
-            _ = graceful.cancelled(), if !shutting_down => {
-                shutting_down = true;
-                http.as_mut().graceful_shutdown();
-            }
-            _ = &mut watchdog => {
-                let last = conn.last_progress_ms.load(Ordering::Relaxed);
-                let deadline = conn.clock.at(last) + limits.idle_timeout;
-                if deadline <= Instant::now() {
-                    break Ended::Idle;
-                }
-                watchdog.as_mut().reset(deadline);
-            }
-        }
-    };
-    match ended {
-        Ended::Done | Ended::Dropped => {}
-        Ended::HeaderTimeout => {
-            ServerStats::inc(&stats.header_timeouts);
-            tracing::debug!(
-                conn = conn.id,
-                "closed a connection: no request headers within web.header_read_timeout"
-            );
-        }
-        Ended::Idle => {
-            ServerStats::inc(&stats.idle_closed);
-            tracing::debug!(
-                conn = conn.id,
-                "closed a connection: nothing read or written for web.idle_timeout"
-            );
-        }
-        Ended::Error(e) => tracing::debug!(conn = conn.id, error = %e, "connection ended"),
     }
 }
 
@@ -705,78 +293,4 @@ pub async fn serve(
         let _ = slots.acquire_many(cap).await;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accept_backoff_doubles_from_5ms_to_1s() {
-        let mut d = None;
-        let mut seq = Vec::new();
-        for _ in 0..10 {
-            let next = next_accept_backoff(d);
-            seq.push(next.as_millis());
-            d = Some(next);
-        }
-        assert_eq!(seq, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
-        // A success resets the run.
-        assert_eq!(next_accept_backoff(None), ACCEPT_BACKOFF_MIN);
-    }
-
-    #[test]
-    fn eviction_takes_the_longest_idle_and_never_a_busy_one() {
-        let c = |id, busy, idle_since_ms| Candidate {
-            id,
-            busy,
-            idle_since_ms,
-        };
-        assert_eq!(
-            pick_victim([c(1, true, 0), c(2, false, 50), c(3, false, 10)]),
-            Some(3)
-        );
-        assert_eq!(pick_victim([c(1, true, 0), c(2, true, 5)]), None);
-        assert_eq!(pick_victim([]), None);
-        // Ties: the older connection.
-        assert_eq!(pick_victim([c(9, false, 7), c(4, false, 7)]), Some(4));
-    }
-
-    #[test]
-    fn throttle_lets_one_line_a_second_through_and_counts_the_rest() {
-        let mut t = Throttle::new(Duration::from_secs(1));
-        let start = Instant::now();
-        assert_eq!(t.ready(start), Some(0));
-        assert_eq!(t.ready(start + Duration::from_millis(10)), None);
-        assert_eq!(t.ready(start + Duration::from_millis(999)), None);
-        assert_eq!(t.ready(start + Duration::from_millis(1000)), Some(2));
-        assert_eq!(t.ready(start + Duration::from_millis(1500)), None);
-    }
-
-    #[test]
-    fn registry_evicts_idle_connections_only() {
-        let clock = Clock(Instant::now());
-        let registry = Registry::default();
-        let conn = |id| {
-            Arc::new(Conn::new(
-                id,
-                clock,
-                CancellationToken::new(),
-                registry.went_idle.clone(),
-            ))
-        };
-        let busy = conn(1);
-        busy.in_flight.store(1, Ordering::Relaxed);
-        let blocked = conn(2);
-        blocked.write_blocked.store(true, Ordering::Relaxed);
-        let idle = conn(3);
-        for c in [&busy, &blocked, &idle] {
-            registry.lock().insert(c.id, c.clone());
-        }
-        assert!(registry.evict_idlest());
-        assert!(idle.close.is_cancelled());
-        assert!(!busy.close.is_cancelled() && !blocked.close.is_cancelled());
-        // The evicted one is not picked twice; the busy ones never.
-        assert!(!registry.evict_idlest());
-    }
 }

@@ -2,10 +2,14 @@
 //! refresh, gzipped when the scraper asks), `/healthz`, `/ready` and a small
 //! landing page. The routes live here ([`router`], testable with `oneshot`);
 //! the accept loop and its limits (timeouts, connection cap, shutdown
-//! deadline) in [`listener`]; the open-file limit in [`fdlimit`].
+//! deadline) in [`listener`], one connection in `conn`, the pure policies
+//! (accept backoff, eviction choice) in [`policy`]; the open-file limit in
+//! [`fdlimit`].
 
+mod conn;
 pub mod fdlimit;
 pub mod listener;
+pub mod policy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
