@@ -898,7 +898,7 @@ impl Config {
         if self.otlp.timeout.is_some_and(|t| t.is_zero()) {
             return Err(bad("otlp.timeout", "must be more than 0s, e.g. 10s".into()));
         }
-        self.web.validate(&bad)?;
+        self.web.validate(|key, reason| bad(key, reason))?;
         if !self.prometheus.enabled && !self.otlp.enabled {
             tracing::warn!(
                 "both outputs are off (prometheus.enabled and otlp.enabled are false): the exporter only refreshes its state"

@@ -47,6 +47,8 @@ pub fn nofile() -> Option<NofileLimit> {
 }
 
 #[cfg(unix)]
+// `rlim_t` is u64 on Linux and macOS, not on every Unix.
+#[allow(clippy::unnecessary_cast)]
 fn to_u64(v: libc::rlim_t) -> u64 {
     if v == libc::RLIM_INFINITY {
         u64::MAX
