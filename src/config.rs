@@ -256,6 +256,31 @@ const KEYS: &[(&str, &str, &str, Kind)] = &[
         "--otlp-resource-attributes",
         Kind::Map,
     ),
+    // The HTTP server's limits (`web`): file and environment only for now.
+    (
+        "web.header_read_timeout",
+        "ASC_EXPORTER_WEB_HEADER_READ_TIMEOUT",
+        "",
+        Kind::Str,
+    ),
+    (
+        "web.idle_timeout",
+        "ASC_EXPORTER_WEB_IDLE_TIMEOUT",
+        "",
+        Kind::Str,
+    ),
+    (
+        "web.max_connections",
+        "ASC_EXPORTER_WEB_MAX_CONNECTIONS",
+        "",
+        Kind::Int,
+    ),
+    (
+        "web.shutdown_timeout",
+        "ASC_EXPORTER_WEB_SHUTDOWN_TIMEOUT",
+        "",
+        Kind::Str,
+    ),
 ];
 
 /// The env variable holding the private key itself (never a flag, never logged).
@@ -274,6 +299,7 @@ pub struct Config {
     pub diagnostics: DiagnosticsConfig,
     pub prometheus: PrometheusConfig,
     pub otlp: OtlpConfig,
+    pub web: WebConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -458,6 +484,7 @@ impl Default for Config {
             diagnostics: DiagnosticsConfig::default(),
             prometheus: PrometheusConfig::default(),
             otlp: OtlpConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -516,6 +543,81 @@ impl Default for DiagnosticsConfig {
             logs_top: 3,
             logs_per_signature: 5,
         }
+    }
+}
+
+/// The HTTP server's limits (see `crate::server::listener`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Time a client has to send a request's headers, counted from the
+    /// connection's start and, on a kept-alive connection, from the end of
+    /// the previous response (so it also bounds keep-alive waits).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A connection that reads and writes nothing for this long is closed
+    /// (kept-alive and idle, or a client that stopped reading its response).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Concurrent connections; never more than the soft `RLIMIT_NOFILE`
+    /// minus a reserve for the exporter's own sockets and files. At the cap
+    /// the longest-idle connection is closed to make room.
+    pub max_connections: usize,
+    /// On SIGTERM/SIGINT, time open connections get to finish before they
+    /// are dropped.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            // nginx's send_timeout/client_body_timeout: a scrape that makes
+            // no progress for a minute is not coming back.
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 512,
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl WebConfig {
+    /// Longest accepted `web.*` duration (timers far in the future overflow).
+    pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+    /// Largest accepted `web.max_connections`.
+    pub const MAX_CONNECTIONS_LIMIT: usize = 1 << 20;
+
+    fn validate(&self, bad: impl Fn(&str, String) -> ConfigError) -> Result<(), ConfigError> {
+        for (key, value, example) in [
+            ("web.header_read_timeout", self.header_read_timeout, "10s"),
+            ("web.idle_timeout", self.idle_timeout, "60s"),
+            ("web.shutdown_timeout", self.shutdown_timeout, "5s"),
+        ] {
+            if value.is_zero() {
+                return Err(bad(key, format!("must be more than 0s, e.g. {example}")));
+            }
+            if value > Self::MAX_DURATION {
+                return Err(bad(
+                    key,
+                    format!(
+                        "{} is too long; use at most 24h, e.g. {example}",
+                        humantime::format_duration(value)
+                    ),
+                ));
+            }
+        }
+        if !(1..=Self::MAX_CONNECTIONS_LIMIT).contains(&self.max_connections) {
+            return Err(bad(
+                "web.max_connections",
+                format!(
+                    "{} must be between 1 and {}, e.g. 512",
+                    self.max_connections,
+                    Self::MAX_CONNECTIONS_LIMIT
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -685,6 +787,9 @@ impl Loader {
                     | "asc.timeout"
                     | "otlp.timeout"
                     | "otlp.interval"
+                    | "web.header_read_timeout"
+                    | "web.idle_timeout"
+                    | "web.shutdown_timeout"
             ) {
                 reason.push_str(" such as 30s, 15m or 1h");
             }
@@ -874,6 +979,7 @@ impl Config {
         if self.otlp.timeout.is_some_and(|t| t.is_zero()) {
             return Err(bad("otlp.timeout", "must be more than 0s, e.g. 10s".into()));
         }
+        self.web.validate(|key, reason| bad(key, reason))?;
         if !self.prometheus.enabled && !self.otlp.enabled {
             tracing::warn!(
                 "both outputs are off (prometheus.enabled and otlp.enabled are false): the exporter only refreshes its state"
@@ -995,11 +1101,104 @@ mod tests {
     }
 
     #[test]
+    fn web_limits_from_env_and_file_with_clear_errors() {
+        let c = Loader::new().build().unwrap();
+        assert_eq!(c.web, WebConfig::default());
+        assert_eq!(c.web.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.web.shutdown_timeout, Duration::from_secs(5));
+        let c = Loader::new()
+            .env(env(&[
+                ("ASC_EXPORTER_WEB_HEADER_READ_TIMEOUT", "2s"),
+                ("ASC_EXPORTER_WEB_IDLE_TIMEOUT", "1m 30s"),
+                ("ASC_EXPORTER_WEB_MAX_CONNECTIONS", "64"),
+                ("ASC_EXPORTER_WEB_SHUTDOWN_TIMEOUT", "500ms"),
+            ]))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.web,
+            WebConfig {
+                header_read_timeout: Duration::from_secs(2),
+                idle_timeout: Duration::from_secs(90),
+                max_connections: 64,
+                shutdown_timeout: Duration::from_millis(500),
+            }
+        );
+
+        let e = Loader::new()
+            .env(env(&[("ASC_EXPORTER_WEB_IDLE_TIMEOUT", "0s")]))
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("web.idle_timeout")
+                && e.contains("ASC_EXPORTER_WEB_IDLE_TIMEOUT")
+                && e.contains("more than 0s"),
+            "{e}"
+        );
+        let e = Loader::new()
+            .env(env(&[("ASC_EXPORTER_WEB_HEADER_READ_TIMEOUT", "100years")]))
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("web.header_read_timeout") && e.contains("at most 24h"),
+            "{e}"
+        );
+        let e = Loader::new()
+            .env(env(&[("ASC_EXPORTER_WEB_MAX_CONNECTIONS", "0")]))
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("web.max_connections") && e.contains("between 1 and"),
+            "{e}"
+        );
+        let e = Loader::new()
+            .env(env(&[("ASC_EXPORTER_WEB_SHUTDOWN_TIMEOUT", "soon")]))
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("web.shutdown_timeout") && e.contains("such as 30s"),
+            "{e}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, "web:\n  header_read_timeout: 0s\n").unwrap();
+        let e = Loader::new()
+            .file(&path)
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("web.header_read_timeout") && e.contains("c.yaml"),
+            "{e}"
+        );
+        std::fs::write(&path, "web:\n  idle: 5s\n").unwrap();
+        let e = Loader::new()
+            .file(&path)
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("web") && e.contains("idle"), "{e}");
+    }
+
+    #[test]
     fn the_example_config_file_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.yaml");
         let c = Loader::new().file(&path).unwrap().build().unwrap();
         assert_eq!(c.refresh, RefreshConfig::default());
         assert_eq!(c.diagnostics, DiagnosticsConfig::default());
+        assert_eq!(c.web, WebConfig::default());
         assert_eq!(c.asc.key_id.as_deref(), Some("2X9R4HXF34"));
     }
 

@@ -51,6 +51,8 @@ pub struct Running {
     pub snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     /// The OTLP output's self-metrics (present when `otlp.enabled`).
     pub otlp_stats: Option<Arc<ExportStats>>,
+    /// What the HTTP server did (connections accepted, evicted, timed out).
+    pub server_stats: Arc<server::ServerStats>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     /// Outputs stopped after the refresh loop and the server (they flush).
@@ -235,6 +237,11 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         }));
     }
 
+    // As Go programs do: the soft open-file limit up to the hard one, so the
+    // connection cap (bounded by it) is as large as the system allows.
+    server::fdlimit::raise_nofile();
+    let limits = server::Limits::from_config(&config.web);
+    let server_stats = Arc::new(server::ServerStats::default());
     let listener = server::bind(config.listen_addr()).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {}: {e}; choose another address with --listen / ASC_EXPORTER_LISTEN",
@@ -249,8 +256,9 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
             metrics_enabled: config.prometheus.enabled,
         };
         let shutdown = shutdown.clone();
+        let stats = server_stats.clone();
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = server::serve(listener, state, shutdown).await {
+            if let Err(e) = server::serve(listener, state, limits, stats, shutdown).await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         }));
@@ -270,6 +278,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         sim,
         snapshots: rx,
         otlp_stats,
+        server_stats,
         shutdown,
         tasks,
         outputs,

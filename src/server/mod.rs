@@ -1,6 +1,15 @@
 //! The HTTP server: `/metrics` (a copy of the exposition encoded once per
 //! refresh, gzipped when the scraper asks), `/healthz`, `/ready` and a small
-//! landing page.
+//! landing page. The routes live here ([`router`], testable with `oneshot`);
+//! the accept loop and its limits (timeouts, connection cap, shutdown
+//! deadline) in [`listener`], one connection in `conn`, the pure policies
+//! (accept backoff, eviction choice) in [`policy`]; the open-file limit in
+//! [`fdlimit`].
+
+mod conn;
+pub mod fdlimit;
+pub mod listener;
+pub mod policy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,20 +48,23 @@ pub fn router(state: ServerState) -> Router {
         .with_state(state)
 }
 
-/// Binds `addr` and serves until `shutdown`. Returns the bound address
-/// through `bound` (useful with port 0).
+pub use listener::{Limits, ServerStats, ServerStatsSnapshot};
+
+/// Binds `addr` (port 0 picks one; read it with `local_addr`).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await
 }
 
+/// Serves the exporter's routes on `listener` within `limits` until
+/// `shutdown`; returns at most `limits.shutdown_timeout` after it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ServerState,
+    limits: Limits,
+    stats: Arc<ServerStats>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    listener::serve(listener, router(state), limits, stats, shutdown).await
 }
 
 /// Whether `Accept-Encoding` allows gzip (a `gzip` token without `q=0`).
