@@ -10,7 +10,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Context;
-use super::render::{Table, call_stack_trees, dash, metadata, num};
+use super::render::{Table, dash, metadata, num, write_call_stack_trees};
 use crate::asc::model::{DiagnosticLogs, DiagnosticLogsProductData, DiagnosticSignature};
 
 /// Arguments of `diagnostics`.
@@ -99,8 +99,20 @@ pub fn render_product_data(
     indent: &str,
 ) -> String {
     let mut out = String::new();
+    let _ = write_product_data(&mut out, pd, limit, callstack, indent);
+    out
+}
+
+/// [`render_product_data`] into any writer (streamed output).
+pub fn write_product_data<W: std::fmt::Write + ?Sized>(
+    out: &mut W,
+    pd: &DiagnosticLogsProductData,
+    limit: usize,
+    callstack: bool,
+    indent: &str,
+) -> std::fmt::Result {
     for ins in &pd.diagnostic_insights {
-        let _ = writeln!(
+        writeln!(
             out,
             "{indent}insight: {}{}{}",
             dash(ins.insights_category.as_deref()),
@@ -112,25 +124,25 @@ pub fn render_product_data(
                 .as_deref()
                 .map(|s| format!(" ({s})"))
                 .unwrap_or_default(),
-        );
+        )?;
     }
     let total = pd.diagnostic_logs.len();
     if total == 0 {
-        let _ = writeln!(out, "{indent}(no logs)");
+        writeln!(out, "{indent}(no logs)")?;
     }
     let shown = total.min(limit);
+    let inner = format!("{indent}  ");
     for (n, log) in pd.diagnostic_logs.iter().take(limit).enumerate() {
-        let _ = writeln!(out, "{indent}log {}/{total}", n + 1);
-        let inner = format!("{indent}  ");
-        out.push_str(&metadata(&log.diagnostic_meta_data, &inner));
+        writeln!(out, "{indent}log {}/{total}", n + 1)?;
+        out.write_str(&metadata(&log.diagnostic_meta_data, &inner))?;
         if callstack {
-            out.push_str(&call_stack_trees(&log.call_stack_tree, &inner));
+            write_call_stack_trees(out, &log.call_stack_tree, &inner)?;
         }
     }
     if shown < total {
-        let _ = writeln!(out, "{indent}… {} more log(s) not shown", total - shown);
+        writeln!(out, "{indent}… {} more log(s) not shown", total - shown)?;
     }
-    out
+    Ok(())
 }
 
 /// Merges the productData of several raw logs bodies into one document,
