@@ -35,8 +35,8 @@ fn every_example_decodes_with_the_model() {
             // API 4.5's overview (API-NOTES §11) has `insights` but no
             // `productData`: not a document the metrics decoder takes.
             let bytes = std::fs::read(example(&name)).unwrap();
-            let e = asc_perf_exporter::asc::model::decode::json::<XcodeMetrics>(&bytes)
-                .unwrap_err();
+            let e =
+                asc_perf_exporter::asc::model::decode::json::<XcodeMetrics>(&bytes).unwrap_err();
             assert_eq!(e.path, ".", "{e}");
             assert!(e.message.contains("missing field `productData`"), "{e}");
         } else if name.contains("perfPowerMetrics") {
@@ -400,7 +400,11 @@ fn drifted_metrics() -> Vec<(&'static str, Value, &'static str)> {
             json!({"insights": {"regressions": [], "trendingUp": []}, "version": "1.0.0"}),
             ".",
         ),
-        ("productData null", json!({"productData": null}), "productData"),
+        (
+            "productData null",
+            json!({"productData": null}),
+            "productData",
+        ),
         (
             "productData a string",
             json!({"productData": "[]"}),
@@ -478,7 +482,14 @@ fn parse_and_the_exporter_client_share_one_verdict() {
     let logs: Vec<_> = drifted_logs()
         .into_iter()
         .enumerate()
-        .map(|(i, (what, doc, path))| (what, write(format!("l{i}.json"), &doc), path, format!("sig{i}")))
+        .map(|(i, (what, doc, path))| {
+            (
+                what,
+                write(format!("l{i}.json"), &doc),
+                path,
+                format!("sig{i}"),
+            )
+        })
         .collect();
     let sim = Sim::start_with(|c| {
         for (_, file, _, id) in &metrics {
@@ -546,6 +557,10 @@ fn empty_product_data_and_unknown_fields_are_accepted_by_both() {
     ok(&parse(&["metrics", "-i", f.to_str().unwrap()]));
     // An empty metrics document is also an empty logs document; both
     // decoders accept it, so parse does too.
-    let text = ok(&parse(&["diagnostics", "-i", example(EMPTY).to_str().unwrap()]));
+    let text = ok(&parse(&[
+        "diagnostics",
+        "-i",
+        example(EMPTY).to_str().unwrap(),
+    ]));
     assert!(text.contains("no diagnostic logs"), "{text}");
 }

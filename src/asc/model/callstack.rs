@@ -182,7 +182,10 @@ mod tests {
         }
         let text = call_stack_trees(&tree(vec![node]), "");
         assert_eq!(text.lines().count(), 4098);
-        assert!(text.lines().skip(1).all(|l| l.len() < 20), "chains do not indent");
+        assert!(
+            text.lines().skip(1).all(|l| l.len() < 20),
+            "chains do not indent"
+        );
         // A caterpillar (every frame branches) stops indenting.
         let mut node = CallStackNode::frame("leaf", vec![]);
         for i in 0..2000 {
