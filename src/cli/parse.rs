@@ -263,8 +263,11 @@ fn render_metric_datasets(e: &MetricEntry) -> String {
 }
 
 /// All datasets, one row each.
-fn render_overview(entries: &[MetricEntry]) -> String {
-    let mut t = Table::new([
+fn write_overview<W: std::fmt::Write + ?Sized>(
+    out: &mut W,
+    entries: &[MetricEntry],
+) -> std::fmt::Result {
+    let t = Table::new([
         "PLATFORM",
         "CATEGORY",
         "METRIC",
@@ -275,32 +278,36 @@ fn render_overview(entries: &[MetricEntry]) -> String {
         "LATEST",
     ])
     .right(&[6]);
-    for e in entries {
-        for d in &e.metric.datasets {
-            let latest = d
-                .points
-                .last()
-                .map(|p| {
-                    format!(
-                        "{} = {}",
-                        dash(p.version.as_deref()),
-                        opt_unit(p.value, e.metric.unit_display())
-                    )
-                })
-                .unwrap_or_else(|| "-".into());
-            t.row([
-                dash(Some(&e.platform)),
-                dash(Some(&e.category)),
-                e.metric.id().to_string(),
-                dash(Some(e.metric.unit_display())),
-                dash(Some(d.filter_criteria.device_name())),
-                percentile_label(d.filter_criteria.percentile()).to_string(),
-                d.points.len().to_string(),
-                latest,
-            ]);
-        }
-    }
-    t.render()
+    // Rows are made twice (sizing, printing) rather than held: a big file
+    // has one row per dataset.
+    let rows = || {
+        entries.iter().flat_map(|e| {
+            e.metric.datasets.iter().map(move |d| {
+                let latest = d
+                    .points
+                    .last()
+                    .map(|p| {
+                        format!(
+                            "{} = {}",
+                            dash(p.version.as_deref()),
+                            opt_unit(p.value, e.metric.unit_display())
+                        )
+                    })
+                    .unwrap_or_else(|| "-".into());
+                vec![
+                    dash(Some(&e.platform)),
+                    dash(Some(&e.category)),
+                    e.metric.id().to_string(),
+                    dash(Some(e.metric.unit_display())),
+                    dash(Some(d.filter_criteria.device_name())),
+                    percentile_label(d.filter_criteria.percentile()).to_string(),
+                    d.points.len().to_string(),
+                    latest,
+                ]
+            })
+        })
+    };
+    t.write_streamed(out, rows)
 }
 
 /// ppparser's `--auto_insights`: per insight the summary, then per
@@ -449,7 +456,7 @@ fn write_metrics_text<W: std::fmt::Write>(
                 out.write_str(&render_metric_datasets(e))?;
             }
         } else {
-            out.write_str(&render_overview(entries))?;
+            write_overview(out, entries)?;
         }
     }
     if let Some(views) = insights {

@@ -65,39 +65,76 @@ impl Table {
 
     /// The table as text, one line per row, each ending in `\n`.
     pub fn render(&self) -> String {
-        let n = self.headers.len();
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        let mut widths = self.header_widths();
         for row in &self.rows {
-            for (w, c) in widths.iter_mut().zip(row) {
-                *w = (*w).max(c.chars().count());
-            }
+            widen(&mut widths, row);
         }
         let mut out = String::new();
         for row in std::iter::once(&self.headers).chain(&self.rows) {
-            let mut line = String::new();
-            for (i, cell) in row.iter().enumerate() {
-                let pad = widths[i].saturating_sub(cell.chars().count());
-                let last = i + 1 == n;
-                match self.align[i] {
-                    Align::Right => {
-                        line.push_str(&" ".repeat(pad));
-                        line.push_str(cell);
-                    }
-                    Align::Left => {
-                        line.push_str(cell);
-                        if !last {
-                            line.push_str(&" ".repeat(pad));
-                        }
-                    }
-                }
-                if !last {
-                    line.push_str("  ");
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
+            let _ = self.write_line(&mut out, &widths, row);
         }
         out
+    }
+
+    /// Writes this table's headers and the rows `rows()` yields (called
+    /// twice: once to size the columns, once to print), so no row is held
+    /// in memory: for tables of big documents. Rows added with
+    /// [`Table::row`] are not printed.
+    pub fn write_streamed<W, I>(&self, out: &mut W, rows: impl Fn() -> I) -> fmt::Result
+    where
+        W: fmt::Write + ?Sized,
+        I: Iterator<Item = Vec<String>>,
+    {
+        let mut widths = self.header_widths();
+        for row in rows() {
+            widen(&mut widths, &row);
+        }
+        self.write_line(out, &widths, &self.headers)?;
+        for row in rows() {
+            self.write_line(out, &widths, &row)?;
+        }
+        Ok(())
+    }
+
+    fn header_widths(&self) -> Vec<usize> {
+        self.headers.iter().map(|h| h.chars().count()).collect()
+    }
+
+    fn write_line<W: fmt::Write + ?Sized>(
+        &self,
+        out: &mut W,
+        widths: &[usize],
+        row: &[String],
+    ) -> fmt::Result {
+        let n = self.headers.len();
+        let mut line = String::new();
+        for (i, cell) in row.iter().take(n).enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            let last = i + 1 == n;
+            match self.align[i] {
+                Align::Right => {
+                    line.push_str(&" ".repeat(pad));
+                    line.push_str(cell);
+                }
+                Align::Left => {
+                    line.push_str(cell);
+                    if !last {
+                        line.push_str(&" ".repeat(pad));
+                    }
+                }
+            }
+            if !last {
+                line.push_str("  ");
+            }
+        }
+        out.write_str(line.trim_end())?;
+        out.write_char('\n')
+    }
+}
+
+fn widen(widths: &mut [usize], row: &[String]) {
+    for (w, c) in widths.iter_mut().zip(row) {
+        *w = (*w).max(c.chars().count());
     }
 }
 
@@ -346,6 +383,17 @@ mod tests {
             t.render(),
             "A        VALUE\nx            1\nlong  768.7 ms\n"
         );
+        let rows = || {
+            [["x", "1"], ["long", "768.7 ms"]]
+                .into_iter()
+                .map(|r| r.map(String::from).to_vec())
+        };
+        let mut streamed = String::new();
+        Table::new(["A", "VALUE"])
+            .right(&[1])
+            .write_streamed(&mut streamed, rows)
+            .unwrap();
+        assert_eq!(streamed, t.render());
     }
 
     #[test]
