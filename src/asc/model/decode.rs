@@ -464,7 +464,7 @@ mod tests {
             v: Value,
         }
         let ok = format!("{{\"v\":{}1{}}}", "[".repeat(100), "]".repeat(100));
-        assert!(json::<Holder>(ok.as_bytes()).is_ok());
+        assert!(json::<Holder>(ok.as_bytes()).unwrap().v.is_array());
         let deep = format!("{{\"v\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
         let e = json::<Holder>(deep.as_bytes()).err().unwrap();
         assert!(e.message.contains("deeper than 128"), "{e}");
