@@ -601,3 +601,168 @@ fn the_inline_key_wins_over_the_path_and_an_exposed_key_file_is_warned_about() {
     ok(&out);
     assert_eq!(stderr(&out), "");
 }
+
+/// Terminal control sequences an attacker may put in any string of a
+/// file or response: clear screen (CSI), set the window title (OSC), an
+/// 8-bit CSI (U+009B), a right-to-left override, DEL and a carriage return.
+const HOSTILE: &str = "ok\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}31m\u{202e}lived\u{7f}\r";
+
+/// No raw control character in `out`, and the hostile ones shown visibly.
+fn assert_escaped(out: &str, what: &str) {
+    use asc_perf_exporter::cli::render::is_terminal_control;
+    if let Some(c) = out.chars().find(|&c| is_terminal_control(c)) {
+        panic!("{what}: raw {c:?} reaches the terminal:\n{out}");
+    }
+    for shown in [
+        "\\x1b[2J",
+        "\\x1b]0;pwned\\x07",
+        "\\u{9b}31m",
+        "\\u{202e}lived",
+    ] {
+        assert!(out.contains(shown), "{what}: {shown} not shown in:\n{out}");
+    }
+}
+
+/// JSON output escapes them as `\uXXXX` and still means the same.
+fn assert_json_escaped(out: &str, what: &str) -> Value {
+    use asc_perf_exporter::cli::render::is_terminal_control;
+    assert!(
+        !out.contains(is_terminal_control),
+        "{what}: raw controls in:\n{out}"
+    );
+    assert!(
+        out.contains("\\u001b[2J") && out.contains("\\u202e"),
+        "{what}: {out}"
+    );
+    let v: Value = serde_json::from_str(out).unwrap();
+    assert!(v.to_string().contains("\\u001b[2J"), "{what}");
+    v
+}
+
+fn hostile_metrics() -> Value {
+    serde_json::json!({
+        "version": "1.0.0",
+        "insights": {"trendingUp": [], "regressions": [{
+            "metricCategory": HOSTILE, "latestVersion": "2.0", "metric": "launchTime",
+            "summaryString": format!("Launch time {HOSTILE}"), "referenceVersions": ["1.0"],
+            "populations": [{"device": "all_iphones", "percentile": "percentile.fifty",
+                "summaryString": HOSTILE, "deltaPercentage": 10, "latestVersionValue": 997.8}]
+        }]},
+        "productData": [{"platform": "iOS", "metricCategories": [{"identifier": "LAUNCH", "metrics": [{
+            "identifier": "launchTime", "unit": {"identifier": "ms", "displayName": HOSTILE},
+            "datasets": [{"filterCriteria": {"device": "all_iphones", "percentile": "percentile.fifty",
+                "deviceMarketingName": HOSTILE},
+                "points": [{"version": "2.0", "value": 997.8, "goal": HOSTILE}]}]
+        }]}]}]
+    })
+}
+
+#[test]
+fn hostile_text_in_files_never_reaches_the_terminal_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    // The file name itself is hostile, and shows in messages.
+    let metrics = dir.path().join(format!("metrics{HOSTILE}.json"));
+    std::fs::write(&metrics, serde_json::to_vec(&hostile_metrics()).unwrap()).unwrap();
+    let m = metrics.to_str().unwrap();
+    let parse = |args: &[&str]| bare().arg("parse").args(args).output().unwrap();
+    let text = ok(&parse(&["metrics", "-i", m, "--auto_insights"]));
+    assert_escaped(&text, "parse metrics --auto_insights");
+    let text = ok(&parse(&["metrics", "-i", m, "--metric", "launchTime"]));
+    assert_escaped(&text, "parse metrics --metric");
+    let text = ok(&parse(&["metrics", "-i", m, "--device", "none"]));
+    assert_escaped(&text, "parse metrics: file name and available devices");
+    let json = assert_json_escaped(
+        &ok(&parse(&[
+            "metrics",
+            "-i",
+            m,
+            "--auto_insights",
+            "-o",
+            "json",
+        ])),
+        "parse metrics -o json",
+    );
+    assert_eq!(json["file"], m, "the JSON holds the exact file name");
+    assert_eq!(
+        json["insights"][0]["insight"]["populations"][0]["summaryString"],
+        HOSTILE
+    );
+
+    let logs = serde_json::json!({"version": "1.0.0", "productData": [{
+        "signatureId": HOSTILE,
+        "diagnosticInsights": [{"insightsCategory": HOSTILE, "insightsString": HOSTILE}],
+        "diagnosticLogs": [{
+            "diagnosticMetaData": {"bundleId": HOSTILE, "appVersion": "1.0", "eventDetail": HOSTILE},
+            "callStackTree": [{"callStackPerThread": true, "callStacks": [{"callStackRootFrames": [{
+                "rawFrame": HOSTILE,
+                "subFrames": [{"binaryName": HOSTILE, "symbolName": HOSTILE, "fileName": HOSTILE,
+                    "lineNumber": "1", "isBlameFrame": true, "insightsCategory": HOSTILE}]
+            }]}]}]
+        }]
+    }]});
+    let f = dir.path().join("logs.json");
+    std::fs::write(&f, serde_json::to_vec(&logs).unwrap()).unwrap();
+    let f = f.to_str().unwrap();
+    let text = ok(&parse(&["diagnostics", "-i", f, "--callstack"]));
+    assert_escaped(&text, "parse diagnostics --callstack");
+    assert!(text.contains("▶"), "blame marks stay: {text}");
+    let json = assert_json_escaped(
+        &ok(&parse(&[
+            "diagnostics",
+            "-i",
+            f,
+            "--callstack",
+            "-o",
+            "json",
+        ])),
+        "parse diagnostics -o json",
+    );
+    assert_eq!(json["productData"][0]["signatureId"], HOSTILE);
+
+    // Error lines on stderr too (a hostile file name, a hostile key).
+    let missing = dir.path().join(format!("gone{HOSTILE}.json"));
+    let line = one_error(&parse(&["metrics", "-i", missing.to_str().unwrap()]));
+    assert_escaped(&line, "error line");
+    let bad_key = dir.path().join("key.json");
+    std::fs::write(
+        &bad_key,
+        format!(r#"{{"productData": [{{"{HOSTILE}": 1, "metricCategories": 3}}]}}"#),
+    )
+    .unwrap();
+    let line = one_error(&parse(&["metrics", "-i", bad_key.to_str().unwrap()]));
+    assert!(
+        !line.contains(asc_perf_exporter::cli::render::is_terminal_control),
+        "{line}"
+    );
+}
+
+#[test]
+fn hostile_text_from_the_api_never_reaches_the_terminal_raw() {
+    use asc_perf_exporter::sim::Fixture;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("metrics.json");
+    std::fs::write(&f, serde_json::to_vec(&hostile_metrics()).unwrap()).unwrap();
+    // The fixture's id becomes an app name and bundle id in `/v1/apps`.
+    let id = "9\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}31m\u{202e}lived";
+    let sim = Sim::start_with(|c| {
+        for spec in [
+            format!("app-metrics:779={}", f.display()),
+            format!("app-metrics:{id}={}", f.display()),
+        ] {
+            c.fixtures.push(Fixture::parse_spec(&spec, None).unwrap());
+        }
+    });
+    let text = ok(&sim.run(&["insights", "779"]));
+    assert_escaped(&text, "insights");
+    assert_json_escaped(
+        &ok(&sim.run(&["insights", "779", "-o", "json"])),
+        "insights -o json",
+    );
+    let text = ok(&sim.run(&["apps"]));
+    assert_escaped(&text, "apps");
+    let json = assert_json_escaped(&ok(&sim.run(&["apps", "-o", "json"])), "apps -o json");
+    assert!(
+        json.as_array().unwrap().iter().any(|a| a["id"] == id),
+        "{json}"
+    );
+}

@@ -282,7 +282,11 @@ const PER_APP: &[Case] = &[
     },
     Case {
         fault: r#"{"kind": "html_502"}"#,
-        says: &["HTTP 502", "not an App Store Connect ErrorResponse", "text/html"],
+        says: &[
+            "HTTP 502",
+            "not an App Store Connect ErrorResponse",
+            "text/html",
+        ],
         counts: "502",
     },
     Case {
@@ -385,7 +389,10 @@ async fn each_per_app_fault_fails_only_its_app_which_keeps_its_data() {
             "{what}"
         );
         let data = app_data(&after, id);
-        assert!(!data.is_empty(), "{what}: the app's series are still served");
+        assert!(
+            !data.is_empty(),
+            "{what}: the app's series are still served"
+        );
         assert_eq!(data, app_data(&before, id), "{what}: its last good data");
         // One clear line for the app in the refresh, naming the cause.
         let about: Vec<&Value> = lines
@@ -423,7 +430,10 @@ async fn each_per_app_fault_fails_only_its_app_which_keeps_its_data() {
     }
     // The healthy apps refreshed after the faults went in.
     for id in &ids[PER_APP.len()..] {
-        assert_eq!(one(&after, "asc_app_refresh_failed", &[("app_id", id)]), 0.0);
+        assert_eq!(
+            one(&after, "asc_app_refresh_failed", &[("app_id", id)]),
+            0.0
+        );
         assert!(
             one(
                 &after,
@@ -431,7 +441,11 @@ async fn each_per_app_fault_fails_only_its_app_which_keeps_its_data() {
                 &[("app_id", id)]
             ) > t0
         );
-        assert!(!lines.iter().any(|v| is_warning(v) && field(v, "app_id") == id));
+        assert!(
+            !lines
+                .iter()
+                .any(|v| is_warning(v) && field(v, "app_id") == id)
+        );
     }
     assert_eq!(one(&after, "asc_exporter_last_refresh_success", &[]), 0.0);
     // Retries stay bounded: one retry per request (ASC_EXPORTER_MAX_RETRIES=1).
@@ -441,10 +455,7 @@ async fn each_per_app_fault_fails_only_its_app_which_keeps_its_data() {
 
 /// Starts an exporter on a fresh simulator of `apps` apps and waits for a
 /// first complete refresh.
-async fn healthy_exporter(
-    apps: usize,
-    env: &[(&str, &str)],
-) -> (SimHandle, Exporter, Vec<Sample>) {
+async fn healthy_exporter(apps: usize, env: &[(&str, &str)]) -> (SimHandle, Exporter, Vec<Sample>) {
     let (sim, pem) = simulator(apps).await;
     let exp = exporter(&sim, &pem, env);
     let before = exp
@@ -459,8 +470,7 @@ async fn healthy_exporter(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_of_an_hour_holds_every_request_and_the_next_refresh() {
-    let (sim, mut exp, before) =
-        healthy_exporter(3, &[("ASC_EXPORTER_BUILDS_PER_APP", "0")]).await;
+    let (sim, mut exp, before) = healthy_exporter(3, &[("ASC_EXPORTER_BUILDS_PER_APP", "0")]).await;
     let id = &sim.control.app_ids()[0];
     sim.control
         .inject(
@@ -482,9 +492,7 @@ async fn a_retry_after_of_an_hour_holds_every_request_and_the_next_refresh() {
     assert!(exp.alive());
     exp.no_panic();
     assert_eq!(sim.control.served("status"), 1, "one 429, not retried");
-    assert!(
-        one(&after, "asc_api_rate_limit_resume_timestamp_seconds", &[]) > t0 + 3500.0
-    );
+    assert!(one(&after, "asc_api_rate_limit_resume_timestamp_seconds", &[]) > t0 + 3500.0);
     // Every app keeps its data; the ones that came after the 429 say why.
     for id in sim.control.app_ids() {
         assert_eq!(app_data(&after, &id), app_data(&before, &id));
@@ -501,8 +509,7 @@ async fn a_retry_after_of_an_hour_holds_every_request_and_the_next_refresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_budget_earns_one_429_at_most_and_defers_the_refresh() {
-    let (sim, mut exp, before) =
-        healthy_exporter(3, &[("ASC_EXPORTER_BUILDS_PER_APP", "0")]).await;
+    let (sim, mut exp, before) = healthy_exporter(3, &[("ASC_EXPORTER_BUILDS_PER_APP", "0")]).await;
     // Someone else spent the key's budget: the next answer is a 429 whose
     // Retry-After runs to the end of the simulator's hour window.
     sim.control.set_rate_remaining(Some(0), None);
@@ -517,7 +524,10 @@ async fn an_exhausted_budget_earns_one_429_at_most_and_defers_the_refresh() {
     assert!(exp.alive());
     exp.no_panic();
     let served = sim.control.served("rate_limit");
-    assert_eq!(served, 1, "one 429, then no request until the window resets");
+    assert_eq!(
+        served, 1,
+        "one 429, then no request until the window resets"
+    );
     assert_eq!(
         counter(&after, "asc_api_requests_total", &[("status", "429")]),
         1.0
@@ -529,8 +539,7 @@ async fn an_exhausted_budget_earns_one_429_at_most_and_defers_the_refresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_bundle_id_keeps_the_labels_and_warns() {
-    let (sim, mut exp, before) =
-        healthy_exporter(2, &[("ASC_EXPORTER_BUILDS_PER_APP", "0")]).await;
+    let (sim, mut exp, before) = healthy_exporter(2, &[("ASC_EXPORTER_BUILDS_PER_APP", "0")]).await;
     sim.control
         .inject(
             Fault::from_json(
@@ -559,7 +568,11 @@ async fn a_vanished_bundle_id_keeps_the_labels_and_warns() {
             .count();
         assert_eq!(warned, 1, "one warning for {id}: {lines:#?}");
     }
-    assert!(lines.iter().any(|v| message(v).contains("keeping the previous value")));
+    assert!(
+        lines
+            .iter()
+            .any(|v| message(v).contains("keeping the previous value"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -632,10 +645,16 @@ async fn a_stuck_app_past_its_deadline_keeps_its_data_and_the_others_are_publish
         one(&after, "asc_exporter_refresh_duration_seconds", &[]) < 10.0,
         "the refresh ended at the app's deadline, not the request's"
     );
-    assert_eq!(one(&after, "asc_app_refresh_failed", &[("app_id", &ids[0])]), 1.0);
+    assert_eq!(
+        one(&after, "asc_app_refresh_failed", &[("app_id", &ids[0])]),
+        1.0
+    );
     assert_eq!(app_data(&after, &ids[0]), app_data(&before, &ids[0]));
     for id in &ids[1..] {
-        assert_eq!(one(&after, "asc_app_refresh_failed", &[("app_id", id)]), 0.0);
+        assert_eq!(
+            one(&after, "asc_app_refresh_failed", &[("app_id", id)]),
+            0.0
+        );
     }
     let lines = exp.last_refresh_lines();
     let about: Vec<&Value> = lines
@@ -684,7 +703,10 @@ async fn the_refresh_deadline_publishes_the_apps_that_finished() {
         .filter(|id| one(&after, "asc_app_refresh_failed", &[("app_id", id)]) == 1.0)
         .collect();
     let done = ids.len() - failed.len();
-    assert!(done >= 1 && !failed.is_empty(), "{done} done, {failed:?} cut off");
+    assert!(
+        done >= 1 && !failed.is_empty(),
+        "{done} done, {failed:?} cut off"
+    );
     for id in &failed {
         assert_eq!(app_data(&after, id), app_data(&before, id));
     }

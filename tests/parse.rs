@@ -9,10 +9,10 @@ use asc_perf_exporter::asc::model::{
 use cli_support::*;
 use serde_json::Value;
 
+/// An example through the exporter's one decoder.
 fn decode<T: serde::de::DeserializeOwned>(name: &str) -> T {
     let bytes = std::fs::read(example(name)).unwrap();
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(de).unwrap_or_else(|e| panic!("{name}: {} at {}", e, e.path()))
+    asc_perf_exporter::asc::model::decode::json(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 const LAUNCH: &str = "apple_doc_example_perfPowerMetrics_app_launch_all_iphones.json";
@@ -31,7 +31,15 @@ fn every_example_decodes_with_the_model() {
             continue;
         }
         seen += 1;
-        if name.contains("perfPowerMetrics") {
+        if name.contains("performanceOverviews") {
+            // API 4.5's overview (API-NOTES §11) has `insights` but no
+            // `productData`: not a document the metrics decoder takes.
+            let bytes = std::fs::read(example(&name)).unwrap();
+            let e =
+                asc_perf_exporter::asc::model::decode::json::<XcodeMetrics>(&bytes).unwrap_err();
+            assert_eq!(e.path, ".", "{e}");
+            assert!(e.message.contains("missing field `productData`"), "{e}");
+        } else if name.contains("perfPowerMetrics") {
             let _: XcodeMetrics = decode(&name);
         } else if name.contains("diagnosticSignatures") {
             let d: Document<DiagnosticSignature> = decode(&name);
@@ -375,4 +383,184 @@ fn parse_diagnostics_prints_metadata_and_call_stacks() {
         json["productData"][0]["diagnosticLogs"][0]["diagnosticMetaData"]["writesCaused"],
         "1073.76 MB"
     );
+}
+
+/// Documents that drifted from the shape we know, with the JSON path each
+/// must be rejected at.
+fn drifted_metrics() -> Vec<(&'static str, Value, &'static str)> {
+    use serde_json::json;
+    let launch = |metric: Value| {
+        json!({"productData": [{"platform": "iOS", "metricCategories": [
+            {"identifier": "LAUNCH", "metrics": [metric]}
+        ]}]})
+    };
+    vec![
+        (
+            "productData missing",
+            json!({"insights": {"regressions": [], "trendingUp": []}, "version": "1.0.0"}),
+            ".",
+        ),
+        (
+            "productData null",
+            json!({"productData": null}),
+            "productData",
+        ),
+        (
+            "productData a string",
+            json!({"productData": "[]"}),
+            "productData",
+        ),
+        (
+            "metricCategories null",
+            json!({"productData": [{"platform": "iOS", "metricCategories": null}]}),
+            "productData[0].metricCategories",
+        ),
+        (
+            "metrics renamed metricsV2",
+            json!({"productData": [{"platform": "iOS", "metricCategories": [
+                {"identifier": "LAUNCH", "metrics": []},
+                {"identifier": "HANG", "metricsV2": []}
+            ]}]}),
+            "productData[0].metricCategories[1]",
+        ),
+        (
+            "datasets renamed dataSets",
+            launch(json!({"identifier": "launchTime", "dataSets": []})),
+            "productData[0].metricCategories[0].metrics[0]",
+        ),
+        (
+            "points renamed dataPoints",
+            launch(
+                json!({"identifier": "launchTime", "datasets": [{"filterCriteria": {}, "dataPoints": []}]}),
+            ),
+            "productData[0].metricCategories[0].metrics[0].datasets[0]",
+        ),
+        (
+            "value retyped",
+            launch(
+                json!({"identifier": "launchTime", "datasets": [{"points": [{"version": "1.0", "value": "12"}]}]}),
+            ),
+            "productData[0].metricCategories[0].metrics[0].datasets[0].points[0].value",
+        ),
+    ]
+}
+
+fn drifted_logs() -> Vec<(&'static str, Value, &'static str)> {
+    use serde_json::json;
+    vec![
+        ("productData missing", json!({"version": "1.0.0"}), "."),
+        (
+            "diagnosticLogs missing",
+            json!({"productData": [{"signatureId": "abc"}]}),
+            "productData[0]",
+        ),
+        (
+            "diagnosticLogs null",
+            json!({"productData": [{"signatureId": "abc", "diagnosticLogs": null}]}),
+            "productData[0].diagnosticLogs",
+        ),
+    ]
+}
+
+#[test]
+fn parse_and_the_exporter_client_share_one_verdict() {
+    use asc_perf_exporter::asc::MetricsFilter;
+    use asc_perf_exporter::asc::model::{DiagnosticLogs, decode};
+    use asc_perf_exporter::sim::Fixture;
+
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: String, doc: &Value| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
+        path
+    };
+    let metrics: Vec<_> = drifted_metrics()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (what, doc, path))| (what, write(format!("m{i}.json"), &doc), path, 9100 + i))
+        .collect();
+    let logs: Vec<_> = drifted_logs()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (what, doc, path))| {
+            (
+                what,
+                write(format!("l{i}.json"), &doc),
+                path,
+                format!("sig{i}"),
+            )
+        })
+        .collect();
+    let sim = Sim::start_with(|c| {
+        for (_, file, _, id) in &metrics {
+            let spec = format!("app-metrics:{id}={}", file.display());
+            c.fixtures.push(Fixture::parse_spec(&spec, None).unwrap());
+        }
+        for (_, file, _, id) in &logs {
+            let spec = format!("logs:{id}={}", file.display());
+            c.fixtures.push(Fixture::parse_spec(&spec, None).unwrap());
+        }
+    });
+    let client = sim.client();
+    for (what, file, path, id) in &metrics {
+        let want = format!("at JSON path `{path}`:");
+        let bytes = std::fs::read(file).unwrap();
+        let e = decode::json::<XcodeMetrics>(&bytes).unwrap_err();
+        assert_eq!(&e.path, path, "{what}: {e}");
+        let line = one_error(&parse(&["metrics", "-i", file.to_str().unwrap()]));
+        assert!(line.contains(&want), "{what}: parse says {line}");
+        let e = sim
+            .block_on(client.app_metrics(&id.to_string(), &MetricsFilter::default()))
+            .expect_err(what);
+        assert!(e.to_string().contains(&want), "{what}: the client says {e}");
+    }
+    for (what, file, path, id) in &logs {
+        let want = format!("at JSON path `{path}`:");
+        let bytes = std::fs::read(file).unwrap();
+        let e = decode::json::<DiagnosticLogs>(&bytes).unwrap_err();
+        assert_eq!(&e.path, path, "{what}: {e}");
+        let line = one_error(&parse(&["diagnostics", "-i", file.to_str().unwrap()]));
+        assert!(line.contains(&want), "{what}: parse says {line}");
+        let e = sim
+            .block_on(client.diagnostic_logs(id, None))
+            .expect_err(what);
+        assert!(e.to_string().contains(&want), "{what}: the client says {e}");
+    }
+
+    // A missing top-level key names what the file has instead.
+    let line = one_error(&parse(&["metrics", "-i", metrics[0].1.to_str().unwrap()]));
+    assert!(
+        line.contains("missing field `productData`")
+            && line.contains("top-level keys: insights, version"),
+        "{line}"
+    );
+}
+
+#[test]
+fn empty_product_data_and_unknown_fields_are_accepted_by_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("extra.json");
+    std::fs::write(
+        &f,
+        r#"{"productData": [{"platform": "iOS", "metricCategories": [], "newThing": 1}],
+            "insights": {"regressions": [{"metric": "m", "brandNew": [1, 2]}]}, "extra": {"a": [[]]}}"#,
+    )
+    .unwrap();
+    let bytes = std::fs::read(&f).unwrap();
+    let m: XcodeMetrics = asc_perf_exporter::asc::model::decode::json(&bytes).unwrap();
+    assert!(!m.has_data());
+    let text = ok(&parse(&["metrics", "-i", f.to_str().unwrap()]));
+    assert!(text.contains("no data (not measured yet)"), "{text}");
+    // Build-level documents have no insights.
+    let f = dir.path().join("build.json");
+    std::fs::write(&f, r#"{"productData": [], "version": "1.0.0"}"#).unwrap();
+    ok(&parse(&["metrics", "-i", f.to_str().unwrap()]));
+    // An empty metrics document is also an empty logs document; both
+    // decoders accept it, so parse does too.
+    let text = ok(&parse(&[
+        "diagnostics",
+        "-i",
+        example(EMPTY).to_str().unwrap(),
+    ]));
+    assert!(text.contains("no diagnostic logs"), "{text}");
 }

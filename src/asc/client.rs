@@ -822,10 +822,10 @@ fn decode<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, AscErro
             reason: "the body is empty".to_string(),
         });
     }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| AscError::Decode {
+    // The model's one decoder (deep call stacks, required keys, JSON path).
+    crate::asc::model::decode::json(body).map_err(|e| AscError::Decode {
         endpoint: endpoint.to_string(),
-        reason: format!("at {}: {}", e.path(), e.inner()),
+        reason: e.to_string(),
     })
 }
 

@@ -10,7 +10,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Context;
-use super::render::{Table, call_stack_trees, dash, metadata, num};
+use super::render::{Table, dash, metadata, num, write_call_stack_trees};
 use crate::asc::model::{DiagnosticLogs, DiagnosticLogsProductData, DiagnosticSignature};
 
 /// Arguments of `diagnostics`.
@@ -99,8 +99,20 @@ pub fn render_product_data(
     indent: &str,
 ) -> String {
     let mut out = String::new();
+    let _ = write_product_data(&mut out, pd, limit, callstack, indent);
+    out
+}
+
+/// [`render_product_data`] into any writer (streamed output).
+pub fn write_product_data<W: std::fmt::Write + ?Sized>(
+    out: &mut W,
+    pd: &DiagnosticLogsProductData,
+    limit: usize,
+    callstack: bool,
+    indent: &str,
+) -> std::fmt::Result {
     for ins in &pd.diagnostic_insights {
-        let _ = writeln!(
+        writeln!(
             out,
             "{indent}insight: {}{}{}",
             dash(ins.insights_category.as_deref()),
@@ -112,45 +124,58 @@ pub fn render_product_data(
                 .as_deref()
                 .map(|s| format!(" ({s})"))
                 .unwrap_or_default(),
-        );
+        )?;
     }
     let total = pd.diagnostic_logs.len();
     if total == 0 {
-        let _ = writeln!(out, "{indent}(no logs)");
+        writeln!(out, "{indent}(no logs)")?;
     }
     let shown = total.min(limit);
+    let inner = format!("{indent}  ");
     for (n, log) in pd.diagnostic_logs.iter().take(limit).enumerate() {
-        let _ = writeln!(out, "{indent}log {}/{total}", n + 1);
-        let inner = format!("{indent}  ");
-        out.push_str(&metadata(&log.diagnostic_meta_data, &inner));
+        writeln!(out, "{indent}log {}/{total}", n + 1)?;
+        out.write_str(&metadata(&log.diagnostic_meta_data, &inner))?;
         if callstack {
-            out.push_str(&call_stack_trees(&log.call_stack_tree, &inner));
+            write_call_stack_trees(out, &log.call_stack_tree, &inner)?;
         }
     }
     if shown < total {
-        let _ = writeln!(out, "{indent}… {} more log(s) not shown", total - shown);
+        writeln!(out, "{indent}… {} more log(s) not shown", total - shown)?;
     }
-    out
+    Ok(())
 }
 
 /// Merges the productData of several raw logs bodies into one document,
-/// keeping every field exactly as the server sent it.
+/// keeping every field exactly as the server sent it. The entries are
+/// copied as raw JSON text (`RawValue`, skipped over iteratively), so call
+/// stacks of any depth survive.
 pub fn merge_logs_bodies(bodies: &[Vec<u8>]) -> anyhow::Result<Vec<u8>> {
+    use serde_json::value::RawValue;
+    #[derive(serde::Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow, default)]
+        version: Option<&'a RawValue>,
+        #[serde(borrow, default, rename = "productData")]
+        product_data: Option<Vec<&'a RawValue>>,
+    }
+    #[derive(Serialize)]
+    struct Merged<'a> {
+        version: &'a RawValue,
+        #[serde(rename = "productData")]
+        product_data: Vec<&'a RawValue>,
+    }
+    let default_version = serde_json::value::to_raw_value("1.0.0")?;
     let mut version = None;
     let mut product_data = Vec::new();
     for body in bodies {
-        let v: serde_json::Value = serde_json::from_slice(body)?;
-        if version.is_none() {
-            version = v.get("version").cloned();
-        }
-        if let Some(serde_json::Value::Array(pd)) = v.get("productData") {
-            product_data.extend(pd.iter().cloned());
-        }
+        let b: Body = serde_json::from_slice(body)?;
+        version = version.or(b.version);
+        product_data.extend(b.product_data.unwrap_or_default());
     }
-    let doc = serde_json::json!({
-        "version": version.unwrap_or_else(|| serde_json::Value::String("1.0.0".into())),
-        "productData": product_data,
-    });
+    let doc = Merged {
+        version: version.unwrap_or(&default_version),
+        product_data,
+    };
     let mut bytes = serde_json::to_vec_pretty(&doc)?;
     bytes.push(b'\n');
     Ok(bytes)
@@ -235,4 +260,29 @@ pub async fn run(args: DiagnosticsArgs, ctx: &Context) -> anyhow::Result<()> {
         }
     }
     ctx.emit(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_logs_keep_deep_entries_verbatim() {
+        let deep = format!(
+            r#"{{"signatureId":"a","diagnosticLogs":[{{"x":{}1{}}}]}}"#,
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
+        let a = format!(r#"{{"version":"2.0","productData":[{deep}]}}"#).into_bytes();
+        let b = br#"{"productData":[{"signatureId":"b","diagnosticLogs":[]}]}"#.to_vec();
+        let merged = String::from_utf8(merge_logs_bodies(&[a, b]).unwrap()).unwrap();
+        assert!(merged.contains(&deep), "entries are copied verbatim");
+        assert!(merged.contains(r#""version": "2.0""#), "{merged:.200}");
+        assert!(merged.contains(r#"{"signatureId":"b","diagnosticLogs":[]}"#));
+        let none = merge_logs_bodies(&[]).unwrap();
+        assert_eq!(
+            String::from_utf8(none).unwrap(),
+            "{\n  \"version\": \"1.0.0\",\n  \"productData\": []\n}\n"
+        );
+    }
 }

@@ -267,20 +267,52 @@ impl Context {
         Ok(AscClient::new(config, auth)?)
     }
 
-    /// Writes command output to stdout. A closed pipe (`| head`) is not an
-    /// error.
+    /// Writes command output to stdout, terminal control characters from
+    /// files and API responses escaped ([`render::escape_text`]). A closed
+    /// pipe (`| head`) is not an error.
     pub fn emit(&self, text: &str) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
-        match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            Err(e) => Err(e).context("cannot write to stdout"),
-        }
+        let text = render::escape_text(text);
+        stdout_result(out.write_all(text.as_bytes()).and_then(|_| out.flush()))
     }
 
-    /// Emits `value` as JSON.
+    /// Streamed text output (for big documents): what is written is
+    /// escaped like [`Context::emit`]; call [`TextOut::finish`] through
+    /// [`Context::finish`] at the end.
+    pub fn text_out(&self) -> render::TextOut<std::io::BufWriter<std::io::StdoutLock<'static>>> {
+        render::TextOut::new(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout().lock(),
+        ))
+    }
+
+    /// Ends streamed text output: flushes and reports a write error (a
+    /// closed pipe is not one).
+    pub fn finish(
+        &self,
+        out: render::TextOut<std::io::BufWriter<std::io::StdoutLock<'static>>>,
+    ) -> anyhow::Result<()> {
+        stdout_result(out.finish())
+    }
+
+    /// Emits `value` as pretty JSON, streamed, with terminal controls
+    /// escaped as `\uXXXX` ([`render::write_json`]).
     pub fn emit_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> anyhow::Result<()> {
-        self.emit(&render::json(value)?)
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        let written = render::write_json(&mut out, value).map_err(|e| match e.io_error_kind() {
+            Some(kind) => std::io::Error::from(kind),
+            None => std::io::Error::other(e),
+        });
+        stdout_result(written.and_then(|_| out.flush()))
+    }
+}
+
+/// A write to stdout: a closed pipe (`| head`) is success.
+fn stdout_result(r: std::io::Result<()>) -> anyhow::Result<()> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e).context("cannot write to stdout"),
     }
 }
 
@@ -298,7 +330,8 @@ pub fn error_line(e: &anyhow::Error) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    format!("error: {}", folded.join(" "))
+    // File names and JSON paths come from untrusted input.
+    format!("error: {}", render::escape_text(&folded.join(" ")))
 }
 
 fn init_logging(default_level: &str) {
@@ -362,7 +395,7 @@ pub fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!(
             "error: internal error{at}: {}; please report this bug",
-            msg.replace('\n', " ")
+            render::escape_text(&msg.replace('\n', " "))
         );
     }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -3,19 +3,19 @@
 //! `--device`/`--platform` filters it documents but never implemented).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context as _, anyhow};
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use super::Context;
-use super::diagnostics::render_product_data;
+use super::diagnostics::write_product_data;
 use super::insights::{InsightView, PopulationFilter, device_matches, join_insights};
 use super::render::{Table, dash, delta, num, opt_unit, with_unit};
 use crate::asc::model::{DiagnosticLogs, Metric, XcodeMetrics, percentile_label};
+
+mod document;
+pub use document::{DocKind, Shape, load_document, wrong_kind};
 
 /// `parse` subcommands.
 #[derive(Debug, Subcommand)]
@@ -61,134 +61,6 @@ pub struct ParseDiagnosticsArgs {
     /// Print each log's call-stack tree.
     #[arg(long)]
     pub callstack: bool,
-}
-
-/// Which document a file must hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DocKind {
-    /// `xcodeMetrics` (perfPowerMetrics).
-    Metrics,
-    /// `diagnosticLogs`.
-    DiagnosticLogs,
-}
-
-impl DocKind {
-    fn name(self) -> &'static str {
-        match self {
-            DocKind::Metrics => "xcodeMetrics (perfPowerMetrics)",
-            DocKind::DiagnosticLogs => "diagnosticLogs",
-        }
-    }
-}
-
-fn keys(map: &serde_json::Map<String, Value>) -> String {
-    if map.is_empty() {
-        return "none".into();
-    }
-    map.keys().cloned().collect::<Vec<_>>().join(", ")
-}
-
-fn product_data_has(v: &Value, key: &str) -> bool {
-    v.get("productData")
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.iter().any(|e| e.get(key).is_some()))
-}
-
-/// Checks that a parsed JSON value is the expected kind of document, so that
-/// e.g. an apps list is not silently read as empty metrics (the model
-/// ignores unknown fields).
-pub fn check_shape(v: &Value, kind: DocKind) -> Result<(), String> {
-    let Some(map) = v.as_object() else {
-        return Err(format!(
-            "not a {} document: the top level is {}, expected an object",
-            kind.name(),
-            match v {
-                Value::Array(_) => "an array",
-                Value::String(_) => "a string",
-                Value::Number(_) => "a number",
-                Value::Bool(_) => "a boolean",
-                _ => "null",
-            }
-        ));
-    };
-    if let Some(errors) = map.get("errors") {
-        let first = errors
-            .get(0)
-            .map(|e| {
-                format!(
-                    "{} {}",
-                    e.get("status").and_then(Value::as_str).unwrap_or(""),
-                    e.get("code").and_then(Value::as_str).unwrap_or("")
-                )
-            })
-            .unwrap_or_default();
-        return Err(format!(
-            "is an App Store Connect error response ({}), not a {} document",
-            first.trim(),
-            kind.name()
-        ));
-    }
-    if map.contains_key("data") {
-        let t = v
-            .pointer("/data/0/type")
-            .or_else(|| v.pointer("/data/type"))
-            .and_then(Value::as_str)
-            .unwrap_or("resources");
-        return Err(format!(
-            "is a JSON:API document of {t}, not a {} document",
-            kind.name()
-        ));
-    }
-    match kind {
-        DocKind::Metrics => {
-            if product_data_has(v, "signatureId") || product_data_has(v, "diagnosticLogs") {
-                return Err(
-                    "is a diagnosticLogs document, not xcodeMetrics; use `parse diagnostics`"
-                        .into(),
-                );
-            }
-            if !map.contains_key("productData") && !map.contains_key("insights") {
-                return Err(format!(
-                    "is not an xcodeMetrics (perfPowerMetrics) document: expected a top-level `productData` or `insights` key, found keys: {}",
-                    keys(map)
-                ));
-            }
-        }
-        DocKind::DiagnosticLogs => {
-            if map.contains_key("insights") || product_data_has(v, "metricCategories") {
-                return Err(
-                    "is an xcodeMetrics (perfPowerMetrics) document, not diagnosticLogs; use `parse metrics`"
-                        .into(),
-                );
-            }
-            if !map.contains_key("productData") {
-                return Err(format!(
-                    "is not a diagnosticLogs document: expected a top-level `productData` key, found keys: {}",
-                    keys(map)
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Reads and decodes a saved document. Errors name the file and, for
-/// syntax errors, the line and column; for type errors the JSON path.
-pub fn load_document<T: DeserializeOwned>(path: &Path, kind: DocKind) -> anyhow::Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| anyhow!("{} is not valid JSON: {e}", path.display()))?;
-    check_shape(&value, kind).map_err(|m| anyhow!("{} {m}", path.display()))?;
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        anyhow!(
-            "{} is not a valid {} document: at JSON path `{}`: {}",
-            path.display(),
-            kind.name(),
-            e.path(),
-            e.inner()
-        )
-    })
 }
 
 /// Dispatches `parse` subcommands.
@@ -252,41 +124,52 @@ fn available_datasets(m: &XcodeMetrics) -> String {
     seen.join(", ")
 }
 
-fn select_metrics(m: &XcodeMetrics, a: &ParseMetricsArgs) -> Vec<MetricEntry> {
+/// The metrics that pass the filters, each with only its passing datasets.
+/// They are moved out of `m` (a big document is not held twice); a metric
+/// none of whose datasets pass stays in `m`, so `m` is untouched when
+/// nothing matches.
+fn select_metrics(m: &mut XcodeMetrics, a: &ParseMetricsArgs) -> Vec<MetricEntry> {
     let filter = PopulationFilter {
         device: a.device.clone(),
         percentile: a.percentile.clone(),
     };
+    let keep = |d: &crate::asc::model::Dataset| {
+        device_matches(
+            a.device.as_deref(),
+            d.filter_criteria.device(),
+            d.filter_criteria.device_name(),
+        ) && filter.percentile_ok(d.filter_criteria.percentile())
+    };
     let mut out = Vec::new();
-    for (platform, category, metric) in m.metrics() {
+    for p in &mut m.product_data {
+        let platform = p.platform.as_deref().unwrap_or("");
         if a.platform
             .as_deref()
-            .is_some_and(|p| !p.trim().eq_ignore_ascii_case(platform))
+            .is_some_and(|want| !want.trim().eq_ignore_ascii_case(platform))
         {
             continue;
         }
-        if a.metric
-            .as_deref()
-            .is_some_and(|want| !metric.id().eq_ignore_ascii_case(want.trim()))
-        {
-            continue;
+        for category in &mut p.metric_categories {
+            let category_id = category.id().to_string();
+            for metric in &mut category.metrics {
+                if a.metric
+                    .as_deref()
+                    .is_some_and(|want| !metric.id().eq_ignore_ascii_case(want.trim()))
+                {
+                    continue;
+                }
+                if !metric.datasets.iter().any(keep) {
+                    continue;
+                }
+                let mut metric = std::mem::take(metric);
+                metric.datasets.retain(keep);
+                out.push(MetricEntry {
+                    platform: platform.to_string(),
+                    category: category_id.clone(),
+                    metric,
+                });
+            }
         }
-        let mut metric = metric.clone();
-        metric.datasets.retain(|d| {
-            device_matches(
-                a.device.as_deref(),
-                d.filter_criteria.device(),
-                d.filter_criteria.device_name(),
-            ) && filter.percentile_ok(d.filter_criteria.percentile())
-        });
-        if metric.datasets.is_empty() {
-            continue;
-        }
-        out.push(MetricEntry {
-            platform: platform.to_string(),
-            category: category.id().to_string(),
-            metric,
-        });
     }
     out
 }
@@ -380,8 +263,11 @@ fn render_metric_datasets(e: &MetricEntry) -> String {
 }
 
 /// All datasets, one row each.
-fn render_overview(entries: &[MetricEntry]) -> String {
-    let mut t = Table::new([
+fn write_overview<W: std::fmt::Write + ?Sized>(
+    out: &mut W,
+    entries: &[MetricEntry],
+) -> std::fmt::Result {
+    let t = Table::new([
         "PLATFORM",
         "CATEGORY",
         "METRIC",
@@ -392,32 +278,36 @@ fn render_overview(entries: &[MetricEntry]) -> String {
         "LATEST",
     ])
     .right(&[6]);
-    for e in entries {
-        for d in &e.metric.datasets {
-            let latest = d
-                .points
-                .last()
-                .map(|p| {
-                    format!(
-                        "{} = {}",
-                        dash(p.version.as_deref()),
-                        opt_unit(p.value, e.metric.unit_display())
-                    )
-                })
-                .unwrap_or_else(|| "-".into());
-            t.row([
-                dash(Some(&e.platform)),
-                dash(Some(&e.category)),
-                e.metric.id().to_string(),
-                dash(Some(e.metric.unit_display())),
-                dash(Some(d.filter_criteria.device_name())),
-                percentile_label(d.filter_criteria.percentile()).to_string(),
-                d.points.len().to_string(),
-                latest,
-            ]);
-        }
-    }
-    t.render()
+    // Rows are made twice (sizing, printing) rather than held: a big file
+    // has one row per dataset.
+    let rows = || {
+        entries.iter().flat_map(|e| {
+            e.metric.datasets.iter().map(move |d| {
+                let latest = d
+                    .points
+                    .last()
+                    .map(|p| {
+                        format!(
+                            "{} = {}",
+                            dash(p.version.as_deref()),
+                            opt_unit(p.value, e.metric.unit_display())
+                        )
+                    })
+                    .unwrap_or_else(|| "-".into());
+                vec![
+                    dash(Some(&e.platform)),
+                    dash(Some(&e.category)),
+                    e.metric.id().to_string(),
+                    dash(Some(e.metric.unit_display())),
+                    dash(Some(d.filter_criteria.device_name())),
+                    percentile_label(d.filter_criteria.percentile()).to_string(),
+                    d.points.len().to_string(),
+                    latest,
+                ]
+            })
+        })
+    };
+    t.write_streamed(out, rows)
 }
 
 /// ppparser's `--auto_insights`: per insight the summary, then per
@@ -479,10 +369,11 @@ fn render_auto_insights(views: &[InsightView]) -> String {
 }
 
 fn run_metrics(a: ParseMetricsArgs, ctx: &Context) -> anyhow::Result<()> {
-    let m: XcodeMetrics = load_document(&a.input, DocKind::Metrics)?;
+    let mut m: XcodeMetrics = load_document(&a.input, DocKind::Metrics)?;
     let file = a.input.display().to_string();
+    let has_data = m.has_data();
     if let Some(want) = a.metric.as_deref()
-        && m.has_data()
+        && has_data
         && m.find_metric(want.trim()).is_none()
     {
         let ids: Vec<&str> = m.metrics().map(|(_, _, x)| x.id()).collect();
@@ -491,7 +382,7 @@ fn run_metrics(a: ParseMetricsArgs, ctx: &Context) -> anyhow::Result<()> {
             ids.join(", ")
         );
     }
-    let entries = select_metrics(&m, &a);
+    // Insights first: they look datasets up in `m`, which selection empties.
     let insights = a.auto_insights.then(|| {
         let filter = PopulationFilter {
             device: a.device.clone(),
@@ -508,47 +399,73 @@ fn run_metrics(a: ParseMetricsArgs, ctx: &Context) -> anyhow::Result<()> {
         }
         v
     });
+    let entries = select_metrics(&mut m, &a);
     if ctx.json() {
+        drop(m);
         return ctx.emit_json(&ParseMetricsOutput {
             file,
-            has_data: m.has_data(),
+            has_data,
             metrics: entries,
             insights,
         });
     }
-    let mut out = String::new();
+    let mut out = ctx.text_out();
+    let _ = write_metrics_text(
+        &mut out,
+        &a,
+        &file,
+        &m,
+        has_data,
+        &entries,
+        insights.as_deref(),
+    );
+    ctx.finish(out)
+}
+
+/// The text of `parse metrics`, streamed to `out`.
+fn write_metrics_text<W: std::fmt::Write>(
+    out: &mut W,
+    a: &ParseMetricsArgs,
+    file: &str,
+    m: &XcodeMetrics,
+    has_data: bool,
+    entries: &[MetricEntry],
+    insights: Option<&[InsightView]>,
+) -> std::fmt::Result {
+    let mut wrote = false;
     let show_metrics = a.metric.is_some() || !a.auto_insights;
     if show_metrics {
-        if !m.has_data() {
-            let _ = writeln!(
+        wrote = true;
+        if !has_data {
+            writeln!(
                 out,
                 "{file}: no data (not measured yet): productData is empty; Apple reports metrics only after enough devices have used the app."
-            );
+            )?;
         } else if entries.is_empty() {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "{file}: no datasets match {}; available: {}",
-                filters_text(&a),
-                available_datasets(&m)
-            );
+                filters_text(a),
+                available_datasets(m)
+            )?;
         } else if a.metric.is_some() {
             for (n, e) in entries.iter().enumerate() {
                 if n > 0 {
-                    out.push('\n');
+                    out.write_char('\n')?;
                 }
-                out.push_str(&render_metric_datasets(e));
+                out.write_str(&render_metric_datasets(e))?;
             }
         } else {
-            out.push_str(&render_overview(&entries));
+            write_overview(out, entries)?;
         }
     }
-    if let Some(views) = &insights {
-        if !out.is_empty() {
-            out.push('\n');
+    if let Some(views) = insights {
+        if wrote {
+            out.write_char('\n')?;
         }
-        out.push_str(&render_auto_insights(views));
+        out.write_str(&render_auto_insights(views))?;
     }
-    ctx.emit(&out)
+    Ok(())
 }
 
 fn run_diagnostics(a: ParseDiagnosticsArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -565,43 +482,30 @@ fn run_diagnostics(a: ParseDiagnosticsArgs, ctx: &Context) -> anyhow::Result<()>
         }
         return ctx.emit_json(&logs);
     }
-    let mut out = String::new();
+    let mut out = ctx.text_out();
+    let _ = write_diagnostics_text(&mut out, &a, &logs);
+    ctx.finish(out)
+}
+
+/// The text of `parse diagnostics`, streamed to `out`.
+fn write_diagnostics_text<W: std::fmt::Write>(
+    out: &mut W,
+    a: &ParseDiagnosticsArgs,
+    logs: &DiagnosticLogs,
+) -> std::fmt::Result {
     if logs.product_data.is_empty() {
-        let _ = writeln!(
+        writeln!(
             out,
             "{}: no diagnostic logs (productData is empty).",
             a.input.display()
-        );
+        )?;
     }
     for (n, pd) in logs.product_data.iter().enumerate() {
         if n > 0 {
-            out.push('\n');
+            out.write_char('\n')?;
         }
-        let _ = writeln!(out, "signatureId: {}", dash(pd.signature_id.as_deref()));
-        out.push_str(&render_product_data(pd, a.limit, a.callstack, "  "));
+        writeln!(out, "signatureId: {}", dash(pd.signature_id.as_deref()))?;
+        write_product_data(out, pd, a.limit, a.callstack, "  ")?;
     }
-    ctx.emit(&out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shape_checks_name_the_document() {
-        let apps =
-            serde_json::json!({"data": [{"type": "apps", "id": "1"}], "links": {"self": ""}});
-        assert!(
-            check_shape(&apps, DocKind::Metrics)
-                .unwrap_err()
-                .contains("apps")
-        );
-        let logs = serde_json::json!({"productData": [{"signatureId": "x", "diagnosticLogs": []}]});
-        assert!(check_shape(&logs, DocKind::Metrics).is_err());
-        assert!(check_shape(&logs, DocKind::DiagnosticLogs).is_ok());
-        let metrics = serde_json::json!({"productData": [], "insights": {}});
-        assert!(check_shape(&metrics, DocKind::Metrics).is_ok());
-        assert!(check_shape(&metrics, DocKind::DiagnosticLogs).is_err());
-        assert!(check_shape(&serde_json::json!([1]), DocKind::Metrics).is_err());
-    }
+    Ok(())
 }

@@ -122,7 +122,8 @@ impl StateStore {
                 return None;
             }
         };
-        match serde_json::from_slice::<Snapshot>(&bytes) {
+        // The model's decoder: deep call stacks load on a small stack.
+        match crate::asc::model::decode::json::<Snapshot>(&bytes) {
             Ok(s) if s.format == SNAPSHOT_FORMAT => Some(s),
             Ok(s) => {
                 tracing::warn!(path = %path.display(), format = s.format, expected = SNAPSHOT_FORMAT, "state file has another format; ignoring it");
@@ -155,7 +156,7 @@ impl StateStore {
                 return None;
             }
         };
-        match serde_json::from_slice(&bytes) {
+        match crate::asc::model::decode::json(&bytes) {
             Ok(v) => Some(v),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "state file is corrupt; ignoring it");

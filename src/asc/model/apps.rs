@@ -11,7 +11,11 @@ pub struct App {
     pub id: String,
     #[serde(default)]
     pub attributes: AppAttributes,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::decode::bounded_object_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub relationships: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<Links>,

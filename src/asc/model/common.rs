@@ -1,25 +1,75 @@
 //! JSON:API envelopes, paging, errors and lenient-decoding helpers.
 
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::decode::{bounded_value, bounded_value_opt};
+
 /// Deserializes `T | [T] | null` into a `Vec<T>` (API-NOTES §7.1, §7.2).
+///
+/// A visitor rather than an untagged enum: nothing is buffered, so the
+/// value is decoded once, errors keep their JSON path and hostile nesting
+/// cannot build an unbounded intermediate tree.
 pub fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany<T> {
-        Many(Vec<T>),
-        One(T),
-        Null(()),
+    deserializer.deserialize_any(OneOrMany(std::marker::PhantomData))
+}
+
+struct OneOrMany<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrMany<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a value or an array of values")
     }
-    Ok(match Option::<OneOrMany<T>>::deserialize(deserializer)? {
-        None | Some(OneOrMany::Null(())) => Vec::new(),
-        Some(OneOrMany::Many(v)) => v,
-        Some(OneOrMany::One(t)) => vec![t],
-    })
+
+    fn visit_unit<E: de::Error>(self) -> Result<Vec<T>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Vec<T>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Vec<T>, D2::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Vec<T>, A::Error> {
+        Vec::<T>::deserialize(de::value::SeqAccessDeserializer::new(seq))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Vec<T>, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| vec![t])
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<T>, E> {
+        T::deserialize(de::value::StrDeserializer::<E>::new(v)).map(|t| vec![t])
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Vec<T>, E> {
+        T::deserialize(de::value::StringDeserializer::<E>::new(v)).map(|t| vec![t])
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Vec<T>, E> {
+        T::deserialize(de::value::BoolDeserializer::<E>::new(v)).map(|t| vec![t])
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Vec<T>, E> {
+        T::deserialize(de::value::I64Deserializer::<E>::new(v)).map(|t| vec![t])
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Vec<T>, E> {
+        T::deserialize(de::value::U64Deserializer::<E>::new(v)).map(|t| vec![t])
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Vec<T>, E> {
+        T::deserialize(de::value::F64Deserializer::<E>::new(v)).map(|t| vec![t])
+    }
 }
 
 /// Deserializes `null` or a missing value into `T::default()`.
@@ -94,12 +144,25 @@ pub struct SingleDocument<T> {
 }
 
 /// An `included` resource: only `preReleaseVersions` is decoded, anything
-/// else is kept as raw JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// else is kept as raw JSON (of bounded depth, see
+/// [`super::decode::bounded_value`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Included {
     PreReleaseVersion(crate::asc::model::PrereleaseVersion),
     Other(serde_json::Value),
+}
+
+impl<'de> Deserialize<'de> for Included {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = bounded_value(d)?;
+        Ok(
+            match crate::asc::model::PrereleaseVersion::deserialize(&v) {
+                Ok(p) => Included::PreReleaseVersion(p),
+                Err(_) => Included::Other(v),
+            },
+        )
+    }
 }
 
 /// A `{type, id}` resource linkage.
@@ -140,15 +203,19 @@ pub struct ApiErrorItem {
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "bounded_value_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source: Option<serde_json::Value>,
 }
 
 /// `status` is a string on the wire; accept a number too.
 fn status_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(match Option::<serde_json::Value>::deserialize(d)? {
-        Some(serde_json::Value::String(s)) => s,
-        Some(serde_json::Value::Number(n)) => n.to_string(),
+    Ok(match bounded_value(d)? {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Number(n) => n.to_string(),
         _ => String::new(),
     })
 }

@@ -1,4 +1,9 @@
 //! `xcodeMetrics`: the perfPowerMetrics document (vendor JSON, not JSON:API).
+//!
+//! The arrays that carry the data (`productData`, `metricCategories`,
+//! `metrics`, `datasets`, `points`) are required; everything else is
+//! optional and lenient. `insights` is optional (build-level documents have
+//! none).
 
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +16,7 @@ pub struct XcodeMetrics {
     pub version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insights: Option<Insights>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Required: missing or `null` is an error; `[]` is "not measured yet".
     pub product_data: Vec<ProductData>,
 }
 
@@ -104,7 +109,7 @@ pub struct ProductData {
     /// `iOS` as Apple returns it (filters use `IOS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Required (may be empty).
     pub metric_categories: Vec<MetricCategory>,
 }
 
@@ -114,7 +119,7 @@ pub struct MetricCategory {
     /// `LAUNCH`, `HANG`, ... or any new value as-is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Required (may be empty).
     pub metrics: Vec<Metric>,
 }
 
@@ -137,7 +142,7 @@ pub struct Metric {
     pub goal_keys: Vec<GoalKey>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<Unit>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Required (may be empty).
     pub datasets: Vec<Dataset>,
 }
 
@@ -185,7 +190,7 @@ pub struct Unit {
 pub struct Dataset {
     #[serde(default)]
     pub filter_criteria: FilterCriteria,
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Required (may be empty).
     pub points: Vec<Point>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommended_metric_goal: Option<RecommendedMetricGoal>,

@@ -6,10 +6,18 @@
 //! every optional field defaults. Serialization writes the shape the *live*
 //! API returns (arrays for `referenceVersions` and `percentageBreakdown`), so
 //! the simulator emits what Apple really sends.
+//!
+//! Lenient is not blind: the keys that carry the data (`productData`,
+//! `metricCategories`, `metrics`, `datasets`, `points`; `diagnosticLogs`)
+//! must be present and be arrays, so a renamed or missing key is a decode
+//! error at its JSON path, while a present, empty `productData` stays
+//! Apple's "not measured yet". Decode with [`decode::json`], which also
+//! lifts serde_json's depth limit safely (deep call stacks).
 
 mod apps;
 pub mod callstack;
 mod common;
+pub mod decode;
 mod diagnostics;
 mod metrics;
 
