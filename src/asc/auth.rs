@@ -467,7 +467,7 @@ mod tests {
             choose_key(Some("  "), Some(p)),
             Some(KeySource::Path(q)) if q == p
         ));
-        assert!(matches!(choose_key(None, Some(Path::new(""))), None));
+        assert!(choose_key(None, Some(Path::new(""))).is_none());
         assert!(matches!(
             choose_key(Some("PEM"), None),
             Some(KeySource::Inline(_))

@@ -1,14 +1,16 @@
 //! The App Store Connect HTTP client (reqwest + rustls).
 //!
 //! One place does every request: bearer token, vendor `Accept` types, the
-//! response-size cap, `X-Rate-Limit` bookkeeping, retries with exponential
-//! backoff and jitter on 429/5xx/transport errors (honouring `Retry-After`),
-//! one token re-mint on 401, and `ErrorResponse` decoding. Paging follows
-//! `links.next` and refuses to leave the configured origin, so the bearer
-//! token is never sent anywhere else.
+//! response-size cap, `X-Rate-Limit` bookkeeping and the rate-limit gate (no
+//! request while the budget is spent or a `Retry-After` runs), bounded
+//! retries with exponential backoff and jitter on 429/5xx/transport errors
+//! and failed bodies (the backoff is a floor under `Retry-After`), one token
+//! re-mint on 401, and `ErrorResponse` decoding. Paging follows `links.next`
+//! and refuses to leave the configured origin, so the bearer token is never
+//! sent anywhere else. The typed endpoints are in [`super::endpoints`], the
+//! counters in [`super::stats`].
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -20,12 +22,11 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::auth::TokenProvider;
+pub use super::endpoints::{AppsQuery, BuildInfo, MetricsFilter, join_builds, natural_cmp};
 use super::error::AscError;
-use super::model::{
-    App, Build, DiagnosticLogs, DiagnosticSignature, Document, ErrorResponse, Included,
-    SingleDocument, XcodeMetrics,
-};
-use super::ratelimit::{Gate, Hold, RateLimit, RateLimitObservation};
+use super::model::{Document, ErrorResponse, Included};
+use super::ratelimit::{RateLimit, RateLimitObservation};
+pub use super::stats::{ALL_ROUTES, ApiStats};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.appstoreconnect.apple.com";
 /// Vendor media type of perfPowerMetrics (API-NOTES §0).
@@ -49,10 +50,6 @@ pub mod routes {
 
 /// Guard against a server that keeps handing out `links.next`.
 const MAX_PAGES: usize = 1000;
-/// Below this many requests left in a rate-limit window, requests go out
-/// one at a time (more than any sensible `refresh.concurrency` could have in
-/// flight).
-const SERIAL_BELOW: u64 = 16;
 /// The largest `limit` the JSON:API endpoints accept (API-NOTES §1.3-1.6).
 pub const MAX_PAGE: usize = 200;
 
@@ -110,143 +107,11 @@ pub fn parse_base_url(s: &str) -> Result<Url, AscError> {
     Ok(url)
 }
 
-/// Per-route request counts, retries, authentication and decode failures,
-/// the latest rate-limit report and the rate-limit gate: what the exporter
-/// turns into its own metrics.
-#[derive(Debug, Default)]
-pub struct ApiStats {
-    inner: Mutex<StatsInner>,
-}
-
-#[derive(Debug, Default, Clone)]
-struct StatsInner {
-    requests: BTreeMap<(String, String), u64>,
-    retries: u64,
-    /// 401s that persisted after a freshly minted token, per route.
-    auth_failures: BTreeMap<String, u64>,
-    /// 401s that a freshly minted token cured, per route.
-    auth_recovered: BTreeMap<String, u64>,
-    /// Bodies that could not be understood, per route.
-    decode_errors: BTreeMap<String, u64>,
-    rate_limit: Option<RateLimitObservation>,
-    gate: Gate,
-}
-
-/// Every route template, so that counters exist (at 0) before their first
-/// increment: `increase()` cannot see a series' first sample.
-pub const ALL_ROUTES: &[&str] = &[
-    routes::APPS,
-    routes::APP,
-    routes::APP_BUILDS,
-    routes::BUILDS,
-    routes::BUILD,
-    routes::APP_METRICS,
-    routes::BUILD_METRICS,
-    routes::BUILD_SIGNATURES,
-    routes::SIGNATURE_LOGS,
-];
-
-impl ApiStats {
-    fn lock(&self) -> std::sync::MutexGuard<'_, StatsInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    fn record(&self, endpoint: &str, status: &str) {
-        *self
-            .lock()
-            .requests
-            .entry((endpoint.to_string(), status.to_string()))
-            .or_default() += 1;
-    }
-    fn bump(map: &mut BTreeMap<String, u64>, endpoint: &str) {
-        *map.entry(endpoint.to_string()).or_default() += 1;
-    }
-    /// `((endpoint, status), count)`; status is the HTTP code, or `error` /
-    /// `timeout` when no complete response arrived, or `too_large`.
-    pub fn requests(&self) -> Vec<((String, String), u64)> {
-        self.lock()
-            .requests
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect()
-    }
-    pub fn total_requests(&self) -> u64 {
-        self.lock().requests.values().sum()
-    }
-    pub fn retries(&self) -> u64 {
-        self.lock().retries
-    }
-    /// 401s that persisted after a fresh token, per route (every route, 0 included).
-    pub fn auth_failures(&self) -> Vec<(String, u64)> {
-        with_all_routes(&self.lock().auth_failures)
-    }
-    /// 401s that a fresh token cured, per route (every route, 0 included).
-    pub fn auth_recovered(&self) -> Vec<(String, u64)> {
-        with_all_routes(&self.lock().auth_recovered)
-    }
-    /// Responses that could not be decoded, per route (every route, 0 included).
-    pub fn decode_errors(&self) -> Vec<(String, u64)> {
-        with_all_routes(&self.lock().decode_errors)
-    }
-    pub fn rate_limit(&self) -> Option<RateLimitObservation> {
-        self.lock().rate_limit
-    }
-    /// Whether the latest `X-Rate-Limit` leaves so few requests in either
-    /// window that concurrent requests could overspend it.
-    fn budget_low(&self) -> bool {
-        self.lock().rate_limit.is_some_and(|o| {
-            let w = |r: Option<u64>| r.is_some_and(|r| r <= SERIAL_BELOW);
-            w(o.limit.hour.remaining) || w(o.limit.minute.remaining)
-        })
-    }
-    /// The rate-limit hold in force now, if any: no request is sent before
-    /// it ends.
-    pub fn hold(&self) -> Option<Hold> {
-        self.lock().gate.hold(Instant::now())
-    }
-}
-
-fn with_all_routes(map: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
-    let mut all: BTreeMap<String, u64> = ALL_ROUTES.iter().map(|r| (r.to_string(), 0)).collect();
-    all.extend(map.iter().map(|(k, v)| (k.clone(), *v)));
-    all.into_iter().collect()
-}
-
 /// A decoded document together with the exact bytes Apple sent (for `--save`).
 #[derive(Debug, Clone)]
 pub struct Fetched<T> {
     pub value: T,
     pub body: Vec<u8>,
-}
-
-/// Filters of the perfPowerMetrics endpoints (comma-joined, API-NOTES §1.1).
-#[derive(Debug, Clone, Default)]
-pub struct MetricsFilter {
-    pub platforms: Vec<String>,
-    pub metric_types: Vec<String>,
-    pub device_types: Vec<String>,
-}
-
-/// Filters of `GET /v1/apps`.
-#[derive(Debug, Clone, Default)]
-pub struct AppsQuery {
-    pub ids: Vec<String>,
-    pub bundle_ids: Vec<String>,
-    /// Page size (max 200).
-    pub limit: Option<u32>,
-}
-
-/// A build with its marketing version resolved through `preReleaseVersion`.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct BuildInfo {
-    pub id: String,
-    /// Build number (CFBundleVersion).
-    pub number: String,
-    /// Marketing version, e.g. `2.0` (what metrics points carry).
-    pub version: Option<String>,
-    pub platform: Option<String>,
-    pub uploaded_date: Option<String>,
-    pub processing_state: Option<String>,
-    pub expired: Option<bool>,
 }
 
 /// The App Store Connect client. Cheap to clone; clones share the token
@@ -365,7 +230,7 @@ impl AscClient {
     /// delay, longer when `Retry-After` says so): 429, 5xx, transport errors
     /// and 2xx bodies that time out or are cut off. A 401 is retried once
     /// with a freshly minted token. No request goes out while the rate-limit
-    /// gate holds (see [`Gate`]).
+    /// gate holds (see [`Gate`](super::ratelimit::Gate)).
     pub async fn get_bytes(
         &self,
         endpoint: &str,
@@ -636,130 +501,6 @@ impl AscClient {
         }
         Ok((data, included))
     }
-
-    // ----- typed endpoints -------------------------------------------------
-
-    /// `GET /v1/apps`, every page.
-    pub async fn list_apps(&self, query: &AppsQuery) -> Result<Vec<App>, AscError> {
-        let mut url = self.url(&["v1", "apps"]);
-        {
-            let mut q = url.query_pairs_mut();
-            if !query.ids.is_empty() {
-                q.append_pair("filter[id]", &query.ids.join(","));
-            }
-            if !query.bundle_ids.is_empty() {
-                q.append_pair("filter[bundleId]", &query.bundle_ids.join(","));
-            }
-            q.append_pair("fields[apps]", "name,bundleId,sku,primaryLocale");
-            q.append_pair("limit", &query.limit.unwrap_or(200).min(200).to_string());
-        }
-        Ok(self.get_paged(routes::APPS, url, None).await?.0)
-    }
-
-    /// `GET /v1/apps/{id}`.
-    pub async fn get_app(&self, id: &str) -> Result<App, AscError> {
-        let url = self.url(&["v1", "apps", id]);
-        let doc: SingleDocument<App> = self.get_json(routes::APP, url, JSON).await?.value;
-        Ok(doc.data)
-    }
-
-    /// The newest `limit` builds of an app, newest first, with marketing
-    /// versions: `GET /v1/builds?filter[app]=..&sort=-uploadedDate&include=preReleaseVersion`.
-    pub async fn list_builds(
-        &self,
-        app_id: &str,
-        limit: usize,
-    ) -> Result<Vec<BuildInfo>, AscError> {
-        let mut url = self.url(&["v1", "builds"]);
-        url.query_pairs_mut()
-            .append_pair("filter[app]", app_id)
-            .append_pair("sort", "-uploadedDate")
-            .append_pair("include", "preReleaseVersion")
-            .append_pair("limit", &limit.clamp(1, 200).to_string());
-        let (builds, included) = self
-            .get_paged::<Build>(routes::BUILDS, url, Some(limit))
-            .await?;
-        let mut out = join_builds(builds, &included);
-        // Apple documents the sort, but never trust an order we can compute.
-        out.sort_by(|a, b| {
-            b.uploaded_date
-                .cmp(&a.uploaded_date)
-                .then_with(|| natural_cmp(&b.number, &a.number))
-        });
-        Ok(out)
-    }
-
-    /// `GET /v1/apps/{id}/perfPowerMetrics` (with insights).
-    pub async fn app_metrics(
-        &self,
-        app_id: &str,
-        filter: &MetricsFilter,
-    ) -> Result<Fetched<XcodeMetrics>, AscError> {
-        let url = metrics_url(
-            self.url(&["v1", "apps", app_id, "perfPowerMetrics"]),
-            filter,
-        );
-        self.get_json(routes::APP_METRICS, url, XCODE_METRICS_JSON)
-            .await
-    }
-
-    /// `GET /v1/builds/{id}/perfPowerMetrics`.
-    pub async fn build_metrics(
-        &self,
-        build_id: &str,
-        filter: &MetricsFilter,
-    ) -> Result<Fetched<XcodeMetrics>, AscError> {
-        let url = metrics_url(
-            self.url(&["v1", "builds", build_id, "perfPowerMetrics"]),
-            filter,
-        );
-        self.get_json(routes::BUILD_METRICS, url, XCODE_METRICS_JSON)
-            .await
-    }
-
-    /// `GET /v1/builds/{id}/diagnosticSignatures`, all pages up to `max`,
-    /// sorted by weight (heaviest first).
-    pub async fn diagnostic_signatures(
-        &self,
-        build_id: &str,
-        types: &[String],
-        max: Option<usize>,
-    ) -> Result<Vec<DiagnosticSignature>, AscError> {
-        let mut url = self.url(&["v1", "builds", build_id, "diagnosticSignatures"]);
-        {
-            let mut q = url.query_pairs_mut();
-            if !types.is_empty() {
-                q.append_pair("filter[diagnosticType]", &types.join(","));
-            }
-            // Always the largest page: the top K by weight can only be chosen
-            // from the full list (the API promises no weight order), and
-            // pages of K would cost more requests for the same list.
-            q.append_pair("limit", &MAX_PAGE.to_string());
-        }
-        let (mut sigs, _) = self
-            .get_paged::<DiagnosticSignature>(routes::BUILD_SIGNATURES, url, None)
-            .await?;
-        sigs.sort_by(|a, b| b.weight().total_cmp(&a.weight()));
-        if let Some(m) = max {
-            sigs.truncate(m);
-        }
-        Ok(sigs)
-    }
-
-    /// `GET /v1/diagnosticSignatures/{id}/logs?limit=N`.
-    pub async fn diagnostic_logs(
-        &self,
-        signature_id: &str,
-        limit: Option<u32>,
-    ) -> Result<Fetched<DiagnosticLogs>, AscError> {
-        let mut url = self.url(&["v1", "diagnosticSignatures", signature_id, "logs"]);
-        if let Some(l) = limit {
-            url.query_pairs_mut()
-                .append_pair("limit", &l.clamp(1, 200).to_string());
-        }
-        self.get_json(routes::SIGNATURE_LOGS, url, DIAGNOSTIC_LOGS_JSON)
-            .await
-    }
 }
 
 /// What went wrong when no complete response arrived.
@@ -794,25 +535,6 @@ pub(crate) fn human(d: Duration) -> String {
     } else {
         humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
     }
-}
-
-fn metrics_url(mut url: Url, f: &MetricsFilter) -> Url {
-    {
-        let mut q = url.query_pairs_mut();
-        for (name, values) in [
-            ("filter[platform]", &f.platforms),
-            ("filter[metricType]", &f.metric_types),
-            ("filter[deviceType]", &f.device_types),
-        ] {
-            if !values.is_empty() {
-                q.append_pair(name, &values.join(","));
-            }
-        }
-    }
-    if url.query() == Some("") {
-        url.set_query(None);
-    }
-    url
 }
 
 fn decode<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, AscError> {
@@ -861,59 +583,9 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
 
-/// Attaches marketing versions from `included` preReleaseVersions.
-pub fn join_builds(builds: Vec<Build>, included: &[Included]) -> Vec<BuildInfo> {
-    let versions: BTreeMap<&str, (&Option<String>, &Option<String>)> = included
-        .iter()
-        .filter_map(|i| match i {
-            Included::PreReleaseVersion(p) => Some((
-                p.id.as_str(),
-                (&p.attributes.version, &p.attributes.platform),
-            )),
-            Included::Other(_) => None,
-        })
-        .collect();
-    builds
-        .into_iter()
-        .map(|b| {
-            let (version, platform) = b
-                .pre_release_version_id()
-                .and_then(|id| versions.get(id))
-                .map(|(v, p)| ((*v).clone(), (*p).clone()))
-                .unwrap_or((None, None));
-            BuildInfo {
-                number: b.number().to_string(),
-                version,
-                platform,
-                uploaded_date: b.attributes.uploaded_date.clone(),
-                processing_state: b.attributes.processing_state.clone(),
-                expired: b.attributes.expired,
-                id: b.id,
-            }
-        })
-        .collect()
-}
-
-/// Compares version-like strings numerically by dot/alpha runs ("1.10" > "1.9").
-pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let parts = |s: &str| -> Vec<(u64, String)> {
-        s.split(|c: char| !c.is_ascii_alphanumeric())
-            .map(|p| (p.parse::<u64>().unwrap_or(u64::MAX), p.to_string()))
-            .collect()
-    };
-    parts(a).cmp(&parts(b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn natural_order_of_versions() {
-        assert!(natural_cmp("1.10", "1.9").is_gt());
-        assert!(natural_cmp("2.0", "10.0").is_lt());
-        assert!(natural_cmp("203", "181").is_gt());
-    }
 
     #[test]
     fn base_url_is_strict() {

@@ -1,6 +1,7 @@
 //! The refresh side: fetch from App Store Connect on an interval, build a
 //! complete [`Snapshot`], publish it atomically and persist it.
 
+pub mod prune;
 pub mod runner;
 pub mod snapshot;
 pub mod state;

@@ -1,0 +1,242 @@
+//! The typed endpoints of the Power and Performance API (API-NOTES §1) on
+//! top of [`AscClient`]'s request machinery: URLs and filters, paging
+//! limits, and what each response is decoded into.
+
+use super::client::{
+    AscClient, DIAGNOSTIC_LOGS_JSON, Fetched, JSON, MAX_PAGE, XCODE_METRICS_JSON, routes,
+};
+use super::error::AscError;
+use super::model::{
+    App, Build, DiagnosticLogs, DiagnosticSignature, Included, SingleDocument, XcodeMetrics,
+};
+use std::collections::BTreeMap;
+use url::Url;
+
+/// Filters of the perfPowerMetrics endpoints (comma-joined, API-NOTES §1.1).
+#[derive(Debug, Clone, Default)]
+pub struct MetricsFilter {
+    pub platforms: Vec<String>,
+    pub metric_types: Vec<String>,
+    pub device_types: Vec<String>,
+}
+
+/// Filters of `GET /v1/apps`.
+#[derive(Debug, Clone, Default)]
+pub struct AppsQuery {
+    pub ids: Vec<String>,
+    pub bundle_ids: Vec<String>,
+    /// Page size (max 200).
+    pub limit: Option<u32>,
+}
+
+/// A build with its marketing version resolved through `preReleaseVersion`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BuildInfo {
+    pub id: String,
+    /// Build number (CFBundleVersion).
+    pub number: String,
+    /// Marketing version, e.g. `2.0` (what metrics points carry).
+    pub version: Option<String>,
+    pub platform: Option<String>,
+    pub uploaded_date: Option<String>,
+    pub processing_state: Option<String>,
+    pub expired: Option<bool>,
+}
+
+impl AscClient {
+    /// `GET /v1/apps`, every page.
+    pub async fn list_apps(&self, query: &AppsQuery) -> Result<Vec<App>, AscError> {
+        let mut url = self.url(&["v1", "apps"]);
+        {
+            let mut q = url.query_pairs_mut();
+            if !query.ids.is_empty() {
+                q.append_pair("filter[id]", &query.ids.join(","));
+            }
+            if !query.bundle_ids.is_empty() {
+                q.append_pair("filter[bundleId]", &query.bundle_ids.join(","));
+            }
+            q.append_pair("fields[apps]", "name,bundleId,sku,primaryLocale");
+            q.append_pair("limit", &query.limit.unwrap_or(200).min(200).to_string());
+        }
+        Ok(self.get_paged(routes::APPS, url, None).await?.0)
+    }
+
+    /// `GET /v1/apps/{id}`.
+    pub async fn get_app(&self, id: &str) -> Result<App, AscError> {
+        let url = self.url(&["v1", "apps", id]);
+        let doc: SingleDocument<App> = self.get_json(routes::APP, url, JSON).await?.value;
+        Ok(doc.data)
+    }
+
+    /// The newest `limit` builds of an app, newest first, with marketing
+    /// versions: `GET /v1/builds?filter[app]=..&sort=-uploadedDate&include=preReleaseVersion`.
+    pub async fn list_builds(
+        &self,
+        app_id: &str,
+        limit: usize,
+    ) -> Result<Vec<BuildInfo>, AscError> {
+        let mut url = self.url(&["v1", "builds"]);
+        url.query_pairs_mut()
+            .append_pair("filter[app]", app_id)
+            .append_pair("sort", "-uploadedDate")
+            .append_pair("include", "preReleaseVersion")
+            .append_pair("limit", &limit.clamp(1, 200).to_string());
+        let (builds, included) = self
+            .get_paged::<Build>(routes::BUILDS, url, Some(limit))
+            .await?;
+        let mut out = join_builds(builds, &included);
+        // Apple documents the sort, but never trust an order we can compute.
+        out.sort_by(|a, b| {
+            b.uploaded_date
+                .cmp(&a.uploaded_date)
+                .then_with(|| natural_cmp(&b.number, &a.number))
+        });
+        Ok(out)
+    }
+
+    /// `GET /v1/apps/{id}/perfPowerMetrics` (with insights).
+    pub async fn app_metrics(
+        &self,
+        app_id: &str,
+        filter: &MetricsFilter,
+    ) -> Result<Fetched<XcodeMetrics>, AscError> {
+        let url = metrics_url(
+            self.url(&["v1", "apps", app_id, "perfPowerMetrics"]),
+            filter,
+        );
+        self.get_json(routes::APP_METRICS, url, XCODE_METRICS_JSON)
+            .await
+    }
+
+    /// `GET /v1/builds/{id}/perfPowerMetrics`.
+    pub async fn build_metrics(
+        &self,
+        build_id: &str,
+        filter: &MetricsFilter,
+    ) -> Result<Fetched<XcodeMetrics>, AscError> {
+        let url = metrics_url(
+            self.url(&["v1", "builds", build_id, "perfPowerMetrics"]),
+            filter,
+        );
+        self.get_json(routes::BUILD_METRICS, url, XCODE_METRICS_JSON)
+            .await
+    }
+
+    /// `GET /v1/builds/{id}/diagnosticSignatures`, all pages up to `max`,
+    /// sorted by weight (heaviest first).
+    pub async fn diagnostic_signatures(
+        &self,
+        build_id: &str,
+        types: &[String],
+        max: Option<usize>,
+    ) -> Result<Vec<DiagnosticSignature>, AscError> {
+        let mut url = self.url(&["v1", "builds", build_id, "diagnosticSignatures"]);
+        {
+            let mut q = url.query_pairs_mut();
+            if !types.is_empty() {
+                q.append_pair("filter[diagnosticType]", &types.join(","));
+            }
+            // Always the largest page: the top K by weight can only be chosen
+            // from the full list (the API promises no weight order), and
+            // pages of K would cost more requests for the same list.
+            q.append_pair("limit", &MAX_PAGE.to_string());
+        }
+        let (mut sigs, _) = self
+            .get_paged::<DiagnosticSignature>(routes::BUILD_SIGNATURES, url, None)
+            .await?;
+        sigs.sort_by(|a, b| b.weight().total_cmp(&a.weight()));
+        if let Some(m) = max {
+            sigs.truncate(m);
+        }
+        Ok(sigs)
+    }
+
+    /// `GET /v1/diagnosticSignatures/{id}/logs?limit=N`.
+    pub async fn diagnostic_logs(
+        &self,
+        signature_id: &str,
+        limit: Option<u32>,
+    ) -> Result<Fetched<DiagnosticLogs>, AscError> {
+        let mut url = self.url(&["v1", "diagnosticSignatures", signature_id, "logs"]);
+        if let Some(l) = limit {
+            url.query_pairs_mut()
+                .append_pair("limit", &l.clamp(1, 200).to_string());
+        }
+        self.get_json(routes::SIGNATURE_LOGS, url, DIAGNOSTIC_LOGS_JSON)
+            .await
+    }
+}
+
+fn metrics_url(mut url: Url, f: &MetricsFilter) -> Url {
+    {
+        let mut q = url.query_pairs_mut();
+        for (name, values) in [
+            ("filter[platform]", &f.platforms),
+            ("filter[metricType]", &f.metric_types),
+            ("filter[deviceType]", &f.device_types),
+        ] {
+            if !values.is_empty() {
+                q.append_pair(name, &values.join(","));
+            }
+        }
+    }
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    url
+}
+
+/// Attaches marketing versions from `included` preReleaseVersions.
+pub fn join_builds(builds: Vec<Build>, included: &[Included]) -> Vec<BuildInfo> {
+    let versions: BTreeMap<&str, (&Option<String>, &Option<String>)> = included
+        .iter()
+        .filter_map(|i| match i {
+            Included::PreReleaseVersion(p) => Some((
+                p.id.as_str(),
+                (&p.attributes.version, &p.attributes.platform),
+            )),
+            Included::Other(_) => None,
+        })
+        .collect();
+    builds
+        .into_iter()
+        .map(|b| {
+            let (version, platform) = b
+                .pre_release_version_id()
+                .and_then(|id| versions.get(id))
+                .map(|(v, p)| ((*v).clone(), (*p).clone()))
+                .unwrap_or((None, None));
+            BuildInfo {
+                number: b.number().to_string(),
+                version,
+                platform,
+                uploaded_date: b.attributes.uploaded_date.clone(),
+                processing_state: b.attributes.processing_state.clone(),
+                expired: b.attributes.expired,
+                id: b.id,
+            }
+        })
+        .collect()
+}
+
+/// Compares version-like strings numerically by dot/alpha runs ("1.10" > "1.9").
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |s: &str| -> Vec<(u64, String)> {
+        s.split(|c: char| !c.is_ascii_alphanumeric())
+            .map(|p| (p.parse::<u64>().unwrap_or(u64::MAX), p.to_string()))
+            .collect()
+    };
+    parts(a).cmp(&parts(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order_of_versions() {
+        assert!(natural_cmp("1.10", "1.9").is_gt());
+        assert!(natural_cmp("2.0", "10.0").is_lt());
+        assert!(natural_cmp("203", "181").is_gt());
+    }
+}
