@@ -628,6 +628,12 @@ pub struct Loader {
     origins: Vec<(String, Source)>,
 }
 
+/// Every `(key, environment variable, flag)` the loader knows; the flag is
+/// empty for settings that have none.
+pub fn settings() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    KEYS.iter().map(|(key, env, flag, _)| (*key, *env, *flag))
+}
+
 impl Loader {
     pub fn new() -> Self {
         Self::default()

@@ -516,3 +516,104 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// The configuration loader: whatever the file, the environment and the flags
+// hold, `build` gives a configuration or one error naming the key, its
+// source and what is expected; never a panic.
+
+use asc_perf_exporter::config::{self as cfg, Loader};
+
+/// Values a person or a script might put in a setting: plausible ones of
+/// every kind, and garbage.
+fn setting_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        Just("0".to_string()),
+        Just("-1".to_string()),
+        Just("18446744073709551616".to_string()),
+        Just("1e400".to_string()),
+        Just("NaN".to_string()),
+        Just("true".to_string()),
+        Just("off".to_string()),
+        Just("30s".to_string()),
+        Just("0s".to_string()),
+        Just("1h 30m".to_string()),
+        Just("999999999999h".to_string()),
+        Just("127.0.0.1:0".to_string()),
+        Just("http://127.0.0.1:1".to_string()),
+        Just("a=b,c".to_string()),
+        Just("all_*,iPhone15?2".to_string()),
+        (0u64..100_000).prop_map(|n| n.to_string()),
+        (0.0f64..2.0).prop_map(|f| f.to_string()),
+        "\\PC{0,40}",
+    ]
+}
+
+fn config_error_is_one_clear_line(e: &cfg::ConfigError) {
+    let msg = e.to_string();
+    assert!(!msg.contains('\n'), "one line: {msg}");
+    assert!(
+        msg.starts_with("invalid configuration key '")
+            || msg.starts_with("config file ")
+            || msg.starts_with("cannot read config file "),
+        "{msg}"
+    );
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn the_loader_never_panics_on_any_environment_or_flags(
+        picks in proptest::collection::vec((0usize..64, setting_value(), any::<bool>()), 0..8)
+    ) {
+        let settings: Vec<_> = cfg::settings().collect();
+        let mut env = std::collections::HashMap::new();
+        let mut flags = Vec::new();
+        for (i, value, as_flag) in picks {
+            let (_, var, flag) = settings[i % settings.len()];
+            if as_flag && !flag.is_empty() {
+                flags.push((flag, value));
+            } else {
+                env.insert(var.to_string(), value);
+            }
+        }
+        let loaded = Loader::new().env(|k| env.get(k).cloned());
+        let built = loaded.and_then(|mut l| {
+            for (flag, value) in &flags {
+                l = l.flag(flag, value)?;
+            }
+            l.build()
+        });
+        if let Err(e) = built {
+            config_error_is_one_clear_line(&e);
+        }
+    }
+
+    #[test]
+    fn the_loader_never_panics_on_any_config_file(
+        text in prop_oneof![
+            "\\PC{0,200}",
+            // YAML shaped like a config: known sections, keys and values.
+            proptest::collection::vec(
+                (prop::sample::select(vec!["refresh", "asc", "web", "otlp", "diagnostics", "log", "nope"]),
+                 prop::sample::select(vec!["interval", "timeout", "app_timeout", "max_retries", "concurrency",
+                     "apps", "level", "header_read_timeout", "max_connections", "headers", "enabled", "x"]),
+                 setting_value()),
+                0..6,
+            ).prop_map(|entries| entries
+                .into_iter()
+                .map(|(section, key, value)| format!("{section}:\n  {key}: {value:?}\n"))
+                .collect::<String>()),
+        ]
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, &text).unwrap();
+        match Loader::new().file(&path).and_then(Loader::build) {
+            Ok(c) => prop_assert!(c.asc.max_retries <= cfg::MAX_RETRIES),
+            Err(e) => config_error_is_one_clear_line(&e),
+        }
+    }
+}
