@@ -249,6 +249,8 @@ fn every_alert_is_documented_labelled_and_unit_tested_both_ways() {
         "AscDataStale",
         "AscAuthenticationFailing",
         "AscRateLimitBudgetLow",
+        "AscApiResponseNotUnderstood",
+        "AscStateWriteFailing",
         "AscExporterDown",
     ] {
         assert!(names.contains(required), "{required} is missing");
