@@ -1004,6 +1004,16 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The error `build` gives for these environment variables.
+    fn env_error(pairs: &[(&str, &str)]) -> String {
+        Loader::new()
+            .env(env(pairs))
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string()
+    }
+
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let m: HashMap<String, String> = pairs
             .iter()
@@ -1132,44 +1142,24 @@ mod tests {
             }
         );
 
-        let e = Loader::new()
-            .env(env(&[("ASC_EXPORTER_WEB_IDLE_TIMEOUT", "0s")]))
-            .unwrap()
-            .build()
-            .unwrap_err()
-            .to_string();
+        let e = env_error(&[("ASC_EXPORTER_WEB_IDLE_TIMEOUT", "0s")]);
         assert!(
             e.contains("web.idle_timeout")
                 && e.contains("ASC_EXPORTER_WEB_IDLE_TIMEOUT")
                 && e.contains("more than 0s"),
             "{e}"
         );
-        let e = Loader::new()
-            .env(env(&[("ASC_EXPORTER_WEB_HEADER_READ_TIMEOUT", "100years")]))
-            .unwrap()
-            .build()
-            .unwrap_err()
-            .to_string();
+        let e = env_error(&[("ASC_EXPORTER_WEB_HEADER_READ_TIMEOUT", "100years")]);
         assert!(
             e.contains("web.header_read_timeout") && e.contains("at most 24h"),
             "{e}"
         );
-        let e = Loader::new()
-            .env(env(&[("ASC_EXPORTER_WEB_MAX_CONNECTIONS", "0")]))
-            .unwrap()
-            .build()
-            .unwrap_err()
-            .to_string();
+        let e = env_error(&[("ASC_EXPORTER_WEB_MAX_CONNECTIONS", "0")]);
         assert!(
             e.contains("web.max_connections") && e.contains("between 1 and"),
             "{e}"
         );
-        let e = Loader::new()
-            .env(env(&[("ASC_EXPORTER_WEB_SHUTDOWN_TIMEOUT", "soon")]))
-            .unwrap()
-            .build()
-            .unwrap_err()
-            .to_string();
+        let e = env_error(&[("ASC_EXPORTER_WEB_SHUTDOWN_TIMEOUT", "soon")]);
         assert!(
             e.contains("web.shutdown_timeout") && e.contains("such as 30s"),
             "{e}"
@@ -1304,35 +1294,20 @@ mod tests {
         assert_eq!(c.refresh.timeout, Duration::from_secs(1200));
         assert_eq!(c.refresh.app_timeout, Duration::from_secs(90));
         assert_eq!(c.asc.max_response_bytes, 1 << 20);
-        let e = Loader::new()
-            .env(env(&[
-                ("ASC_EXPORTER_REFRESH_TIMEOUT", "1m"),
-                ("ASC_EXPORTER_APP_TIMEOUT", "2m"),
-            ]))
-            .unwrap()
-            .build()
-            .unwrap_err()
-            .to_string();
+        let e = env_error(&[
+            ("ASC_EXPORTER_REFRESH_TIMEOUT", "1m"),
+            ("ASC_EXPORTER_APP_TIMEOUT", "2m"),
+        ]);
         assert!(
             e.contains("refresh.app_timeout") && e.contains("refresh.timeout"),
             "{e}"
         );
-        let e = Loader::new()
-            .env(env(&[("ASC_EXPORTER_REFRESH_TIMEOUT", "soon")]))
-            .unwrap()
-            .build()
-            .unwrap_err()
-            .to_string();
+        let e = env_error(&[("ASC_EXPORTER_REFRESH_TIMEOUT", "soon")]);
         assert!(
             e.contains("refresh.timeout") && e.contains("such as 30s"),
             "{e}"
         );
-        let e = Loader::new()
-            .env(env(&[("ASC_EXPORTER_MAX_RESPONSE_BYTES", "10")]))
-            .unwrap()
-            .build()
-            .unwrap_err()
-            .to_string();
+        let e = env_error(&[("ASC_EXPORTER_MAX_RESPONSE_BYTES", "10")]);
         assert!(e.contains("asc.max_response_bytes"), "{e}");
     }
 }
