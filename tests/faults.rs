@@ -453,6 +453,12 @@ async fn each_per_app_fault_fails_only_its_app_which_keeps_its_data() {
     assert!(served.values().all(|n| *n > 0), "{served:?}");
 }
 
+/// Injects a fault given in the admin API's JSON form.
+fn inject(sim: &SimHandle, json: &str) {
+    let fault = Fault::from_json(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+    sim.control.inject(fault).unwrap();
+}
+
 /// Starts an exporter on a fresh simulator of `apps` apps and waits for a
 /// first complete refresh.
 async fn healthy_exporter(apps: usize, env: &[(&str, &str)]) -> (SimHandle, Exporter, Vec<Sample>) {
@@ -472,14 +478,12 @@ async fn healthy_exporter(apps: usize, env: &[(&str, &str)]) -> (SimHandle, Expo
 async fn a_retry_after_of_an_hour_holds_every_request_and_the_next_refresh() {
     let (sim, mut exp, before) = healthy_exporter(3, &[("ASC_EXPORTER_BUILDS_PER_APP", "0")]).await;
     let id = &sim.control.app_ids()[0];
-    sim.control
-        .inject(
-            Fault::from_json(&format!(
-                r#"{{"path_prefix": "/v1/apps/{id}/perfPowerMetrics", "kind": "status", "status": 429, "retry_after": 3600, "times": 1}}"#
-            ))
-            .unwrap(),
-        )
-        .unwrap();
+    inject(
+        &sim,
+        &format!(
+            r#"{{"path_prefix": "/v1/apps/{id}/perfPowerMetrics", "kind": "status", "status": 429, "retry_after": 3600, "times": 1}}"#
+        ),
+    );
     let t0 = unix_now();
     let after = exp
         .scrape_until("the next refresh deferred by the Retry-After", |s| {
@@ -540,14 +544,10 @@ async fn an_exhausted_budget_earns_one_429_at_most_and_defers_the_refresh() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_bundle_id_keeps_the_labels_and_warns() {
     let (sim, mut exp, before) = healthy_exporter(2, &[("ASC_EXPORTER_BUILDS_PER_APP", "0")]).await;
-    sim.control
-        .inject(
-            Fault::from_json(
-                r#"{"path_prefix": "/v1/apps", "kind": "drift", "op": "rename", "key": "bundleId", "to": "bundleID"}"#,
-            )
-            .unwrap(),
-        )
-        .unwrap();
+    inject(
+        &sim,
+        r#"{"path_prefix": "/v1/apps", "kind": "drift", "op": "rename", "key": "bundleId", "to": "bundleID"}"#,
+    );
     let t0 = unix_now();
     let after = exp.refreshes_after(t0).await;
     assert!(exp.alive());
@@ -587,14 +587,12 @@ async fn deep_call_stacks_decode_and_very_deep_ones_are_truncated() {
     )
     .await;
     for depth in [2_000, 10_000] {
-        sim.control
-            .inject(
-                Fault::from_json(&format!(
-                    r#"{{"path_prefix": "/v1/diagnosticSignatures", "kind": "deep_call_stack", "depth": {depth}}}"#
-                ))
-                .unwrap(),
-            )
-            .unwrap();
+        inject(
+            &sim,
+            &format!(
+                r#"{{"path_prefix": "/v1/diagnosticSignatures", "kind": "deep_call_stack", "depth": {depth}}}"#
+            ),
+        );
         let t0 = unix_now();
         let after = exp.refreshes_after(t0).await;
         sim.control.clear_faults();
@@ -628,15 +626,13 @@ async fn a_stuck_app_past_its_deadline_keeps_its_data_and_the_others_are_publish
     )
     .await;
     let ids = sim.control.app_ids();
-    sim.control
-        .inject(
-            Fault::from_json(&format!(
-                r#"{{"path_prefix": "/v1/apps/{}/perfPowerMetrics", "kind": "slow_headers", "delay_ms": 600000}}"#,
-                ids[0]
-            ))
-            .unwrap(),
-        )
-        .unwrap();
+    inject(
+        &sim,
+        &format!(
+            r#"{{"path_prefix": "/v1/apps/{}/perfPowerMetrics", "kind": "slow_headers", "delay_ms": 600000}}"#,
+            ids[0]
+        ),
+    );
     let t0 = unix_now();
     let after = exp.refreshes_after(t0).await;
     assert!(exp.alive());
@@ -685,14 +681,12 @@ async fn the_refresh_deadline_publishes_the_apps_that_finished() {
     .await;
     let ids = sim.control.app_ids();
     for id in &ids {
-        sim.control
-            .inject(
-                Fault::from_json(&format!(
-                    r#"{{"path_prefix": "/v1/apps/{id}/perfPowerMetrics", "kind": "slow_headers", "delay_ms": 1500}}"#
-                ))
-                .unwrap(),
-            )
-            .unwrap();
+        inject(
+            &sim,
+            &format!(
+                r#"{{"path_prefix": "/v1/apps/{id}/perfPowerMetrics", "kind": "slow_headers", "delay_ms": 1500}}"#
+            ),
+        );
     }
     let t0 = unix_now();
     let after = exp.refreshes_after(t0).await;
