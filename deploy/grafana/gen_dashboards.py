@@ -1458,6 +1458,37 @@ def health():
         12,
         8,
     )
+    d.add(
+        timeseries(
+            "Responses not understood and 401s",
+            "Per hour: responses whose body could not be decoded, by endpoint (schema drift, malformed, empty or cut-off bodies; the apps concerned keep their last good data, see AscApiResponseNotUnderstood), 401s that persisted with a freshly minted token (AscAuthenticationFailing) and 401s a fresh token cured (harmless).",
+            [
+                target(f"sum by (endpoint) (increase(asc_api_decode_errors_total{{{j}}}[1h]))", "not understood {{endpoint}}", ref="A"),
+                target(f"sum(increase(asc_api_auth_failures_total{{{j}}}[1h]))", "401 that persisted", ref="B"),
+                target(f"sum(increase(asc_api_auth_recovered_total{{{j}}}[1h]))", "401 cured by a new token", ref="C"),
+            ],
+            "none",
+            overrides=[
+                override("byFrameRefID", "A", color={"mode": "fixed", "fixedColor": "orange"}),
+                override("byFrameRefID", "B", color={"mode": "fixed", "fixedColor": "red"}),
+                override("byFrameRefID", "C", color={"mode": "fixed", "fixedColor": "green"}),
+            ],
+            min_=0,
+        ),
+        12,
+        8,
+    )
+    d.add(
+        stat(
+            "Next refresh",
+            "When the next refresh is due. Later than the refresh interval while App Store Connect's rate limit holds requests back (the hourly budget is spent, or a 429 asked to wait): no request goes out before then.",
+            [target(f"max(asc_exporter_next_refresh_timestamp_seconds{{{j}}}) * 1000", "next refresh")],
+            "dateTimeFromNow",
+            color_mode="none",
+        ),
+        12,
+        8,
+    )
     d.row("Apps")
     d.add(
         table(
