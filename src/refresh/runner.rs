@@ -292,10 +292,11 @@ impl Refresher {
             Vec::new()
         };
         let mut out = Vec::with_capacity(builds.len());
+        let mut skipped: Vec<String> = Vec::new();
         for build in builds {
             let prev_build = prev.and_then(|p| p.builds.iter().find(|b| b.build.id == build.id));
             if !self.budget_allows_optional() {
-                tracing::warn!(app_id = %app.id, build = %build.number, "hourly rate-limit budget below the reserve; skipping build details this refresh");
+                skipped.push(build.number.clone());
                 out.push(match prev_build {
                     Some(b) => BuildSnapshot { build, ..b.clone() },
                     None => BuildSnapshot {
@@ -306,6 +307,9 @@ impl Refresher {
                 continue;
             }
             out.push(self.refresh_build(&app.id, build).await?);
+        }
+        if !skipped.is_empty() {
+            tracing::warn!(app_id = %app.id, builds = %skipped.join(","), reserve = self.opts.refresh.rate_limit_reserve, "hourly rate-limit budget below refresh.rate_limit_reserve; keeping these builds' previous details this refresh");
         }
         Ok(AppSnapshot {
             app: app.clone(),
