@@ -138,7 +138,9 @@ impl Fixture {
         };
         let bytes = std::fs::read(&path)
             .map_err(|e| format!("fixture '{spec}': cannot read {}: {e}", path.display()))?;
-        serde_json::from_slice::<serde_json::Value>(&bytes)
+        // Checked, not built: `IgnoredAny` walks the document iteratively, so
+        // a saved log with a deep call stack is a valid fixture too.
+        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
             .map_err(|e| format!("fixture '{spec}': {} is not JSON: {e}", path.display()))?;
         Ok(Fixture {
             route,
@@ -162,4 +164,24 @@ pub fn fixture_app_ids(fixtures: &[Fixture]) -> Vec<String> {
         }
     }
     ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_log_with_a_deep_call_stack_is_a_valid_fixture() {
+        let dir = tempfile::tempdir().unwrap();
+        let frames = crate::sim::inject::deep_frames(10_000);
+        let doc = format!(
+            r#"{{"version": "1.0.0", "productData": [{{"signatureId": "s1", "diagnosticLogs": [{{"callStackTree": [{{"callStacks": [{{"callStackRootFrames": {frames}}}]}}]}}]}}]}}"#
+        );
+        std::fs::write(dir.path().join("deep.json"), doc).unwrap();
+        let f = Fixture::parse_spec("logs:s1=deep.json", Some(dir.path())).unwrap();
+        assert_eq!(f.id, "s1");
+        std::fs::write(dir.path().join("bad.json"), "{\"a\": [").unwrap();
+        let e = Fixture::parse_spec("logs:s1=bad.json", Some(dir.path())).unwrap_err();
+        assert!(e.contains("is not JSON"), "{e}");
+    }
 }
