@@ -712,3 +712,48 @@ async fn the_refresh_deadline_publishes_the_apps_that_finished() {
         "{lines:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_counts_each_refresh_s_requests_and_says_when_apple_has_no_build_metrics() {
+    let (sim, pem) = simulator(2).await;
+    // Every build's metrics answer 404: "not measured", logged, not a failure.
+    inject(
+        &sim,
+        r#"{"path_prefix": "/v1/builds/", "kind": "status", "status": 404}"#,
+    );
+    let exp = exporter(&sim, &pem, &[("ASC_EXPORTER_REFRESH_INTERVAL", "2s")]);
+    let finished = || -> Vec<Value> {
+        exp.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| message(v) == "refresh finished")
+            .cloned()
+            .collect()
+    };
+    for _ in 0..300 {
+        if finished().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lines = finished();
+    assert!(lines.len() >= 2, "{}", exp.log_text());
+    let requests = |v: &Value| {
+        v.pointer("/fields/requests")
+            .and_then(Value::as_u64)
+            .unwrap()
+    };
+    // The same work each time: this refresh's count, not a running total.
+    assert!(requests(&lines[0]) > 0);
+    assert_eq!(requests(&lines[1]), requests(&lines[0]));
+    assert_eq!(
+        lines[1].pointer("/fields/failed").and_then(Value::as_u64),
+        Some(0)
+    );
+    let text = exp.log_text();
+    assert!(
+        text.contains("Apple has no metrics for this build (404): not measured"),
+        "{text}"
+    );
+}
