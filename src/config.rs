@@ -550,6 +550,20 @@ impl Default for DiagnosticsConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
+    /// Addresses to listen on (`--web.listen-address`, repeatable; the
+    /// exporter-toolkit's `[host]:port`, `:9472` = every interface). Empty:
+    /// the top-level `listen` (kept as an alias).
+    pub listen_addresses: Vec<String>,
+    /// The exporter-toolkit web configuration file (TLS, basic auth,
+    /// headers), re-read on change.
+    pub config_file: Option<PathBuf>,
+    /// Path of the metrics endpoint.
+    pub telemetry_path: String,
+    /// Requests served at once; more get 503 (0 = no limit).
+    pub max_requests: usize,
+    /// Leave the exporter's own process metrics (`process_*`) out of the
+    /// metrics endpoint.
+    pub disable_exporter_metrics: bool,
     /// Time a client has to send a request's headers, counted from the
     /// connection's start and, on a kept-alive connection, from the end of
     /// the previous response (so it also bounds keep-alive waits).
@@ -572,6 +586,11 @@ pub struct WebConfig {
 impl Default for WebConfig {
     fn default() -> Self {
         Self {
+            listen_addresses: Vec::new(),
+            config_file: None,
+            telemetry_path: "/metrics".into(),
+            max_requests: 40,
+            disable_exporter_metrics: false,
             header_read_timeout: Duration::from_secs(10),
             // nginx's send_timeout/client_body_timeout: a scrape that makes
             // no progress for a minute is not coming back.
@@ -997,6 +1016,20 @@ impl Config {
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen.parse().expect("validated in build()")
     }
+
+    /// Every address to listen on: `web.listen_addresses`, else `listen`.
+    /// (Parsing of the toolkit's `:port` and host names comes with the
+    /// typed configuration.)
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        if self.web.listen_addresses.is_empty() {
+            return vec![self.listen_addr()];
+        }
+        self.web
+            .listen_addresses
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -1139,6 +1172,7 @@ mod tests {
                 idle_timeout: Duration::from_secs(90),
                 max_connections: 64,
                 shutdown_timeout: Duration::from_millis(500),
+                ..WebConfig::default()
             }
         );
 
