@@ -13,16 +13,17 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src benches \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
- && echo 'fn main() {}' > benches/exporter.rs \
+ && for b in exporter memory; do echo 'fn main() {}' > benches/$b.rs; done \
  && cargo build --release --locked \
  && rm -rf src benches
 
 # The real sources; touch them so cargo rebuilds the crate, not the stubs.
+COPY build.rs ./
 COPY src ./src
 COPY benches ./benches
 ARG ASC_EXPORTER_REVISION=unknown
 ENV ASC_EXPORTER_REVISION=${ASC_EXPORTER_REVISION}
-RUN touch src/main.rs src/lib.rs \
+RUN touch build.rs src/main.rs src/lib.rs \
  && cargo build --release --locked \
  && strip target/release/asc-perf-exporter
 

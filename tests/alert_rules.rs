@@ -286,3 +286,49 @@ fn every_alert_is_documented_labelled_and_unit_tested_both_ways() {
         );
     }
 }
+
+/// No Docker engine runs here, so `docker build` is never tried: check
+/// statically that the Dockerfile's dependency layer stubs every target
+/// Cargo.toml declares (a missing bench file fails the whole build) and that
+/// the build script is copied.
+#[test]
+fn the_dockerfile_stubs_every_cargo_target() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let manifest: toml_bench::Manifest =
+        toml_bench::parse(&std::fs::read_to_string(repo().join("Cargo.toml")).unwrap());
+    let stub_line = dockerfile
+        .lines()
+        .find(|l| l.contains("benches/$b.rs"))
+        .expect("the Dockerfile stubs the benches in a loop");
+    for bench in manifest.benches {
+        assert!(
+            stub_line.contains(&format!(" {bench}")) || stub_line.contains(&format!("{bench};")),
+            "bench {bench} has no stub in the Dockerfile: {stub_line}"
+        );
+    }
+    assert!(
+        dockerfile.contains("COPY build.rs ./"),
+        "build.rs is copied"
+    );
+}
+
+/// The `[[bench]]` names of Cargo.toml (a line-based read: the manifest's
+/// bench tables are `name = "..."` right under `[[bench]]`).
+mod toml_bench {
+    pub struct Manifest {
+        pub benches: Vec<String>,
+    }
+    pub fn parse(text: &str) -> Manifest {
+        let mut benches = Vec::new();
+        let mut in_bench = false;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_bench = line == "[[bench]]";
+            } else if in_bench && let Some(v) = line.strip_prefix("name = ") {
+                benches.push(v.trim_matches('"').to_string());
+            }
+        }
+        assert!(!benches.is_empty(), "Cargo.toml declares benches");
+        Manifest { benches }
+    }
+}

@@ -766,3 +766,35 @@ fn hostile_text_from_the_api_never_reaches_the_terminal_raw() {
         "{json}"
     );
 }
+
+#[test]
+fn the_build_revision_comes_from_git_when_the_tree_is_a_checkout() {
+    let revision = asc_perf_exporter::service::build_meta().revision;
+    let git = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    match git {
+        Ok(out) if out.status.success() => {
+            let head = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            // Built from this checkout, possibly a commit or two before a
+            // test-only change: a 12-digit hex commit, never "unknown".
+            assert_eq!(revision.len(), 12, "{revision}");
+            assert!(
+                revision.chars().all(|c| c.is_ascii_hexdigit()),
+                "{revision}"
+            );
+            let known = std::process::Command::new("git")
+                .args(["cat-file", "-e", &format!("{revision}^{{commit}}")])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .unwrap();
+            assert!(
+                known.success(),
+                "{revision} is a commit of this repository (HEAD {head})"
+            );
+        }
+        // Not a git checkout (a source tarball): "unknown" is the honest answer.
+        _ => assert_eq!(revision, "unknown"),
+    }
+}
