@@ -564,3 +564,58 @@ fn empty_product_data_and_unknown_fields_are_accepted_by_both() {
     ]));
     assert!(text.contains("no diagnostic logs"), "{text}");
 }
+
+/// The README's `parse` examples read `examples/`: every file there has its
+/// provenance in `examples/README.md`, the copies of Apple's and the
+/// captured documents are verbatim, and each one parses as the README says.
+#[test]
+fn the_shipped_examples_have_provenance_and_match_the_reference_copies() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let provenance = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name == "README.md" {
+            continue;
+        }
+        assert!(
+            provenance.contains(&format!("`{name}`")),
+            "{name} has no provenance line"
+        );
+        if name.starts_with("apple_doc_example_") || name.starts_with("real_") {
+            let reference = example(&name);
+            assert_eq!(
+                std::fs::read(dir.join(&name)).unwrap(),
+                std::fs::read(&reference).unwrap(),
+                "{name} is a verbatim copy of {}",
+                reference.display()
+            );
+        }
+    }
+    let run = |args: &[&str]| {
+        bare()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    ok(&run(&[
+        "parse",
+        "metrics",
+        "--input",
+        "examples/apple_doc_example_perfPowerMetrics_app_launch_all_iphones.json",
+    ]));
+    ok(&run(&[
+        "parse",
+        "diagnostics",
+        "--input",
+        "examples/simulated_diagnosticLogs_disk_writes.json",
+        "--callstack",
+    ]));
+    for drifted in [
+        "examples/constructed_perfPowerMetrics_retyped_value.json",
+        "examples/constructed_perfPowerMetrics_renamed_metrics.json",
+    ] {
+        let line = one_error(&run(&["parse", "metrics", "--input", drifted]));
+        assert!(line.contains("at JSON path"), "{line}");
+    }
+}
