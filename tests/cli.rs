@@ -12,6 +12,7 @@ use asc_perf_exporter::asc::client::AppsQuery;
 use asc_perf_exporter::asc::model::{CallStackNode, DiagnosticLogs, XcodeMetrics};
 use asc_perf_exporter::asc::{MetricsFilter, auth::generate_key_pair};
 use asc_perf_exporter::cli::render::{num, with_unit};
+use asc_perf_exporter::sim::Scenario;
 use cli_support::*;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -186,6 +187,12 @@ fn app_with_regression(sim: &Sim) -> (String, XcodeMetrics) {
 #[test]
 fn insights_print_summary_and_population_values_and_save_round_trips() {
     let sim = Sim::start();
+    // The baseline account is healthy; the mixed one carries insights.
+    sim.handle
+        .as_ref()
+        .unwrap()
+        .control
+        .set_scenario(Scenario::Mixed);
     let (app_id, m) = app_with_regression(&sim);
     let reg = &m.insights.as_ref().unwrap().regressions[0];
     let metric = reg.metric.as_deref().unwrap();

@@ -717,11 +717,13 @@ async fn alerts_reach_alertmanager_and_dashboards_have_data() {
             cmd.env_remove(k);
         }
     }
+    // Three apps: the mixed scenario's three stories (one per app index
+    // modulo 3) all show.
     cmd.args([
         "serve",
         "--demo",
         "--demo-apps",
-        "1",
+        "3",
         "--builds-per-app",
         "1",
     ])
@@ -853,7 +855,7 @@ scrape_configs:
             Some(latest_versions(&latest))
         })
         .await;
-    assert_eq!(baseline_versions.len(), 1, "one demo app");
+    assert_eq!(baseline_versions.len(), 3, "three demo apps");
 
     // Every rule evaluates without error on real data.
     let rules_url = format!("{}/api/v1/rules", api.prom);
@@ -879,6 +881,29 @@ scrape_configs:
             },
         )
         .await;
+
+    // The baseline demo is quiet: once every alerting rule has been
+    // evaluated on data, none is pending or firing.
+    let quiet = |since: f64| {
+        let (api, url) = (&api, rules_url.clone());
+        move || {
+            let url = url.clone();
+            async move { alert_states_after(api, &url, since).await }
+        }
+    };
+    let data_at = unix_now();
+    let states = stack
+        .wait_for(
+            "every alerting rule evaluated on the baseline data",
+            Duration::from_secs(15),
+            quiet(data_at),
+        )
+        .await;
+    let active: Vec<&(String, String)> = states.iter().filter(|(_, s)| s != "inactive").collect();
+    assert!(
+        active.is_empty(),
+        "the baseline demo fires no alert, got {active:?}"
+    );
 
     // One failed request (500, retried by the client) so that panels about
     // API errors have a non-2xx series to show.
@@ -952,6 +977,22 @@ scrape_configs:
             },
         )
         .await;
+    // Only the regression alerts: nothing about the exporter's health, no
+    // non-high-impact regression (the poor goal and the trend are about
+    // the same regressed metrics).
+    let regression_alerts = firing_alert_names(&api).await;
+    let allowed = [
+        "AscHighImpactRegression",
+        "AscLatestVersionWorse",
+        "AscLatestVersionPoorGoal",
+        "AscMetricTrendingUp",
+    ];
+    assert!(
+        regression_alerts
+            .iter()
+            .all(|a| allowed.contains(&a.as_str())),
+        "regression fires the regression alerts only: {regression_alerts:?}"
+    );
     let ann = &firing["annotations"];
     assert!(
         ann["summary"]
@@ -970,8 +1011,31 @@ scrape_configs:
         "app name label: {firing}"
     );
 
-    // Dashboards: every panel expression returns data (checked while the
-    // regression scenario is on, so insight panels have something to show).
+    // Dashboards: every panel expression returns data, checked in the
+    // mixed scenario (standing regressions, a trend, a poor goal), so insight
+    // panels have something to show.
+    scenario("mixed").await;
+    stack
+        .wait_for("the mixed scenario's trend in Prometheus", t, || async {
+            let r = api.query("asc_insight_trending_up_delta_ratio").await?;
+            (!r.is_empty()).then_some(())
+        })
+        .await;
+    // The lived-in account's standing insights fire their alerts.
+    stack
+        .wait_for("the mixed scenario's standing alerts firing", t, || async {
+            let firing = firing_alert_names(&api).await;
+            [
+                "AscRegression",
+                "AscMetricTrendingUp",
+                "AscLatestVersionPoorGoal",
+                "AscHighImpactRegression",
+            ]
+            .iter()
+            .all(|a| firing.contains(*a))
+            .then_some(())
+        })
+        .await;
     let dashboards = dashboard_queries();
     let n_queries: usize = dashboards.iter().map(|d| d.queries.len()).sum();
     assert!(n_queries > 0, "no dashboard queries found");
@@ -995,7 +1059,8 @@ scrape_configs:
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
-    // Back to baseline: the new version disappears, the alert resolves.
+    // Back to baseline: the new version disappears, the alert resolves and
+    // the demo is quiet again.
     scenario("baseline").await;
     stack
         .wait_for(
@@ -1008,11 +1073,75 @@ scrape_configs:
             },
         )
         .await;
+    stack
+        .wait_for("no insight left in Prometheus", t, || async {
+            let r = api
+                .query("asc_insight_regression_delta_ratio or asc_insight_trending_up_delta_ratio")
+                .await?;
+            r.is_empty().then_some(())
+        })
+        .await;
+    let back_at = unix_now();
+    let states = stack
+        .wait_for(
+            "every alerting rule evaluated on the baseline data again",
+            Duration::from_secs(15),
+            quiet(back_at),
+        )
+        .await;
+    let active: Vec<&(String, String)> = states.iter().filter(|(_, s)| s != "inactive").collect();
+    assert!(
+        active.is_empty(),
+        "back to baseline, no alert fires, got {active:?}"
+    );
     eprintln!(
         "[e2e] done in {:.1}s, {} webhook payloads",
         stack.started.elapsed().as_secs_f64(),
         hooks.lock().unwrap().len()
     );
+}
+
+async fn firing_alert_names(api: &Api) -> BTreeSet<String> {
+    api.query(r#"ALERTS{alertstate="firing"}"#)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|a| a["metric"]["alertname"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// `(alert name, state)` of every alerting rule, once each one's last
+/// evaluation is later than `since` (Unix seconds); `None` before that.
+async fn alert_states_after(
+    api: &Api,
+    rules_url: &str,
+    since: f64,
+) -> Option<Vec<(String, String)>> {
+    let data = api.get_json(rules_url, &[("type", "alert")]).await?;
+    let mut states = Vec::new();
+    for g in data["groups"].as_array()? {
+        for r in g["rules"].as_array()? {
+            let evaluated = chrono::DateTime::parse_from_rfc3339(r["lastEvaluation"].as_str()?)
+                .ok()?
+                .timestamp_millis() as f64
+                / 1000.0;
+            if evaluated <= since {
+                return None;
+            }
+            states.push((
+                r["name"].as_str()?.to_string(),
+                r["state"].as_str()?.to_string(),
+            ));
+        }
+    }
+    (!states.is_empty()).then_some(states)
 }
 
 fn latest_versions(result: &[Value]) -> BTreeMap<String, String> {

@@ -880,6 +880,25 @@ fn check_insights(doc: &Value) -> (usize, usize) {
 #[tokio::test]
 async fn insights_are_consistent_with_the_points() {
     let env = start(|_| {}).await;
+    // The baseline is healthy: steady points, no insight, nothing poor.
+    for app in env.handle.control.app_ids() {
+        let doc = env.ok(&format!("/v1/apps/{app}/perfPowerMetrics")).await;
+        assert_eq!(check_insights(&doc), (0, 0), "baseline app {app}");
+        for c in doc["productData"][0]["metricCategories"]
+            .as_array()
+            .unwrap()
+        {
+            for m in c["metrics"].as_array().unwrap() {
+                for d in m["datasets"].as_array().unwrap() {
+                    for p in d["points"].as_array().unwrap() {
+                        assert_ne!(p["goal"], "poor", "baseline {app} {}: {p}", m["identifier"]);
+                    }
+                }
+            }
+        }
+    }
+    // The lived-in account carries the standing stories.
+    env.handle.control.set_scenario(Scenario::Mixed);
     let mut regressions = 0;
     let mut trends = 0;
     let mut per_app = Vec::new();

@@ -2,7 +2,7 @@
 //! faulted). `docs/simulator.md` has a curl example of each call.
 //!
 //! * `GET /_sim/state`: scenario, apps, faults, counters, rate limit.
-//! * `PUT /_sim/scenario` `{"scenario":"regression"}`.
+//! * `PUT /_sim/scenario` `{"scenario":"regression"}` (`baseline`, `regression`, `mixed`).
 //! * `POST /_sim/faults` with a [`Fault`] in its JSON form
 //!   (`{"path_prefix":"/v1/apps","kind":"html_502","times":1}`, or the older
 //!   `{"path_prefix":"/v1/apps/1","status":500,"times":null}`): 201 and the
@@ -61,7 +61,7 @@ pub(crate) async fn scenario(State(s): State<Arc<Shared>>, body: Bytes) -> Respo
             s.control.set_scenario(sc);
             admin_json(StatusCode::OK, json!({"scenario": sc.as_str()}))
         }
-        None => bad_request("expected {\"scenario\": \"baseline\" | \"regression\"}"),
+        None => bad_request("expected {\"scenario\": \"baseline\" | \"regression\" | \"mixed\"}"),
     }
 }
 

@@ -32,12 +32,19 @@ use super::faults::FaultKind;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scenario {
-    /// Normal operation; a few apps carry modest regressions and trends.
+    /// A healthy account: every metric steady across versions, in its good
+    /// or fair band; no insight, so no alert fires.
     #[default]
     Baseline,
-    /// Every app ships one more version with a large, high-impact
-    /// `launchTime` and `hangRate` regression.
+    /// The healthy account, and every app ships one more version whose
+    /// `launchTime`, `hangRate` and `scrollHitchRate` regress sharply (high
+    /// impact): the regression alerts fire.
     Regression,
+    /// A lived-in account, as a real one usually is: standing insights
+    /// (app 0, 3, …: `peakMemory` and `launchTime` steps that persist; app 1, 4, …:
+    /// `batteryUsage` (into its poor band) and `scrollHitchRate` trends; app 2, 5, …: a high-impact
+    /// `logicalWrites` spike), so every dashboard panel has something to show.
+    Mixed,
 }
 
 impl Scenario {
@@ -45,6 +52,7 @@ impl Scenario {
         match s.trim().to_ascii_lowercase().as_str() {
             "baseline" => Some(Scenario::Baseline),
             "regression" => Some(Scenario::Regression),
+            "mixed" => Some(Scenario::Mixed),
             _ => None,
         }
     }
@@ -52,6 +60,7 @@ impl Scenario {
         match self {
             Scenario::Baseline => "baseline",
             Scenario::Regression => "regression",
+            Scenario::Mixed => "mixed",
         }
     }
 }

@@ -28,15 +28,20 @@
 //! A band is `[lowerBound, upperBound)`; `poor` has no upper bound. Battery
 //! points carry a `percentageBreakdown` array that sums to 100.
 //!
-//! ## Stories
-//! * app 0, 3, 6…: `peakMemory` steps up 15 % at the baseline's latest version
-//!   (a regression that persists);
-//! * app 1, 4, 7…: `batteryUsage` grows 5 % per version over the last four
-//!   versions (a trending-up insight, and a regression against the average);
-//! * app 2, 5, 8…: `logicalWrites` spikes 30 % in the latest version (high impact).
-//! * [`Scenario::Regression`]: every app ships one more version whose
-//!   `launchTime` is 45 %, `hangRate` 70 % and `scrollHitchRate` 30 % above
-//!   the previous versions.
+//! ## Scenarios
+//! * [`Scenario::Baseline`]: steady metrics (a ±2 % noise per point), every
+//!   value below 95 % of its poor bound: no insight, nothing for an alert.
+//! * [`Scenario::Regression`]: the baseline, and every app ships one more
+//!   version whose `launchTime` is 45 %, `hangRate` 70 % and
+//!   `scrollHitchRate` 30 % above the previous versions (high impact).
+//! * [`Scenario::Mixed`], the standing stories of a lived-in account:
+//!   * app 0, 3, 6…: `peakMemory` steps up 15 % and `launchTime` 12 % at the
+//!     latest version (regressions that persist);
+//!   * app 1, 4, 7…: `batteryUsage` and `scrollHitchRate` grow 5 % per version
+//!     over the last four versions (trending-up insights, regressions against
+//!     the average, and a battery p90 in the poor band);
+//!   * app 2, 5, 8…: `logicalWrites` spikes 30 % in the latest version (high
+//!     impact).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -428,6 +433,8 @@ pub struct SimApp {
     pub window: usize,
     /// Ordinal of the latest version of the baseline (the story anchor).
     anchor: usize,
+    /// Whether the standing stories apply ([`Scenario::Mixed`]).
+    stories: bool,
     regression_ordinal: Option<usize>,
     factors: Vec<f64>,
 }
@@ -560,6 +567,7 @@ impl Account {
                 versions,
                 window,
                 anchor: window - 1,
+                stories: scenario == Scenario::Mixed,
                 regression_ordinal: regression.then_some(count - 1),
                 factors,
             });
@@ -785,8 +793,10 @@ impl SimApp {
     fn story(&self, metric: &str, k: usize) -> f64 {
         let mut f = 1.0;
         match (self.index % 3, metric) {
+            _ if !self.stories => {}
             (0, "peakMemory") if k >= self.anchor => f *= 1.15,
-            (1, "batteryUsage") if k + 3 > self.anchor => {
+            (0, "launchTime") if k >= self.anchor => f *= 1.12,
+            (1, "batteryUsage" | "scrollHitchRate") if k + 3 > self.anchor => {
                 f *= 1.05f64.powi((k + 3 - self.anchor) as i32)
             }
             (2, "logicalWrites") if k == self.anchor => f *= 1.3,
@@ -809,15 +819,18 @@ impl SimApp {
     fn values(&self, seed: u64, m: usize, k: usize) -> Vec<(f64, f64, Vec<PercentageBreakdown>)> {
         let spec = &METRICS[m];
         let mut r = rng(&[seed, 4, self.index as u64, m as u64, k as u64]);
-        let base = spec.base
-            * self.factors.get(m).copied().unwrap_or(1.0)
-            * self.story(spec.identifier, k);
+        let base = spec.base * self.factors.get(m).copied().unwrap_or(1.0);
+        let story = self.story(spec.identifier, k);
+        // A healthy app stays out of the poor band whatever its factors:
+        // only a story or a regression takes a metric there.
+        let ceiling = spec.goals.map_or(f64::INFINITY, |(_, poor)| poor * 0.95);
         let mut out = Vec::with_capacity(DEVICES.len() * PERCENTILES.len());
         for &(_, _, _, device_factor) in DEVICES {
             for p in 0..PERCENTILES.len() {
                 let pct = if p == 0 { 1.0 } else { spec.p90 };
                 let noise = r.gen_range(0.98..1.02);
-                let value = round(base * device_factor * pct * noise, spec.decimals);
+                let healthy = (base * device_factor * pct * noise).min(ceiling);
+                let value = round(healthy * story, spec.decimals);
                 let margin = round(value * r.gen_range(0.02..0.08), spec.decimals);
                 let breakdown = if spec.breakdown {
                     breakdown(&mut r, spec.identifier == "onScreenBatteryUsage")
