@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::Context;
 use crate::asc::KeySource;
 use crate::asc::auth::{generate_key_pair, public_key_pem, write_private_key};
-use crate::sim::{self, Fault, Fixture, SimConfig};
+use crate::sim::{self, Fault, Fixture, Scenario, SimConfig};
 
 /// Key id the simulator announces when it generates its own key.
 pub const SIM_KEY_ID: &str = "SIMKEY0001";
@@ -52,11 +52,21 @@ pub struct SimulateArgs {
     /// Hourly request budget reported in X-Rate-Limit.
     #[arg(long, default_value_t = 3600)]
     pub hour_limit: u64,
+    /// The account at start: baseline (healthy, no insight), regression (a
+    /// new version regresses sharply) or mixed (standing insights of a
+    /// lived-in account); switch later with PUT /_sim/scenario.
+    #[arg(long, default_value = "baseline", value_parser = parse_scenario)]
+    pub scenario: Scenario,
     /// Inject a fault from the start, in the JSON form of POST /_sim/faults,
     /// e.g. '{"path_prefix":"/v1/apps","kind":"html_502","times":3}'
     /// (repeatable; every kind is in docs/simulator.md).
     #[arg(long = "fault", value_name = "JSON")]
     pub faults: Vec<String>,
+}
+
+fn parse_scenario(s: &str) -> Result<Scenario, String> {
+    Scenario::parse(s)
+        .ok_or_else(|| format!("'{s}' is not a scenario: baseline, regression or mixed"))
 }
 
 /// What `simulate --output json` prints once listening.
@@ -115,6 +125,7 @@ pub async fn run(args: SimulateArgs, ctx: &Context) -> anyhow::Result<()> {
     let handle = sim::start(config, args.listen)
         .await
         .with_context(|| format!("cannot start the simulator on {}", args.listen))?;
+    handle.control.set_scenario(args.scenario);
     for fault in faults {
         handle.control.inject(fault).map_err(|e| anyhow!(e))?;
     }
@@ -146,6 +157,11 @@ pub async fn run(args: SimulateArgs, ctx: &Context) -> anyhow::Result<()> {
         let mut out = String::new();
         let _ = writeln!(out, "Simulated App Store Connect listening on {base_url}");
         let _ = writeln!(out, "Apps: {}", info.app_ids.join(", "));
+        let _ = writeln!(
+            out,
+            "Scenario: {} (switch: curl -X PUT -d '{{\"scenario\":\"regression\"}}' {base_url}/_sim/scenario)",
+            args.scenario.as_str()
+        );
         match &key_path {
             Some(path) => {
                 let _ = writeln!(
