@@ -145,6 +145,9 @@ fn every_timeout_name_works_in_one_format() {
             assert_eq!(lookup(&v, "asc.timeout"), json!("9s"), "{flag} {value}");
         }
     }
+    // A global option before the command counts as well.
+    let v = print_config(bare().args(["--timeout", "6", "serve"]));
+    assert_eq!(lookup(&v, "asc.timeout"), json!("6s"));
     // The flag wins over both variables.
     let v = print_config(
         bare()
