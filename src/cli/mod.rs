@@ -9,6 +9,7 @@
 //! Exit codes: 0 on success, 1 on any failure (exactly one `error: …` line
 //! on stderr), 2 on usage errors (clap's own).
 
+use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,8 @@ pub struct GlobalArgs {
     /// Issuer id of a team API key; absent means an individual key (`sub: user`).
     #[arg(
         long,
+        visible_alias = "asc.issuer-id",
+        alias = "asc.issuer_id",
         global = true,
         env = "ASC_ISSUER_ID",
         hide_env_values = true,
@@ -79,6 +82,8 @@ pub struct GlobalArgs {
     /// Key id (10 characters), sent as the JWT `kid`.
     #[arg(
         long,
+        visible_alias = "asc.key-id",
+        alias = "asc.key_id",
         global = true,
         env = "ASC_KEY_ID",
         hide_env_values = true,
@@ -89,6 +94,8 @@ pub struct GlobalArgs {
     /// Path to the `.p8` private key (or put its contents in ASC_PRIVATE_KEY).
     #[arg(
         long,
+        visible_alias = "asc.private-key-path",
+        alias = "asc.private_key_path",
         global = true,
         env = "ASC_PRIVATE_KEY_PATH",
         hide_env_values = true,
@@ -100,6 +107,8 @@ pub struct GlobalArgs {
     /// App Store Connect API base URL (point it at `simulate` for a local run).
     #[arg(
         long,
+        visible_alias = "asc.base-url",
+        alias = "asc.base_url",
         global = true,
         env = "ASC_API_BASE_URL",
         default_value = DEFAULT_BASE_URL,
@@ -118,16 +127,33 @@ pub struct GlobalArgs {
     )]
     pub output: OutputFormat,
 
-    /// Per-request timeout in seconds.
+    /// Per-request timeout: a duration such as 60s or 1m 30s, or a number of
+    /// seconds (more than 0, at most 1h). `serve` also reads
+    /// ASC_EXPORTER_TIMEOUT.
     #[arg(
         long,
+        visible_alias = "asc.timeout",
         global = true,
         env = "ASC_TIMEOUT",
-        value_name = "SECS",
-        default_value_t = 60,
-        value_parser = clap::value_parser!(u64).range(1..=3600)
+        value_name = "DURATION",
+        default_value = "60s",
+        value_parser = parse_timeout
     )]
-    pub timeout: u64,
+    pub timeout: Duration,
+}
+
+/// `--timeout` / `ASC_TIMEOUT`: the one duration format of the
+/// configuration ([`crate::config::parse_duration`]), within `asc.timeout`'s
+/// bounds.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = crate::config::parse_duration(s)?;
+    if d.is_zero() || d > Duration::from_secs(3600) {
+        return Err(format!(
+            "{} must be more than 0s and at most 1h, e.g. 60s",
+            humantime::format_duration(d)
+        ));
+    }
+    Ok(d)
 }
 
 /// Accepts an empty path (an exported but empty `ASC_PRIVATE_KEY_PATH`, as
@@ -191,10 +217,11 @@ impl Command {
 #[derive(Debug, Clone)]
 pub struct Context {
     pub global: GlobalArgs,
-    /// Ids of the global options given on the command line (not from the
-    /// environment or defaults), so that `serve` can layer them over its
-    /// config file.
-    pub explicit: Vec<String>,
+    /// The global options that carry a setting (see
+    /// [`crate::config::Setting::global`]) given on the command line (not
+    /// from the environment or defaults): `(clap id, raw value)`, so that
+    /// `serve` layers them as flags over its file and environment.
+    pub explicit: Vec<(String, OsString)>,
 }
 
 impl Context {
@@ -260,8 +287,8 @@ impl Context {
         let auth = self.token_provider(None)?;
         let config = ClientConfig {
             base_url,
-            request_timeout: Duration::from_secs(self.global.timeout),
-            connect_timeout: Duration::from_secs(self.global.timeout.min(10)),
+            request_timeout: self.global.timeout,
+            connect_timeout: self.global.timeout.min(Duration::from_secs(10)),
             ..ClientConfig::default()
         };
         Ok(AscClient::new(config, auth)?)
@@ -346,14 +373,39 @@ fn init_logging(default_level: &str) {
         .try_init();
 }
 
+/// Parses a command line (`argv[0]` first): the command and its context.
+/// A usage error is clap's (exit code 2, printed by [`clap::Error::exit`]).
+pub fn parse<I, T>(argv: I) -> Result<(Command, Context), clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+    let matches = Cli::command().try_get_matches_from(argv)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    let sub = matches.subcommand().map(|(_, m)| m);
+    let mut explicit = Vec::new();
+    for s in crate::config::all().filter(|s| !s.global.is_empty()) {
+        let given = [sub, Some(&matches)].into_iter().flatten().find(|m| {
+            m.try_get_raw(s.global).is_ok()
+                && m.value_source(s.global) == Some(ValueSource::CommandLine)
+        });
+        if let Some(raw) = given
+            .and_then(|m| m.get_raw(s.global))
+            .and_then(|mut v| v.next())
+        {
+            explicit.push((s.global.to_string(), raw.to_os_string()));
+        }
+    }
+    let mut ctx = Context::new(cli.global);
+    ctx.explicit = explicit;
+    Ok((cli.command, ctx))
+}
+
 /// Entry point of the binary: parse, run on a tokio runtime, map errors to
 /// exit codes.
 pub fn main() -> ExitCode {
-    use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
-    let parsed = Cli::command()
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
-    let (cli, matches) = match parsed {
+    let (command, ctx) = match parse(std::env::args_os()) {
         Ok(v) => v,
         Err(e) => {
             // Help and --version go to stdout with 0; usage errors to stderr with 2.
@@ -361,25 +413,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    let explicit: Vec<String> = [
-        "issuer_id",
-        "key_id",
-        "private_key_path",
-        "base_url",
-        "timeout",
-    ]
-    .into_iter()
-    .filter(|id| {
-        let sub = matches.subcommand().map(|(_, m)| m);
-        [Some(&matches), sub].into_iter().flatten().any(|m| {
-            m.try_get_raw(id).is_ok() && m.value_source(id) == Some(ValueSource::CommandLine)
-        })
-    })
-    .map(str::to_string)
-    .collect();
     // `serve` sets up logging from its configuration.
-    if !matches!(cli.command, Command::Serve(_)) {
-        init_logging(cli.command.default_log_level());
+    if !matches!(command, Command::Serve(_)) {
+        init_logging(command.default_log_level());
     }
     // A bug must still end in one `error:` line and exit 1, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
@@ -408,9 +444,6 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut ctx = Context::new(cli.global);
-    ctx.explicit = explicit;
-    let command = cli.command;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         runtime.block_on(command.run(&ctx))
     }));
