@@ -805,3 +805,37 @@ fn the_build_revision_comes_from_git_when_the_tree_is_a_checkout() {
         _ => assert_eq!(revision, "unknown"),
     }
 }
+
+#[test]
+fn serve_without_credentials_says_what_is_missing_and_that_the_demo_needs_none() {
+    let out = bare().arg("serve").output().unwrap();
+    let line = one_error(&out);
+    assert!(
+        line.contains("ASC_KEY_ID") && line.contains("serve --demo"),
+        "{line}"
+    );
+    let out = bare()
+        .env("ASC_KEY_ID", KEY_ID)
+        .arg("serve")
+        .output()
+        .unwrap();
+    let line = one_error(&out);
+    assert!(
+        line.contains("ASC_PRIVATE_KEY_PATH") && line.contains("serve --demo"),
+        "{line}"
+    );
+    // The toolkit's listen-address forms are accepted (node_exporter's syntax).
+    for listen in [":0", "localhost:0", "127.0.0.1:0", "[::1]:0"] {
+        let out = bare()
+            .args([
+                "serve",
+                "--demo",
+                "--web.listen-address",
+                listen,
+                "--print-config",
+            ])
+            .output()
+            .unwrap();
+        ok(&out);
+    }
+}

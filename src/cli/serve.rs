@@ -130,8 +130,21 @@ pub async fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
         apps: args.demo_apps as usize,
         listen: args.demo_listen,
     });
-    if demo.is_none() && config.asc.key_id.is_none() {
-        return Err(crate::asc::AuthError::MissingKeyId.into());
+    if demo.is_none() {
+        // Without credentials there is nothing to export yet: say what is
+        // missing, and that the demo needs none.
+        let missing = if config.asc.key_id.is_none() {
+            Some(crate::asc::AuthError::MissingKeyId)
+        } else if private_key_inline.is_none() && config.asc.private_key_path.is_none() {
+            Some(crate::asc::AuthError::MissingKey)
+        } else {
+            None
+        };
+        if let Some(e) = missing {
+            anyhow::bail!(
+                "{e}; to try the exporter without an Apple account, run `serve --demo` (a built-in simulated App Store Connect)"
+            );
+        }
     }
     let telemetry_path = config.web.telemetry_path.clone();
     let running = service::start(ServeOptions {
