@@ -106,6 +106,17 @@ pub fn build_meta() -> BuildMeta {
 /// Starts everything; returns once the server is listening.
 pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let mut config = opts.config;
+    // The web configuration file first: a bad one stops the start before
+    // anything runs.
+    let web = match &config.web.config_file {
+        Some(path) if !path.as_os_str().is_empty() => {
+            Some(server::webconfig::WebConfigSource::load(path)?)
+        }
+        _ => None,
+    };
+    let tls = web.as_ref().is_some_and(|w| w.tls_enabled());
+    let telemetry_path =
+        server::TelemetryPath::new(&config.web.telemetry_path).map_err(anyhow::Error::msg)?;
     let mut key = match &opts.demo {
         Some(_) => None,
         None => crate::asc::auth::choose_key(
@@ -250,18 +261,6 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
             }
         }));
     }
-
-    // The web configuration file first: a bad one stops the start before
-    // anything listens.
-    let web = match &config.web.config_file {
-        Some(path) if !path.as_os_str().is_empty() => {
-            Some(server::webconfig::WebConfigSource::load(path)?)
-        }
-        _ => None,
-    };
-    let tls = web.as_ref().is_some_and(|w| w.tls_enabled());
-    let telemetry_path =
-        server::TelemetryPath::new(&config.web.telemetry_path).map_err(anyhow::Error::msg)?;
 
     // As Go programs do: the soft open-file limit up to the hard one, so the
     // connection cap (bounded by it) is as large as the system allows.
