@@ -260,9 +260,9 @@ pub async fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
     })
     .await?;
     eprintln!(
-        "asc-perf-exporter {} serving http://{}/metrics",
+        "asc-perf-exporter {} serving {}",
         env!("CARGO_PKG_VERSION"),
-        running.addr
+        running.metrics_urls().join(", ")
     );
     if let Some(sim) = &running.sim {
         eprintln!(
