@@ -477,14 +477,10 @@ fn go_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 /// Negative durations are refused: an interval cannot be negative.
 pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {s:?}: use Go's syntax, e.g. 1s, 500ms or 1m30s");
-    let mut rest = s.strip_prefix('+').unwrap_or(s);
-    if rest.starts_with('-') {
-        return if rest[1..].chars().all(|c| c == '0') && rest.len() > 1 {
-            Ok(Duration::ZERO)
-        } else {
-            Err(format!("invalid duration {s:?}: it cannot be negative"))
-        };
-    }
+    let (negative, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
     if rest == "0" {
         return Ok(Duration::ZERO);
     }
@@ -517,6 +513,9 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
         };
         total += value * nanos_per;
         rest = next;
+    }
+    if negative && total > 0.0 {
+        return Err(format!("invalid duration {s:?}: it cannot be negative"));
     }
     if !total.is_finite() || total > i64::MAX as f64 {
         return Err(format!("invalid duration {s:?}: too long"));
@@ -651,6 +650,7 @@ mod tests {
         assert_eq!(ok("10us"), Duration::from_micros(10));
         assert_eq!(ok("10µs"), Duration::from_micros(10));
         assert_eq!(ok("+5ns"), Duration::from_nanos(5));
+        assert_eq!(ok("-0s"), Duration::ZERO);
         for bad in ["", "1", "s", "1x", "1..5s", "-1s", "1s2"] {
             assert!(parse_go_duration(bad).is_err(), "{bad:?}");
         }
