@@ -223,7 +223,9 @@ mod tests {
     fn telemetry_paths() {
         assert_eq!(TelemetryPath::default().as_str(), "/metrics");
         assert!(TelemetryPath::new("/custom/metrics").is_ok());
-        for bad in ["", "metrics", "/", "/ready", "/healthz", "/{x}", "/a b", "/a//b", "/*"] {
+        for bad in [
+            "", "metrics", "/", "/ready", "/healthz", "/{x}", "/a b", "/a//b", "/*",
+        ] {
             let e = TelemetryPath::new(bad).unwrap_err();
             assert!(e.contains("web.telemetry_path"), "{bad:?}: {e}");
         }
