@@ -204,16 +204,8 @@ impl WebConfigFile {
         let mut c = if is_blank_yaml(text) {
             WebConfigFile::default()
         } else {
-            let de = serde_norway::Deserializer::from_str(text);
-            serde_path_to_error::deserialize::<_, WebConfigFile>(de).map_err(|e| {
-                let at = e.path().to_string();
-                let inner = e.into_inner().to_string();
-                if at.is_empty() || at == "." {
-                    inner
-                } else {
-                    format!("{at}: {inner}")
-                }
-            })?
+            // serde_norway's message names the key path and the line.
+            serde_norway::from_str::<WebConfigFile>(text).map_err(|e| e.to_string())?
         };
         c.check()?;
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -565,6 +557,19 @@ mod tests {
         assert!(e.contains("duplicate") && e.contains("alice"), "{e}");
         let e = parse("http_server_config:\n  http2: true\n  http2: false\n").unwrap_err();
         assert!(e.contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_key_once() {
+        for (text, want) in [
+            ("basic_auth_users: [\n", "basic_auth_users"),
+            ("basic_auth_users: [a]\n", "basic_auth_users"),
+            ("tls_server_config:\n  cert_filse: x\n", "tls_server_config"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.matches(want).count() <= 1, "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
     }
 
     #[test]
