@@ -181,6 +181,30 @@ async fn mutual_tls_requires_a_certificate_of_the_client_ca_with_an_allowed_san(
     .await;
     assert_eq!(get(Some(&scraper)).await.unwrap(), 200);
     assert!(get(None).await.is_err());
+
+    // VerifyClientCertIfGiven: no certificate is fine, a foreign one is not.
+    web_file(
+        dir.path(),
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: clients.pem\n",
+    );
+    eventually("VerifyClientCertIfGiven applies", || async {
+        get(None).await.ok().filter(|s| *s == 200)
+    })
+    .await;
+    assert!(get(Some(&foreign)).await.is_err());
+    assert_eq!(get(Some(&scraper)).await.unwrap(), 200);
+
+    // RequireAnyClientCert: any certificate (its chain is not checked, as
+    // in Go), but one is needed.
+    web_file(
+        dir.path(),
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAnyClientCert\n",
+    );
+    eventually("RequireAnyClientCert applies", || async {
+        get(Some(&foreign)).await.ok().filter(|s| *s == 200)
+    })
+    .await;
+    assert!(get(None).await.is_err());
     r.shutdown().await;
 }
 
