@@ -44,8 +44,14 @@ pub struct ServeOptions {
 
 /// A running exporter.
 pub struct Running {
-    /// The address `/metrics` is served on.
+    /// The first address the server listens on.
     pub addr: SocketAddr,
+    /// Every address it listens on (`--web.listen-address`, in order).
+    pub addrs: Vec<SocketAddr>,
+    /// `https` when the web configuration file enables TLS, else `http`.
+    pub scheme: &'static str,
+    /// `web.telemetry_path`.
+    pub telemetry_path: String,
     /// The embedded simulator in demo mode.
     pub sim: Option<sim::SimHandle>,
     pub snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
@@ -60,6 +66,14 @@ pub struct Running {
 }
 
 impl Running {
+    /// The metrics URL on each address, e.g. `https://127.0.0.1:9472/metrics`.
+    pub fn metrics_urls(&self) -> Vec<String> {
+        self.addrs
+            .iter()
+            .map(|a| format!("{}://{a}{}", self.scheme, self.telemetry_path))
+            .collect()
+    }
+
     /// Stops the refresh loop (finishing a state write in progress), the
     /// outputs and the server, and waits for them.
     pub async fn shutdown(self) {
@@ -92,6 +106,17 @@ pub fn build_meta() -> BuildMeta {
 /// Starts everything; returns once the server is listening.
 pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let mut config = opts.config;
+    // The web configuration file first: a bad one stops the start before
+    // anything runs.
+    let web = match &config.web.config_file {
+        Some(path) if !path.as_os_str().is_empty() => {
+            Some(server::webconfig::WebConfigSource::load(path)?)
+        }
+        _ => None,
+    };
+    let tls = web.as_ref().is_some_and(|w| w.tls_enabled());
+    let telemetry_path =
+        server::TelemetryPath::new(&config.web.telemetry_path).map_err(anyhow::Error::msg)?;
     let mut key = match &opts.demo {
         Some(_) => None,
         None => crate::asc::auth::choose_key(
@@ -242,23 +267,39 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     server::fdlimit::raise_nofile();
     let limits = server::Limits::from_config(&config.web);
     let server_stats = Arc::new(server::ServerStats::default());
-    let listener = server::bind(config.listen_addr()).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot listen on {}: {e}; choose another address with --listen / ASC_EXPORTER_LISTEN",
-            config.listen
-        )
-    })?;
-    let addr = listener.local_addr()?;
+    let wanted = config.listen_addrs();
+    if wanted.is_empty() {
+        anyhow::bail!(
+            "no address to listen on: set --web.listen-address (e.g. :9472 or 127.0.0.1:9472)"
+        );
+    }
+    let mut listeners = Vec::new();
+    let mut addrs = Vec::new();
+    for want in wanted {
+        let listener = server::bind(want).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {want}: {e}; choose another address with --web.listen-address"
+            )
+        })?;
+        let addr = listener.local_addr()?;
+        tracing::info!(address = %addr, tls, "listening");
+        addrs.push(addr);
+        listeners.push(listener);
+    }
     {
         let state = ServerState {
             exposition: exposition.clone(),
             snapshots: rx.clone(),
             metrics_enabled: config.prometheus.enabled,
+            telemetry_path: telemetry_path.clone(),
+            max_requests: config.web.max_requests,
+            apps: config.refresh.apps.clone(),
         };
+        let app = server::secure(server::router(state), web.clone());
         let shutdown = shutdown.clone();
         let stats = server_stats.clone();
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = server::serve(listener, state, limits, stats, shutdown).await {
+            if let Err(e) = server::serve(listeners, app, web, limits, stats, shutdown).await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         }));
@@ -271,10 +312,17 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         tx,
         shutdown.clone(),
     )));
-    tracing::info!(%addr, "serving /metrics");
+    let scheme = if tls { "https" } else { "http" };
+    tracing::info!(
+        url = %format!("{scheme}://{}{}", addrs[0], telemetry_path.as_str()),
+        "serving metrics"
+    );
 
     Ok(Running {
-        addr,
+        addr: addrs[0],
+        addrs,
+        scheme,
+        telemetry_path: telemetry_path.as_str().to_string(),
         sim,
         snapshots: rx,
         otlp_stats,

@@ -22,8 +22,13 @@
 //! 150-a-minute window for the length of the test (the exporter pauses for up
 //! to a minute once the window is spent, which would slow the test down).
 //!
-//! Missing `prometheus`, `promtool` or the Alertmanager binary fails the test
-//! when `CI` is set and skips it with a loud warning otherwise.
+//! A second test has Debian's Prometheus scrape the exporter over TLS with
+//! basic auth (the exporter-toolkit web configuration, a CA made at test
+//! time, a bcrypt hash from `htpasswd -B`): the target is up with data, and
+//! a job with the wrong password is down with a 401.
+//!
+//! Missing `prometheus`, `promtool`, the Alertmanager binary or `htpasswd`
+//! fails the test when `CI` is set and skips it with a loud warning otherwise.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -34,6 +39,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod web_support;
 
 // ---------------------------------------------------------------- tools
 
@@ -1162,4 +1169,166 @@ fn latest_versions(result: &[Value]) -> BTreeMap<String, String> {
             ))
         })
         .collect()
+}
+
+/// `prometheus` alone, or `None` (after a loud warning) outside CI.
+fn prometheus_tool() -> Option<PathBuf> {
+    if let Some(p) = find_tool(&["prometheus"]) {
+        return Some(p);
+    }
+    let msg =
+        "prometheus not found on PATH; install Debian's `prometheus` package (bash .ci/run does)";
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set and the end-to-end test cannot run: {msg}");
+    }
+    eprintln!("\n!!! WARNING: end-to-end TLS test SKIPPED: {msg}\n");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_over_tls_with_basic_auth() {
+    use asc_perf_exporter::config::Config;
+    use asc_perf_exporter::service::{self, Demo, ServeOptions};
+    use web_support::{Ca, htpasswd_hash, put};
+
+    let Some(prometheus) = prometheus_tool() else {
+        return;
+    };
+    let Some(hash) = htpasswd_hash("scrape secret") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut stack = Stack {
+        procs: Vec::new(),
+        started: Instant::now(),
+    };
+
+    // The exporter in demo mode, behind TLS and basic auth.
+    let ca = Ca::new("e2e CA");
+    let leaf = ca.server();
+    put(dir.path(), "server.crt", &leaf.cert_pem);
+    put(dir.path(), "server.key", &leaf.key_pem);
+    put(dir.path(), "ca.pem", &ca.pem());
+    put(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: {hash}\n"
+        ),
+    );
+    let mut config = Config {
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    };
+    config.web.config_file = Some(dir.path().join("web.yml"));
+    config.refresh.builds_per_app = 1;
+    config.refresh.jitter = 0.0;
+    let exporter = service::start(ServeOptions {
+        config,
+        private_key_inline: None,
+        demo: Some(Demo {
+            seed: 7,
+            apps: 1,
+            listen: "127.0.0.1:0".parse().unwrap(),
+        }),
+    })
+    .await
+    .expect("the exporter starts with the web configuration");
+    assert_eq!(exporter.scheme, "https");
+    let target = exporter.addr.to_string();
+
+    // Prometheus: one job with the right password, one with a wrong one.
+    let prom_port = free_port();
+    let prom_config = dir.path().join("prometheus.yml");
+    let ca_file = dir.path().join("ca.pem");
+    let job = |name: &str, password: &str| {
+        format!(
+            r#"  - job_name: {name}
+    scheme: https
+    tls_config:
+      ca_file: {ca:?}
+    basic_auth:
+      username: prometheus
+      password: {password:?}
+    static_configs:
+      - targets: ["{target}"]
+"#,
+            ca = ca_file.display().to_string(),
+        )
+    };
+    std::fs::write(
+        &prom_config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{}{}",
+            job("asc-tls", "scrape secret"),
+            job("asc-tls-wrong-password", "guess")
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(&prometheus);
+    cmd.arg(format!("--config.file={}", prom_config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("prom-data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
+    stack
+        .procs
+        .push(Proc::spawn("prometheus", &mut cmd, dir.path()));
+    let api = Api {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+        prom: format!("http://127.0.0.1:{prom_port}"),
+    };
+    let t = Duration::from_secs(60);
+
+    // Up, with the exporter's data, over HTTPS with basic auth.
+    stack
+        .wait_for("the TLS + basic-auth target is up with data", t, || async {
+            let up = api.query(r#"up{job="asc-tls"}"#).await?;
+            if up.first()?["value"][1] != "1" {
+                return None;
+            }
+            let data = api
+                .query(r#"asc_app_latest_version_info{job="asc-tls"}"#)
+                .await?;
+            (!data.is_empty()).then_some(())
+        })
+        .await;
+    let targets_doc = api
+        .get_json(&format!("{}/api/v1/targets", api.prom), &[])
+        .await
+        .expect("targets API");
+    let targets = targets_doc["activeTargets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ours = targets
+        .iter()
+        .find(|t| t["labels"]["job"] == "asc-tls")
+        .expect("the asc-tls target");
+    assert!(
+        ours["scrapeUrl"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://")),
+        "{ours}"
+    );
+
+    // The wrong password is refused: that job's target is down with a 401.
+    stack
+        .wait_for("the wrong-password target is down with 401", t, || async {
+            let data = api
+                .get_json(&format!("{}/api/v1/targets", api.prom), &[])
+                .await?;
+            let t = data["activeTargets"]
+                .as_array()?
+                .iter()
+                .find(|t| t["labels"]["job"] == "asc-tls-wrong-password")?
+                .clone();
+            (t["health"] == "down" && t["lastError"].as_str()?.contains("401")).then_some(())
+        })
+        .await;
+    exporter.shutdown().await;
 }

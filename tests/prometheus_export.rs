@@ -165,6 +165,7 @@ fn snapshot() -> Snapshot {
             duration_seconds: 12.5,
             interval_seconds: 3600.0,
             next_attempt_unix: None,
+            error: None,
         },
         api: ApiSnapshot {
             requests: vec![

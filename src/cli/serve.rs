@@ -146,7 +146,6 @@ pub async fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
             );
         }
     }
-    let telemetry_path = config.web.telemetry_path.clone();
     let running = service::start(ServeOptions {
         config,
         private_key_inline,
@@ -154,9 +153,9 @@ pub async fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
     })
     .await?;
     eprintln!(
-        "asc-perf-exporter {} serving http://{}{telemetry_path}",
+        "asc-perf-exporter {} serving {}",
         env!("CARGO_PKG_VERSION"),
-        running.addr
+        running.metrics_urls().join(", ")
     );
     if let Some(sim) = &running.sim {
         eprintln!(

@@ -103,6 +103,7 @@ impl Refresher {
                     duration_seconds: started.elapsed().as_secs_f64(),
                     interval_seconds: self.opts.refresh.interval.as_secs_f64(),
                     next_attempt_unix: None,
+                    error: Some(e),
                 };
                 next.api = self.api_snapshot();
                 return next;
@@ -187,6 +188,7 @@ impl Refresher {
                 duration_seconds: started.elapsed().as_secs_f64(),
                 interval_seconds: self.opts.refresh.interval.as_secs_f64(),
                 next_attempt_unix: None,
+                error: None,
             },
             api: self.api_snapshot(),
         }

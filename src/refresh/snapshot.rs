@@ -40,6 +40,10 @@ pub struct RefreshStatus {
     /// while the rate limit holds requests back).
     #[serde(default)]
     pub next_attempt_unix: Option<f64>,
+    /// Why the latest refresh failed as a whole (listing the apps failed, so
+    /// no app was refreshed); `None` when it got as far as the apps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What the client saw of the API: request counts and the rate limit.

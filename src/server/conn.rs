@@ -1,7 +1,8 @@
-//! One HTTP/1.1 connection: hyper serving the router over a socket wrapper
-//! that records progress, a per-connection idle watchdog, the marks that tell
-//! the eviction policy whether a connection is busy, and the registry of open
-//! connections the accept loop evicts from.
+//! One connection: the TLS handshake when the web configuration asks for
+//! it, then hyper (HTTP/1.1, or HTTP/2 when ALPN chose it) serving the
+//! router over a socket wrapper that records progress, a per-connection idle
+//! watchdog, the marks that tell the eviction policy whether a connection is
+//! busy, and the registry of open connections the accept loop evicts from.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -14,8 +15,8 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper::body::{Body as HttpBody, Bytes, Frame, Incoming, SizeHint};
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
@@ -25,6 +26,7 @@ use tower::ServiceExt;
 
 use super::listener::{Limits, ServerStats};
 use super::policy::{Candidate, pick_victim};
+use super::webconfig::WebConfigSource;
 
 /// Milliseconds since the server started (one clock for every connection).
 #[derive(Debug, Clone, Copy)]
@@ -279,22 +281,76 @@ enum Ended {
     HeaderTimeout,
     Idle,
     Dropped,
-    Error(hyper::Error),
+    Error(Box<dyn std::error::Error + Send + Sync>),
 }
 
-pub(super) async fn serve_connection(
-    stream: TcpStream,
-    conn: Arc<Conn>,
-    app: Router,
-    limits: Limits,
-    graceful: CancellationToken,
-    stats: Arc<ServerStats>,
-) {
-    let io = TokioIo::new(Tracked {
+/// The socket (or the TLS stream over it) as hyper sees it.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// What every connection of a server is served with.
+pub(super) struct Task {
+    pub(super) app: Router,
+    pub(super) limits: Limits,
+    /// The web configuration when it enables TLS.
+    pub(super) tls: Option<Arc<WebConfigSource>>,
+    /// Shutdown: finish the request in flight, then close.
+    pub(super) graceful: CancellationToken,
+    pub(super) stats: Arc<ServerStats>,
+}
+
+/// The TLS handshake (bounded by the header-read timeout, since the client
+/// sends nothing else first); `None` when it failed, was cut short or the
+/// connection was closed meanwhile.
+async fn handshake(
+    tracked: Tracked,
+    source: &WebConfigSource,
+    conn: &Conn,
+    task: &Task,
+) -> Option<(tokio_rustls::server::TlsStream<Tracked>, bool)> {
+    let config = source.for_connection()?;
+    let accept = tokio_rustls::TlsAcceptor::from(config).accept(tracked);
+    let r = tokio::select! {
+        r = tokio::time::timeout(task.limits.header_read_timeout, accept) => r,
+        _ = conn.close.cancelled() => return None,
+        _ = task.graceful.cancelled() => return None,
+    };
+    match r {
+        Ok(Ok(stream)) => {
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            Some((stream, h2))
+        }
+        Ok(Err(e)) => {
+            ServerStats::inc(&task.stats.tls_handshake_failures);
+            tracing::debug!(conn = conn.id, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            ServerStats::inc(&task.stats.tls_handshake_failures);
+            tracing::debug!(
+                conn = conn.id,
+                "TLS handshake not finished within web.header_read_timeout"
+            );
+            None
+        }
+    }
+}
+
+pub(super) async fn serve_connection(stream: TcpStream, conn: Arc<Conn>, task: Task) {
+    let tracked = Tracked {
         inner: stream,
         conn: conn.clone(),
-    });
+    };
+    let (io, h2): (Box<dyn Io>, bool) = match &task.tls {
+        None => (Box::new(tracked), false),
+        Some(source) => match handshake(tracked, source, &conn, &task).await {
+            Some((tls, h2)) => (Box::new(tls), h2),
+            None => return,
+        },
+    };
+    let limits = task.limits;
     let svc_conn = conn.clone();
+    let app = task.app.clone();
     let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let in_flight = InFlight::enter(svc_conn.clone());
         let app = app.clone();
@@ -309,11 +365,21 @@ pub(super) async fn serve_connection(
             }))
         }
     });
-    let http = http1::Builder::new()
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true)
-        .serve_connection(io, svc);
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    // HTTP/2 only where ALPN chose it (TLS); HTTP/1.1 otherwise, without
+    // sniffing the connection preface.
+    let builder = if h2 {
+        builder.http2_only()
+    } else {
+        builder.http1_only()
+    };
+    let http = builder.serve_connection(TokioIo::new(io), svc);
     let mut http = pin!(http);
     let watchdog = tokio::time::sleep(limits.idle_timeout);
     let mut watchdog = pin!(watchdog);
@@ -325,11 +391,13 @@ pub(super) async fn serve_connection(
             biased;
             r = http.as_mut() => break match r {
                 Ok(()) => Ended::Done,
-                Err(e) if e.is_timeout() => Ended::HeaderTimeout,
+                Err(e) if e
+                    .downcast_ref::<hyper::Error>()
+                    .is_some_and(|e| e.is_timeout()) => Ended::HeaderTimeout,
                 Err(e) => Ended::Error(e),
             },
             _ = conn.close.cancelled() => break Ended::Dropped,
-            _ = graceful.cancelled(), if !shutting_down => {
+            _ = task.graceful.cancelled(), if !shutting_down => {
                 shutting_down = true;
                 http.as_mut().graceful_shutdown();
             }
@@ -348,6 +416,7 @@ pub(super) async fn serve_connection(
             }
         }
     };
+    let stats = &task.stats;
     match ended {
         Ended::Done | Ended::Dropped => {}
         Ended::HeaderTimeout => {

@@ -43,9 +43,10 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::conn::{Clock, Conn, Registry, Slot, serve_connection};
+use super::conn::{Clock, Conn, Registry, Slot, Task, serve_connection};
 use super::fdlimit;
 use super::policy::{Throttle, next_accept_backoff};
+use super::webconfig::WebConfigSource;
 use crate::config::WebConfig;
 
 /// The server's limits (the `web` settings, the cap already bounded by the
@@ -105,6 +106,7 @@ pub struct ServerStats {
     pub(super) header_timeouts: AtomicU64,
     pub(super) accept_errors: AtomicU64,
     pub(super) dropped_at_shutdown: AtomicU64,
+    pub(super) tls_handshake_failures: AtomicU64,
 }
 
 /// A copy of [`ServerStats`].
@@ -124,6 +126,9 @@ pub struct ServerStatsSnapshot {
     pub accept_errors: u64,
     /// Connections still open at the shutdown deadline, dropped.
     pub dropped_at_shutdown: u64,
+    /// TLS handshakes that failed or timed out (no or a rejected client
+    /// certificate, a plain-HTTP client, a scanner).
+    pub tls_handshake_failures: u64,
 }
 
 impl ServerStats {
@@ -137,6 +142,7 @@ impl ServerStats {
             header_timeouts: get(&self.header_timeouts),
             accept_errors: get(&self.accept_errors),
             dropped_at_shutdown: get(&self.dropped_at_shutdown),
+            tls_handshake_failures: get(&self.tls_handshake_failures),
         }
     }
 
@@ -159,9 +165,9 @@ fn out_of_descriptors(e: &io::Error) -> bool {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown`, then shuts down within
-/// `limits.shutdown_timeout` and returns. Accept errors are retried, never
-/// returned.
+/// Serves `app` on `listener` (plain HTTP) until `shutdown`, then shuts
+/// down within `limits.shutdown_timeout` and returns. Accept errors are
+/// retried, never returned.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -169,15 +175,100 @@ pub async fn serve(
     stats: Arc<ServerStats>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
+    serve_all(vec![listener], app, limits, stats, None, shutdown).await
+}
+
+/// What the accept loops of one server share: the connection cap (one
+/// semaphore and one registry for every listener, so the cap and eviction
+/// cover them all), the clock, ids and the shutdown tokens.
+struct Shared {
+    cap: u32,
+    slots: Arc<Semaphore>,
+    registry: Arc<Registry>,
+    force: CancellationToken,
+    clock: Clock,
+    next_id: AtomicU64,
+    app: Router,
+    limits: Limits,
+    stats: Arc<ServerStats>,
+    tls: Option<Arc<WebConfigSource>>,
+    shutdown: CancellationToken,
+}
+
+/// Serves `app` on every listener (one accept loop each, sharing the
+/// connection cap) until `shutdown`, then shuts down within
+/// `limits.shutdown_timeout` and returns. With `tls` (a web configuration
+/// file that enables TLS) every connection starts with a TLS handshake
+/// using the file's current certificate.
+pub async fn serve_all(
+    listeners: Vec<TcpListener>,
+    app: Router,
+    limits: Limits,
+    stats: Arc<ServerStats>,
+    tls: Option<Arc<WebConfigSource>>,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
     let cap = limits.max_connections.clamp(1, u32::MAX as usize) as u32;
-    let slots = Arc::new(Semaphore::new(cap as usize));
-    let registry = Arc::new(Registry::default());
-    let force = CancellationToken::new();
-    let clock = Clock(Instant::now());
+    let shared = Arc::new(Shared {
+        cap,
+        slots: Arc::new(Semaphore::new(cap as usize)),
+        registry: Arc::new(Registry::default()),
+        force: CancellationToken::new(),
+        clock: Clock(Instant::now()),
+        next_id: AtomicU64::new(0),
+        app,
+        limits,
+        stats,
+        tls: tls.filter(|t| t.tls_enabled()),
+        shutdown,
+    });
+    let loops: Vec<_> = listeners
+        .into_iter()
+        .map(|l| tokio::spawn(accept_loop(l, shared.clone())))
+        .collect();
+    for l in loops {
+        let _ = l.await;
+    }
+
+    // The listeners are closed; the connections saw `shutdown` and finish.
+    let open = shared.registry.lock().len();
+    if open > 0 {
+        tracing::debug!(
+            open,
+            "HTTP server stopping: waiting for open connections to finish"
+        );
+    }
+    let drained =
+        tokio::time::timeout(limits.shutdown_timeout, shared.slots.acquire_many(cap)).await;
+    if drained.is_err() {
+        let open = shared.registry.lock().len() as u64;
+        shared
+            .stats
+            .dropped_at_shutdown
+            .fetch_add(open, Ordering::Relaxed);
+        tracing::info!(
+            open,
+            timeout = ?limits.shutdown_timeout,
+            "HTTP server: dropping the connections still open at the shutdown deadline (web.shutdown_timeout)"
+        );
+        shared.force.cancel();
+        let _ = shared.slots.acquire_many(cap).await;
+    }
+    Ok(())
+}
+
+/// One listener's accept loop, until shutdown (then the listener is closed).
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let (cap, slots, registry, stats, shutdown) = (
+        shared.cap,
+        &shared.slots,
+        &shared.registry,
+        &shared.stats,
+        &shared.shutdown,
+    );
     let mut backoff = None;
     let mut accept_log = Throttle::new(Duration::from_secs(1));
     let mut cap_log = Throttle::new(Duration::from_secs(10));
-    let mut next_id = 0u64;
 
     'accept: loop {
         let (stream, _peer) = tokio::select! {
@@ -217,7 +308,8 @@ pub async fn serve(
         };
         // A slot for it: at the cap, the longest-idle connection makes room;
         // when all are busy, this one (and the backlog behind it) waits
-        // until one finishes or goes idle. At most cap + 1 sockets are open.
+        // until one finishes or goes idle. At most cap + one per listener
+        // sockets are open.
         let permit = loop {
             if let Ok(p) = slots.clone().try_acquire_owned() {
                 break p;
@@ -248,11 +340,11 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        next_id += 1;
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let conn = Arc::new(Conn::new(
-            next_id,
-            clock,
-            force.child_token(),
+            id,
+            shared.clock,
+            shared.force.child_token(),
             registry.went_idle.clone(),
         ));
         registry.lock().insert(conn.id, conn.clone());
@@ -264,33 +356,17 @@ pub async fn serve(
             stats: stats.clone(),
             _permit: permit,
         };
-        let (app, graceful, task_stats) = (app.clone(), shutdown.clone(), stats.clone());
+        let task = Task {
+            app: shared.app.clone(),
+            limits: shared.limits,
+            tls: shared.tls.clone(),
+            graceful: shutdown.clone(),
+            stats: stats.clone(),
+        };
         tokio::spawn(async move {
             let _slot = slot;
-            serve_connection(stream, conn, app, limits, graceful, task_stats).await;
+            serve_connection(stream, conn, task).await;
         });
     }
-
-    // Stop accepting; the connections saw `shutdown` and finish.
     drop(listener);
-    let open = registry.lock().len();
-    if open > 0 {
-        tracing::debug!(
-            open,
-            "HTTP server stopping: waiting for open connections to finish"
-        );
-    }
-    let drained = tokio::time::timeout(limits.shutdown_timeout, slots.acquire_many(cap)).await;
-    if drained.is_err() {
-        let open = registry.lock().len() as u64;
-        stats.dropped_at_shutdown.fetch_add(open, Ordering::Relaxed);
-        tracing::info!(
-            open,
-            timeout = ?limits.shutdown_timeout,
-            "HTTP server: dropping the connections still open at the shutdown deadline (web.shutdown_timeout)"
-        );
-        force.cancel();
-        let _ = slots.acquire_many(cap).await;
-    }
-    Ok(())
 }

@@ -1,15 +1,22 @@
-//! The HTTP server: `/metrics` (a copy of the exposition encoded once per
-//! refresh, gzipped when the scraper asks), `/healthz`, `/ready` and a small
-//! landing page. The routes live here ([`router`], testable with `oneshot`);
-//! the accept loop and its limits (timeouts, connection cap, shutdown
-//! deadline) in [`listener`], one connection in `conn`, the pure policies
-//! (accept backoff, eviction choice) in [`policy`]; the open-file limit in
-//! [`fdlimit`].
+//! The HTTP server: the metrics path (`web.telemetry_path`, default
+//! `/metrics`: a copy of the exposition encoded once per refresh, gzipped
+//! when the scraper asks), `/healthz`, `/ready` and the landing page `/`.
+//! The routes live here ([`router`], testable with `oneshot`), guarded by
+//! the exporter-toolkit web configuration ([`webconfig`], via [`secure`]);
+//! the accept loops and their limits (timeouts, connection cap, shutdown
+//! deadline) in [`listener`], one connection (TLS handshake included) in
+//! `conn`, the pure policies (accept backoff, eviction choice) in [`policy`];
+//! `web.max_requests` in [`limit`], readiness in [`ready`], the landing page
+//! in [`landing`], the open-file limit in [`fdlimit`].
 
 mod conn;
 pub mod fdlimit;
+pub mod landing;
+pub mod limit;
 pub mod listener;
 pub mod policy;
+pub mod ready;
+pub mod webconfig;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,17 +42,86 @@ pub struct ServerState {
     pub exposition: Arc<ArcSwapOption<Exposition>>,
     /// The current snapshot (for readiness and the landing page).
     pub snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
-    /// `prometheus.enabled`: when off, `/metrics` answers 404.
+    /// `prometheus.enabled`: when off, the metrics path answers 404.
     pub metrics_enabled: bool,
+    /// `web.telemetry_path`: where the metrics are served.
+    pub telemetry_path: TelemetryPath,
+    /// `web.max_requests`: scrapes of the metrics path served at once
+    /// (0 = no limit).
+    pub max_requests: usize,
+    /// `refresh.apps`: the apps `/ready` waits for (empty: every app the
+    /// API key sees).
+    pub apps: Vec<String>,
 }
 
+/// A checked `web.telemetry_path`: starts with `/`, is not one of the
+/// other routes, and holds no route syntax (`{`, `}`, `*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetryPath(String);
+
+impl TelemetryPath {
+    pub fn new(path: &str) -> Result<Self, String> {
+        let bad = |why: &str| {
+            Err(format!(
+                "web.telemetry_path {path:?} {why}; use a path such as /metrics"
+            ))
+        };
+        if !path.starts_with('/') {
+            return bad("must start with /");
+        }
+        if matches!(path, "/" | "/ready" | "/healthz") {
+            return bad("is taken by another route");
+        }
+        if path.contains(['{', '}', '*', '?', '#']) || path.chars().any(char::is_whitespace) {
+            return bad("must be a plain path (no {, }, *, ?, # or spaces)");
+        }
+        if path.contains("//") {
+            return bad("holds an empty segment (//)");
+        }
+        Ok(Self(path.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for TelemetryPath {
+    fn default() -> Self {
+        Self("/metrics".into())
+    }
+}
+
+/// The exporter's routes. Wrap them with [`secure`] to apply the web
+/// configuration file.
 pub fn router(state: ServerState) -> Router {
+    let mut metrics_route = get(metrics);
+    if state.max_requests > 0 {
+        metrics_route = metrics_route.route_layer(axum::middleware::from_fn_with_state(
+            limit::InFlightLimit::new(state.max_requests),
+            limit::limit,
+        ));
+    }
     Router::new()
-        .route("/metrics", get(metrics))
+        .route(state.telemetry_path.as_str(), metrics_route)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
         .route("/", get(landing))
+        .fallback(not_found)
         .with_state(state)
+}
+
+/// `app` behind the web configuration file (every route, the fallback
+/// included); `app` itself without one.
+pub fn secure(app: Router, web: Option<Arc<webconfig::WebConfigSource>>) -> Router {
+    match web {
+        Some(web) => app.layer(axum::middleware::from_fn_with_state(web, webconfig::guard)),
+        None => app,
+    }
+}
+
+async fn not_found() -> Response {
+    webconfig::source::plain_error(StatusCode::NOT_FOUND)
 }
 
 pub use listener::{Limits, ServerStats, ServerStatsSnapshot};
@@ -55,16 +131,18 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(addr).await
 }
 
-/// Serves the exporter's routes on `listener` within `limits` until
-/// `shutdown`; returns at most `limits.shutdown_timeout` after it.
+/// Serves `app` on every listener within `limits` until `shutdown`; returns
+/// at most `limits.shutdown_timeout` after it. With a web configuration
+/// that enables TLS, connections are TLS.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: ServerState,
+    listeners: Vec<tokio::net::TcpListener>,
+    app: Router,
+    web: Option<Arc<webconfig::WebConfigSource>>,
     limits: Limits,
     stats: Arc<ServerStats>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    listener::serve(listener, router(state), limits, stats, shutdown).await
+    listener::serve_all(listeners, app, limits, stats, web, shutdown).await
 }
 
 /// Whether `Accept-Encoding` allows gzip (a `gzip` token without `q=0`).
@@ -118,86 +196,40 @@ async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> Respon
 }
 
 async fn ready(State(state): State<ServerState>) -> Response {
-    if state.snapshots.borrow().is_some() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no data yet: waiting for the first refresh\n",
-        )
-            .into_response()
+    let snap = state.snapshots.borrow().clone();
+    match ready::readiness(snap.as_deref(), &state.apps) {
+        Ok(msg) => (StatusCode::OK, format!("{msg}\n")).into_response(),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")).into_response(),
     }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn when(unix: Option<f64>) -> String {
-    unix.and_then(|t| chrono::DateTime::from_timestamp(t as i64, 0))
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| "never".into())
 }
 
 async fn landing(State(state): State<ServerState>) -> Html<String> {
     let snap = state.snapshots.borrow().clone();
-    let mut rows = String::new();
-    if let Some(s) = &snap {
-        for a in &s.apps {
-            let status = if a.last_attempt_failed {
-                format!(
-                    "<td class=bad>failed: {}</td>",
-                    esc(a.last_error.as_deref().unwrap_or(""))
-                )
-            } else {
-                "<td class=ok>ok</td>".to_string()
-            };
-            rows.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{status}</tr>\n",
-                esc(&a.app.name),
-                esc(&a.app.id),
-                esc(&a.app.bundle_id),
-                esc(a.latest_version().as_deref().unwrap_or("-")),
-                when(a.last_success_unix),
-            ));
-        }
-    }
-    let summary = match &snap {
-        None => "No data yet: waiting for the first refresh.".to_string(),
-        Some(s) => format!(
-            "Last refresh {} ({}, {:.1} s); last full success {}.",
-            when(Some(s.refresh.last_attempt_unix)),
-            if s.refresh.last_success {
-                "succeeded"
-            } else {
-                "had failures"
-            },
-            s.refresh.duration_seconds,
-            when(s.refresh.last_success_unix)
-        ),
+    let ready = match ready::readiness(snap.as_deref(), &state.apps) {
+        Ok(m) | Err(m) => m,
     };
-    Html(format!(
-        r#"<!doctype html>
-<html><head><meta charset="utf-8"><title>asc-perf-exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}.bad{{color:#b00}}.ok{{color:#070}}</style></head>
-<body><h1>asc-perf-exporter {version}</h1>
-<p>App Store Connect Power &amp; Performance metrics for Prometheus.</p>
-<p><a href="/metrics">/metrics</a> · <a href="/ready">/ready</a> · <a href="/healthz">/healthz</a></p>
-<p>{summary}</p>
-<table><tr><th>App</th><th>Id</th><th>Bundle id</th><th>Latest version</th><th>Last success</th><th>Latest attempt</th></tr>
-{rows}</table></body></html>
-"#,
-        version = env!("CARGO_PKG_VERSION"),
-        summary = esc(&summary),
+    Html(landing::render(
+        &landing::LandingConfig::exporter(state.telemetry_path.as_str()),
+        snap.as_deref(),
+        &ready,
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn telemetry_paths() {
+        assert_eq!(TelemetryPath::default().as_str(), "/metrics");
+        assert!(TelemetryPath::new("/custom/metrics").is_ok());
+        for bad in [
+            "", "metrics", "/", "/ready", "/healthz", "/{x}", "/a b", "/a//b", "/*",
+        ] {
+            let e = TelemetryPath::new(bad).unwrap_err();
+            assert!(e.contains("web.telemetry_path"), "{bad:?}: {e}");
+        }
+    }
 
     #[test]
     fn gzip_negotiation() {

@@ -1,0 +1,172 @@
+//! `/ready`: 200 once data is served for the configured apps, 503 with the
+//! reason before that.
+//!
+//! "The configured apps" are the apps of `refresh.apps` when it is set
+//! (each entry, an app id or bundle id, must match an app the API key sees),
+//! else every app the API key sees. Each of them must have data: fetched
+//! successfully at least once, by this process or by an earlier one whose
+//! state file was loaded. Apple's "not measured yet" (an empty document) is
+//! data: it is what is served. Later failed refreshes keep the last good
+//! data, so they do not make the exporter unready; an app that never had
+//! data does, with the error of its latest attempt. `/metrics` serves
+//! whatever there is either way.
+
+use crate::refresh::Snapshot;
+
+/// How many apps a 503 names before "and N more".
+const NAMED: usize = 5;
+
+/// `Ok(message)` when ready, `Err(reason)` otherwise. `allow_list` is
+/// `refresh.apps`.
+pub fn readiness(snapshot: Option<&Snapshot>, allow_list: &[String]) -> Result<String, String> {
+    let Some(s) = snapshot else {
+        return Err("no data yet: waiting for the first refresh".into());
+    };
+    if s.apps.is_empty() {
+        if let Some(e) = &s.refresh.error {
+            return Err(format!("no data yet: the latest refresh failed: {e}"));
+        }
+        if !allow_list.is_empty() {
+            return Err(format!(
+                "no data: none of the apps in refresh.apps ({}) is visible to this API key",
+                allow_list.join(", ")
+            ));
+        }
+        return Ok("ready: the API key sees no apps, so there is nothing to export".into());
+    }
+    let mut problems: Vec<String> = Vec::new();
+    for wanted in allow_list {
+        let seen = s
+            .apps
+            .iter()
+            .any(|a| a.app.id == *wanted || a.app.bundle_id == *wanted);
+        if !seen {
+            problems.push(format!(
+                "refresh.apps lists {wanted}, which this API key does not see"
+            ));
+        }
+    }
+    for a in s.apps.iter().filter(|a| a.last_success_unix.is_none()) {
+        let why = match (&a.last_error, &s.refresh.error) {
+            (_, Some(e)) => format!("the latest refresh failed: {e}"),
+            (Some(e), None) => format!("its refresh failed: {e}"),
+            (None, None) => "not refreshed yet".into(),
+        };
+        problems.push(format!(
+            "no data yet for app {} ({}): {why}",
+            a.app.name, a.app.id
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(format!("ready: data for {} apps", s.apps.len()));
+    }
+    let more = problems.len().saturating_sub(NAMED);
+    problems.truncate(NAMED);
+    let mut reason = problems.join("; ");
+    if more > 0 {
+        reason.push_str(&format!("; and {more} more"));
+    }
+    Err(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refresh::snapshot::{AppRef, AppSnapshot};
+
+    fn app(id: &str, bundle: &str, data: bool, error: Option<&str>) -> AppSnapshot {
+        AppSnapshot {
+            app: AppRef {
+                id: id.into(),
+                name: format!("App {id}"),
+                bundle_id: bundle.into(),
+            },
+            last_success_unix: data.then_some(1_700_000_000.0),
+            last_attempt_failed: error.is_some(),
+            last_error: error.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    fn snap(apps: Vec<AppSnapshot>, error: Option<&str>) -> Snapshot {
+        let mut s = Snapshot {
+            apps,
+            ..Default::default()
+        };
+        s.refresh.error = error.map(str::to_string);
+        s
+    }
+
+    #[test]
+    fn before_any_refresh() {
+        let e = readiness(None, &[]).unwrap_err();
+        assert!(e.contains("waiting for the first refresh"), "{e}");
+    }
+
+    #[test]
+    fn a_first_refresh_that_failed_with_401_is_not_ready() {
+        let s = snap(
+            vec![],
+            Some("App Store Connect rejected the token (HTTP 401)"),
+        );
+        let e = readiness(Some(&s), &[]).unwrap_err();
+        assert!(
+            e.starts_with("no data yet") && e.contains("HTTP 401"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_visible_app_needs_data() {
+        let s = snap(
+            vec![
+                app("1", "com.a", true, None),
+                app("2", "com.b", false, Some("HTTP 500")),
+            ],
+            None,
+        );
+        let e = readiness(Some(&s), &[]).unwrap_err();
+        assert!(e.contains("App 2 (2)") && e.contains("HTTP 500"), "{e}");
+        assert!(!e.contains("App 1"), "{e}");
+        let s = snap(
+            vec![app("1", "com.a", true, None), app("2", "com.b", true, None)],
+            None,
+        );
+        assert_eq!(readiness(Some(&s), &[]).unwrap(), "ready: data for 2 apps");
+    }
+
+    #[test]
+    fn kept_data_stays_ready_after_a_failed_refresh() {
+        // Listing failed, every app keeps its last good data.
+        let s = snap(
+            vec![app("1", "com.a", true, Some("HTTP 401"))],
+            Some("HTTP 401"),
+        );
+        assert!(readiness(Some(&s), &[]).is_ok());
+    }
+
+    #[test]
+    fn the_allow_list_apps_must_be_visible_by_id_or_bundle_id() {
+        let s = snap(vec![app("1", "com.a", true, None)], None);
+        assert!(readiness(Some(&s), &["1".into()]).is_ok());
+        assert!(readiness(Some(&s), &["com.a".into()]).is_ok());
+        let e = readiness(Some(&s), &["com.a".into(), "com.gone".into()]).unwrap_err();
+        assert!(e.contains("com.gone") && e.contains("does not see"), "{e}");
+        let e = readiness(Some(&snap(vec![], None)), &["com.gone".into()]).unwrap_err();
+        assert!(e.contains("none of the apps"), "{e}");
+    }
+
+    #[test]
+    fn an_account_without_apps_is_ready() {
+        assert!(readiness(Some(&snap(vec![], None)), &[]).is_ok());
+    }
+
+    #[test]
+    fn long_lists_are_cut() {
+        let apps = (0..9)
+            .map(|i| app(&i.to_string(), "", false, None))
+            .collect();
+        let e = readiness(Some(&snap(apps, None)), &[]).unwrap_err();
+        assert!(e.ends_with("and 4 more"), "{e}");
+    }
+}
