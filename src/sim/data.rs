@@ -432,10 +432,10 @@ pub struct SimApp {
     /// How many of the newest versions the metrics cover.
     pub window: usize,
     /// Ordinal of the latest version of the baseline (the story anchor).
-    anchor: usize,
+    pub(crate) anchor: usize,
     /// Whether the standing stories apply ([`Scenario::Mixed`]).
     stories: bool,
-    regression_ordinal: Option<usize>,
+    pub(crate) regression_ordinal: Option<usize>,
     factors: Vec<f64>,
 }
 
@@ -467,7 +467,8 @@ pub struct SimSignature {
     pub id: String,
     pub diagnostic_type: &'static str,
     pub symbol: &'static str,
-    file: &'static str,
+    /// The blame frame's source file.
+    pub file: &'static str,
     sqlite: bool,
     pub offset: u32,
     pub weight: f64,
@@ -557,7 +558,7 @@ impl Account {
             let versions = (0..count)
                 .map(|k| generate_version(seed, index, window, k, major, minor, first_build))
                 .collect();
-            apps.push(SimApp {
+            let mut app = SimApp {
                 index,
                 id,
                 sku: format!("SKU-{}", executable.to_uppercase()),
@@ -570,7 +571,11 @@ impl Account {
                 stories: scenario == Scenario::Mixed,
                 regression_ordinal: regression.then_some(count - 1),
                 factors,
-            });
+            };
+            // The call sites' trends follow the scenario (the overview's
+            // top call sites and the signatures' insights agree).
+            super::overview::shape_call_site_trends(&mut app, scenario);
+            apps.push(app);
         }
         let mut account = Account {
             seed,
@@ -1176,7 +1181,7 @@ fn population(ds: &Dataset, latest: f64, avg: f64, delta: f64) -> InsightPopulat
     }
 }
 
-fn metric_display_name(id: &str) -> String {
+pub(crate) fn metric_display_name(id: &str) -> String {
     match id {
         "launchTime" => "Launch Time".into(),
         "hangRate" => "Hang Rate".into(),
