@@ -739,7 +739,8 @@ fn parse_overview_prints_the_constructed_example() {
         "{text}"
     );
     assert!(
-        text.contains("Insights: none") && text.contains("ForecastCache.m:88"),
+        text.contains("Insights: none for --device All iPads (1 for other devices)")
+            && text.contains("ForecastCache.m:88"),
         "{text}"
     );
 }

@@ -211,7 +211,7 @@ pub fn render(
     }
     let _ = writeln!(out, "{head}");
     write_sections(&mut out, view, o, device);
-    write_insights(&mut out, &view.insights);
+    write_insights(&mut out, &view.insights, o.all_insights().count(), device);
     write_call_sites(&mut out, &view.top_call_sites);
     out
 }
@@ -315,11 +315,21 @@ fn write_sections(out: &mut String, view: &OverviewView, o: &XcodeOverview, devi
     }
 }
 
-fn write_insights(out: &mut String, views: &[InsightView]) {
+fn write_insights(out: &mut String, views: &[InsightView], total: usize, device: Option<&str>) {
     out.push('\n');
-    if views.is_empty() {
-        let _ = writeln!(out, "Insights: none");
-        return;
+    match (views.is_empty(), device) {
+        (true, Some(d)) if total > 0 => {
+            let _ = writeln!(
+                out,
+                "Insights: none for --device {d} ({total} for other devices)"
+            );
+            return;
+        }
+        (true, _) => {
+            let _ = writeln!(out, "Insights: none");
+            return;
+        }
+        _ => {}
     }
     let _ = writeln!(out, "Insights ({}):", views.len());
     for v in views {
