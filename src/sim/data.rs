@@ -42,6 +42,12 @@
 //!     the average, and a battery p90 in the poor band);
 //!   * app 2, 5, 8…: `logicalWrites` spikes 30 % in the latest version (high
 //!     impact).
+//!
+//! The diagnostic signatures' trend insights follow the scenarios too
+//! (steady or improving in the baseline, the regressed version's top hang
+//! and launch call sites rising, the mixed account's stories): see
+//! [`super::overview`], which also builds API 4.5's overview from the
+//! account.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -17,9 +17,9 @@
 //! * **Top call sites**: the [`TOP_CALL_SITES`] heaviest hang, launch and
 //!   disk-write signatures of the app's latest build (the last build of its
 //!   newest version), with the diagnosticSignatures id, signature text and
-//!   weight; `sourceFile` is the blame frame's file of that signature's logs
-//!   and `lineNumber` a stable line per app and symbol (none for a Swift
-//!   `static` initializer: compiler-generated code has no line); `count` is
+//!   weight; `sourceFile` and `lineNumber` are the blame frame's `fileName`
+//!   and `lineNumber` in the signature's first log (no line for a Swift
+//!   `static` initializer: compiler-generated code); `count` is
 //!   the weight's share of the build's events of that kind. `trendInfo` and
 //!   `metricsSummary.referenceVersions` are the signature's trend insight
 //!   when it has one (the same `direction` and `{version, value}`s as
@@ -46,9 +46,9 @@ use rand_chacha::ChaCha8Rng;
 use super::control::Scenario;
 use super::data::{self, Account, METRICS, MetricsQuery, SimApp, SimSignature, mix, str_hash};
 use crate::asc::model::{
-    AppMetadata, CallSiteKind, DiagnosticInsight, DiagnosticInsightReferenceVersion, Insights,
-    Metric, MetricsSummary, OverviewCategory, OverviewSection, PerformanceSignature, TopSignatures,
-    XcodeMetrics, XcodeOverview,
+    AppMetadata, CallSiteKind, CallStackNode, DiagnosticInsight, DiagnosticInsightReferenceVersion,
+    Insights, Metric, MetricsSummary, OverviewCategory, OverviewSection, PerformanceSignature,
+    TopSignatures, XcodeMetrics, XcodeOverview,
 };
 
 /// Call sites per kind in the overview.
@@ -272,7 +272,7 @@ fn call_sites(account: &Account, app: &SimApp, kind: CallSiteKind) -> Vec<Perfor
                 count: Some(((s.weight * events).round() as u64).max(1)),
                 weight: Some(s.weight),
                 source_file: Some(s.file.to_string()),
-                line_number: line_number(account.seed, app, s.symbol),
+                line_number: blame_line(account, s),
                 trend_info: Some(trend),
                 metrics_summary: Some(MetricsSummary {
                     reference_versions: history,
@@ -282,13 +282,28 @@ fn call_sites(account: &Account, app: &SimApp, kind: CallSiteKind) -> Vec<Perfor
         .collect()
 }
 
-/// A stable source line per app and symbol; none for a Swift `static`
-/// initializer (compiler-generated code).
-fn line_number(seed: u64, app: &SimApp, symbol: &str) -> Option<u64> {
-    if symbol.starts_with("static ") {
+/// The blame frame's line in the signature's first log; none for a Swift
+/// `static` initializer (compiler-generated code).
+fn blame_line(account: &Account, s: &SimSignature) -> Option<u64> {
+    if s.symbol.starts_with("static ") {
         return None;
     }
-    Some(rng(&[seed, 13, app.index as u64, str_hash(symbol)]).gen_range(20..900))
+    let logs = data::signature_logs(account, account.signature(&s.id)?, Some(1));
+    let mut frames: Vec<&CallStackNode> = logs
+        .product_data
+        .iter()
+        .flat_map(|p| &p.diagnostic_logs)
+        .flat_map(|l| &l.call_stack_tree)
+        .flat_map(|t| &t.call_stacks)
+        .flat_map(|c| &c.call_stack_root_frames)
+        .collect();
+    while let Some(f) = frames.pop() {
+        if f.is_blame_frame == Some(true) {
+            return f.line_number.as_deref()?.parse().ok();
+        }
+        frames.extend(&f.sub_frames);
+    }
+    None
 }
 
 /// Makes the call sites' trend insights follow the scenario (see the
