@@ -780,7 +780,7 @@ fn parse_overview_and_the_exporter_client_share_one_verdict() {
     use serde_json::json;
 
     let signatures = json!({"topHangPoint": [], "topLaunchPoint": [], "topDiskWritePoint": []});
-    let cases = vec![
+    let cases = [
         (
             "categories missing",
             json!({"signatures": signatures, "insights": {}}),
