@@ -839,3 +839,242 @@ fn serve_without_credentials_says_what_is_missing_and_that_the_demo_needs_none()
         ok(&out);
     }
 }
+
+/// The cells of a table row (columns are separated by two spaces or more).
+fn cells(row: &str) -> Vec<String> {
+    row.split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn overview_prints_sections_insights_and_call_sites_and_save_round_trips() {
+    use asc_perf_exporter::asc::client::OverviewFilter;
+    use asc_perf_exporter::asc::model::XcodeOverview;
+    let sim = Sim::start();
+    let control = &sim.handle.as_ref().unwrap().control;
+    control.set_scenario(Scenario::Mixed);
+    let (app_id, _) = app_with_regression(&sim);
+    let filter = OverviewFilter {
+        device_types: vec!["all_iphones".into()],
+    };
+    let o = sim
+        .block_on(sim.client().app_overview(&app_id, &filter))
+        .unwrap()
+        .value;
+    assert!(o.has_data());
+    let save = sim.dir.path().join("overview.json");
+    let text = ok(&sim.run(&[
+        "overview",
+        &app_id,
+        "--device",
+        "all_iphones",
+        "--save",
+        save.to_str().unwrap(),
+    ]));
+    let meta = o.app_metadata.as_ref().unwrap();
+    assert_eq!(
+        text.lines().next().unwrap(),
+        format!(
+            "Performance overview of app {app_id} ({}, iOS), latest version {}",
+            meta.bundle_id.as_deref().unwrap(),
+            o.latest_version().unwrap()
+        )
+    );
+    // Every section's latest value per dataset, in sortOrder, with its
+    // recommended goal.
+    for c in &o.categories {
+        let rows: Vec<Vec<String>> = text
+            .lines()
+            .skip_while(|l| !l.starts_with(&format!("{} (", c.id())))
+            .skip(2)
+            .take_while(|l| !l.is_empty() && !l.starts_with("recommended "))
+            .map(cells)
+            .collect();
+        let mut want = Vec::new();
+        for s in c.sections_sorted() {
+            for d in &s.datasets {
+                assert_eq!(d.filter_criteria.device(), "all_iphones");
+                let p = d.points.last().unwrap();
+                let goal = d.recommended_metric_goal.as_ref().and_then(|g| g.value);
+                want.push(vec![
+                    s.sort_order.unwrap().to_string(),
+                    s.id().to_string(),
+                    num(s.relevance_score.unwrap()),
+                    "All iPhones".to_string(),
+                    if d.filter_criteria.percentile() == "percentile.fifty" {
+                        "p50"
+                    } else {
+                        "p90"
+                    }
+                    .to_string(),
+                    format!(
+                        "{} = {}",
+                        p.version.as_deref().unwrap(),
+                        with_unit(p.value.unwrap(), s.unit_display())
+                    ),
+                    goal.map(|g| with_unit(g, s.unit_display()))
+                        .unwrap_or_else(|| "-".into()),
+                ]);
+            }
+        }
+        let got: Vec<Vec<String>> = rows.iter().map(|r| r[..7].to_vec()).collect();
+        assert_eq!(got, want, "{}:\n{text}", c.id());
+    }
+    // The insights, and the call sites as file:line with count, weight, trend.
+    for i in o.all_insights() {
+        assert!(
+            text.contains(&format!("  {}", i.summary_string.as_deref().unwrap())),
+            "{text}"
+        );
+    }
+    assert!(text.contains("REGRESSION  "), "{text}");
+    let sites: Vec<Vec<String>> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("TYPE "))
+        .skip(1)
+        .map(cells)
+        .collect();
+    let want: Vec<_> = o.signatures.iter().collect();
+    assert_eq!(sites.len(), want.len(), "{text}");
+    for (row, (kind, s)) in sites.iter().zip(&want) {
+        assert_eq!(row[0], kind.diagnostic_type());
+        assert_eq!(row[1], s.location().unwrap());
+        assert_eq!(row[2], s.count.unwrap().to_string());
+        assert_eq!(row[3], format!("{}%", num(s.weight.unwrap() * 100.0)));
+        assert!(row[4].starts_with(s.trend()), "{row:?}");
+        assert_eq!(row.last().unwrap(), s.signature());
+    }
+
+    // --save wrote what the API served; parse overview reads it back.
+    let saved: XcodeOverview = serde_json::from_slice(&std::fs::read(&save).unwrap()).unwrap();
+    assert_eq!(saved, o);
+    let parsed = ok(&sim.run(&["parse", "overview", "--input", save.to_str().unwrap()]));
+    let body = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&parsed), body(&text));
+
+    // JSON.
+    let v: Value = serde_json::from_str(&ok(&sim.run(&[
+        "overview",
+        &app_id,
+        "--device",
+        "all_iphones",
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(v["app_id"], app_id.as_str());
+    assert_eq!(v["has_data"], true);
+    assert_eq!(
+        v["top_call_sites"].as_array().unwrap().len(),
+        o.signatures.len()
+    );
+    assert_eq!(
+        v["top_call_sites"][0]["call_site"]["signatureId"],
+        o.signatures.iter().next().unwrap().1.id()
+    );
+    assert_eq!(
+        v["insights"].as_array().unwrap().len(),
+        o.all_insights().count()
+    );
+}
+
+#[test]
+fn overview_without_data_is_not_measured_and_an_unknown_id_is_apple_s_404() {
+    use asc_perf_exporter::sim::Fixture;
+    let empty = example("real_perfPowerMetrics_app_empty_sbecker11.json");
+    let sim = Sim::start_with(|c| {
+        c.fixtures.push(
+            Fixture::parse_spec(&format!("app-metrics:777={}", empty.display()), None).unwrap(),
+        );
+    });
+    // An app with no overview data yet.
+    let text = ok(&sim.run(&["overview", "777"]));
+    assert!(
+        text.contains("No overview data for app 777 (not measured yet)"),
+        "{text}"
+    );
+    let v: Value = serde_json::from_str(&ok(&sim.run(&["overview", "777", "-o", "json"]))).unwrap();
+    assert_eq!(v["has_data"], false);
+    // Apple's 404 for an app that exists is "not measured" too, not zeros.
+    let control = &sim.handle.as_ref().unwrap().control;
+    let app = control.app_ids()[0].clone();
+    control.fail(&format!("/v1/apps/{app}/performanceOverviews"), 404, None);
+    let save = sim.dir.path().join("none.json");
+    let out = sim.run(&["overview", &app, "--save", save.to_str().unwrap()]);
+    assert!(
+        stdout(&out).contains("(not measured yet)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(out.status.success() && !save.exists());
+    control.clear_faults();
+    // An id the account does not have: Apple's error, one line.
+    let line = one_error(&sim.run(&["overview", "999"]));
+    for want in [
+        "404",
+        "/v1/apps/{id}/performanceOverviews",
+        "PATH_ERROR",
+        "999",
+    ] {
+        assert!(line.contains(want), "{want} missing: {line}");
+    }
+    // A device Apple has no data for.
+    let text = ok(&sim.run(&["overview", &app, "--device", "all_watches"]));
+    assert!(
+        text.contains("No datasets for --device all_watches: Apple sent none"),
+        "{text}"
+    );
+    assert!(text.contains("Top call sites ("), "{text}");
+}
+
+#[test]
+fn hostile_text_in_an_overview_never_reaches_the_terminal_raw() {
+    use asc_perf_exporter::sim::Fixture;
+    let site = serde_json::json!({"signatureId": HOSTILE, "signature": HOSTILE, "sourceFile": HOSTILE,
+        "lineNumber": 3, "count": 1, "weight": 0.5, "trendInfo": HOSTILE,
+        "metricsSummary": {"referenceVersions": [{"version": HOSTILE, "value": 0.4}]}});
+    let doc = serde_json::json!({
+        "appMetadata": {"bundleId": HOSTILE, "platform": HOSTILE, "latestVersion": HOSTILE},
+        "insights": hostile_metrics()["insights"].clone(),
+        "categories": [{"identifier": HOSTILE, "displayName": HOSTILE, "sections": [{
+            "identifier": "launchTime", "relevanceScore": 0.5, "sortOrder": 1,
+            "unit": {"identifier": "ms", "displayName": HOSTILE},
+            "datasets": [{"filterCriteria": {"device": "all_iphones", "percentile": "percentile.fifty",
+                "deviceMarketingName": HOSTILE},
+                "points": [{"version": HOSTILE, "value": 997.8}],
+                "recommendedMetricGoal": {"value": 900, "detail": HOSTILE}}]
+        }]}],
+        "signatures": {"topHangPoint": [site], "topLaunchPoint": [], "topDiskWritePoint": []}
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join(format!("overview{HOSTILE}.json"));
+    std::fs::write(&f, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let parse = |args: &[&str]| bare().arg("parse").args(args).output().unwrap();
+    let file = f.to_str().unwrap();
+    assert_escaped(&ok(&parse(&["overview", "-i", file])), "parse overview");
+    assert_escaped(
+        &ok(&parse(&["overview", "-i", file, "--device", "none"])),
+        "parse overview: no matching device",
+    );
+    let json = assert_json_escaped(
+        &ok(&parse(&["overview", "-i", file, "-o", "json"])),
+        "parse overview -o json",
+    );
+    assert_eq!(
+        json["top_call_sites"][0]["call_site"]["sourceFile"],
+        HOSTILE
+    );
+    // Served by the API.
+    let sim = Sim::start_with(|c| {
+        c.fixtures
+            .push(Fixture::parse_spec(&format!("app-overview:780={}", f.display()), None).unwrap());
+    });
+    assert_escaped(&ok(&sim.run(&["overview", "780"])), "overview");
+    assert_json_escaped(
+        &ok(&sim.run(&["overview", "780", "-o", "json"])),
+        "overview -o json",
+    );
+}

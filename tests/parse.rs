@@ -619,3 +619,275 @@ fn the_shipped_examples_have_provenance_and_match_the_reference_copies() {
         assert!(line.contains("at JSON path"), "{line}");
     }
 }
+
+const OVERVIEW: &str = "constructed_performanceOverviews_example.json";
+
+#[test]
+fn parse_overview_prints_the_constructed_example() {
+    let f = example(OVERVIEW);
+    let o: asc_perf_exporter::asc::model::XcodeOverview = decode(OVERVIEW);
+    assert!(o.has_data());
+    let text = ok(&parse(&["overview", "--input", f.to_str().unwrap()]));
+    assert!(
+        text.lines().next().unwrap().ends_with(
+            "constructed_performanceOverviews_example.json (com.example.weatherly, iOS), latest version 3.2"
+        ),
+        "{text}"
+    );
+    let launch = section(&text, "LAUNCH (Launch Time)");
+    assert!(launch[0].starts_with("#  SECTION"), "{text}");
+    // Sections in sortOrder, the latest point, the recommended goal and
+    // how far the latest value is from it.
+    let cells = |row: &str| {
+        row.split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        cells(launch[1]),
+        [
+            "1",
+            "launchTime",
+            "0.92",
+            "All iPhones",
+            "p50",
+            "3.2 = 1240.5 ms",
+            "1000 ms",
+            "+24%"
+        ]
+    );
+    assert_eq!(
+        cells(launch[2]),
+        [
+            "2",
+            "resumeTime",
+            "0.41",
+            "All iPhones",
+            "p50",
+            "3.2 = 205.3 ms",
+            "-",
+            "-"
+        ]
+    );
+    assert!(text.contains(
+        "recommended launchTime: 1000 ms - Aim for a typical launch time under 1 second."
+    ));
+    let hang = section(&text, "HANG (Hangs)");
+    assert!(
+        hang[1].contains("hangRate") && hang[1].contains("3.2 = 3.9 s/hr"),
+        "{text}"
+    );
+    // The insight (its string referenceVersions as Apple's spec has it).
+    assert!(text.contains("Insights (1):\nREGRESSION  launchTime (LAUNCH), latest version 3.2 vs 3.0, 3.1  [HIGH IMPACT]\n"), "{text}");
+    assert!(
+        text.contains("  all_iphones  p50         1240.5 ms      1051.3 ms   +18%"),
+        "{text}"
+    );
+    // The call site as file:line with count, weight, trend and history.
+    let sites = section(&text, "Top call sites (1):");
+    assert_eq!(
+        cells(sites[1]),
+        [
+            "HANGS",
+            "ForecastCache.m:88",
+            "148",
+            "37%",
+            "UP ▲",
+            "3.0 21%, 3.1 29%",
+            "Weatherly: -[ForecastCache reloadSynchronously] + 212"
+        ]
+    );
+
+    // JSON: the decoded model values.
+    let v: Value = serde_json::from_str(&ok(&parse(&[
+        "overview",
+        "-i",
+        f.to_str().unwrap(),
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(v["file"], f.to_str().unwrap());
+    assert_eq!(v["has_data"], true);
+    assert_eq!(v["app_metadata"]["bundleId"], "com.example.weatherly");
+    assert_eq!(
+        v["categories"][0]["sections"][1]["identifier"],
+        "resumeTime"
+    );
+    assert_eq!(v["insights"][0]["kind"], "regression");
+    let site = &v["top_call_sites"][0];
+    assert_eq!(site["diagnostic_type"], "HANGS");
+    assert_eq!(site["location"], "ForecastCache.m:88");
+    assert_eq!(site["weight_ratio"], 0.37);
+    assert_eq!(
+        site["call_site"]["signatureId"],
+        o.signatures.top_hang_point[0].id()
+    );
+
+    // --device filters datasets and insight populations, not call sites.
+    let text = ok(&parse(&[
+        "overview",
+        "-i",
+        f.to_str().unwrap(),
+        "--device",
+        "All iPads",
+    ]));
+    assert!(
+        text.contains("No datasets for --device All iPads; available: all_iphones \"All iPhones\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("Insights: none for --device All iPads (1 for other devices)")
+            && text.contains("ForecastCache.m:88"),
+        "{text}"
+    );
+}
+
+#[test]
+fn parse_overview_of_an_empty_document_says_not_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("empty-overview.json");
+    std::fs::write(
+        &f,
+        r#"{"version": "1.0.0", "categories": [], "insights": {"regressions": [], "trendingUp": []},
+            "signatures": {"topHangPoint": [], "topLaunchPoint": [], "topDiskWritePoint": []}, "newKey": 1}"#,
+    )
+    .unwrap();
+    let text = ok(&parse(&["overview", "-i", f.to_str().unwrap()]));
+    assert!(
+        text.contains("empty-overview.json (not measured yet)"),
+        "{text}"
+    );
+    let v: Value = serde_json::from_str(&ok(&parse(&[
+        "overview",
+        "-i",
+        f.to_str().unwrap(),
+        "-o",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(v["has_data"], false);
+    assert_eq!(v["top_call_sites"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn parse_overview_and_the_exporter_client_share_one_verdict() {
+    use asc_perf_exporter::asc::client::OverviewFilter;
+    use asc_perf_exporter::asc::model::{XcodeOverview, decode};
+    use asc_perf_exporter::sim::Fixture;
+    use serde_json::json;
+
+    let signatures = json!({"topHangPoint": [], "topLaunchPoint": [], "topDiskWritePoint": []});
+    let cases = [
+        (
+            "categories missing",
+            json!({"signatures": signatures, "insights": {}}),
+            ".",
+        ),
+        (
+            "sections renamed",
+            json!({"categories": [{"sections": []}, {"sectionsV2": []}], "signatures": signatures}),
+            "categories[1]",
+        ),
+        (
+            "a call-site list missing",
+            json!({"categories": [], "signatures": {"topHangPoint": [], "topLaunchPoint": []}}),
+            "signatures",
+        ),
+        (
+            "count retyped",
+            json!({"categories": [], "signatures": {"topHangPoint": [{"count": "148"}], "topLaunchPoint": [], "topDiskWritePoint": []}}),
+            "signatures.topHangPoint[0].count",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (_, doc, _))| {
+            let path = dir.path().join(format!("o{i}.json"));
+            std::fs::write(&path, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
+            path
+        })
+        .collect();
+    let sim = Sim::start_with(|c| {
+        for (i, f) in files.iter().enumerate() {
+            let spec = format!("app-overview:{}={}", 9400 + i, f.display());
+            c.fixtures.push(Fixture::parse_spec(&spec, None).unwrap());
+        }
+    });
+    let client = sim.client();
+    for (i, ((what, _, path), file)) in cases.iter().zip(&files).enumerate() {
+        let want = format!("at JSON path `{path}`:");
+        let e = decode::json::<XcodeOverview>(&std::fs::read(file).unwrap()).unwrap_err();
+        assert_eq!(&e.path, path, "{what}: {e}");
+        let line = one_error(&parse(&["overview", "-i", file.to_str().unwrap()]));
+        assert!(
+            line.contains(&want)
+                && line.contains("not a valid xcodeOverview (performanceOverviews) document"),
+            "{what}: parse says {line}"
+        );
+        let e = sim
+            .block_on(client.app_overview(&(9400 + i).to_string(), &OverviewFilter::default()))
+            .expect_err(what);
+        assert!(e.to_string().contains(&want), "{what}: the client says {e}");
+    }
+    let line = one_error(&parse(&["overview", "-i", files[0].to_str().unwrap()]));
+    assert!(
+        line.contains("top-level keys: insights, signatures"),
+        "{line}"
+    );
+
+    // The wrong kind of document is named, with the command that reads it.
+    let f = example(OVERVIEW);
+    for (cmd, file, want) in [
+        (
+            "overview",
+            example(LAUNCH),
+            "is an xcodeMetrics (perfPowerMetrics) document, not xcodeOverview; use `parse metrics`",
+        ),
+        (
+            "overview",
+            example("simulated_diagnosticLogs_disk_writes.json"),
+            "use `parse diagnostics`",
+        ),
+        (
+            "overview",
+            example("real_list_apps_v1_apps_sbecker11.json"),
+            "is a JSON:API document of apps",
+        ),
+        (
+            "metrics",
+            f.clone(),
+            "is an xcodeOverview (performanceOverviews) document, not xcodeMetrics; use `parse overview`",
+        ),
+        (
+            "diagnostics",
+            f.clone(),
+            "not diagnosticLogs; use `parse overview`",
+        ),
+    ] {
+        let file = if file.exists() {
+            file
+        } else {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples")
+                .join(file.file_name().unwrap())
+        };
+        let line = one_error(&parse(&[cmd, "-i", file.to_str().unwrap()]));
+        assert!(
+            line.contains(want),
+            "parse {cmd} {}: {line}",
+            file.display()
+        );
+    }
+    let empty = dir.path().join("nothing.json");
+    std::fs::write(&empty, "{}").unwrap();
+    let line = one_error(&parse(&["overview", "-i", empty.to_str().unwrap()]));
+    assert!(
+        line.contains("missing field `categories`") && line.contains("(top-level keys: none)"),
+        "{line}"
+    );
+}

@@ -1,12 +1,14 @@
 //! Every kind of simulator response validates against its schema in Apple's
-//! OpenAPI spec (`../shared/asc/openapi-4.4.1.json`), patched only for the
-//! live-API deviations documented in API-NOTES §7. Each patch is asserted to
+//! OpenAPI spec (`../shared/asc/openapi-4.4.1.json`; the performance
+//! overview against 4.5.1's, `openapi-4.5.1-overview.json`), patched only
+//! for the live-API deviations documented in API-NOTES §7. Each patch is asserted to
 //! apply, the unpatched spec must reject the live shape, and deliberately
 //! broken bodies must be rejected, so the test cannot silently validate
 //! nothing.
 
 mod common;
 
+use asc_perf_exporter::sim::Scenario;
 use common::*;
 use jsonschema::{Draft, Validator};
 use serde_json::{Value, json};
@@ -342,5 +344,131 @@ fn apple_examples_validate_against_the_patched_spec() {
         .unwrap();
         let errs = errors(&validator(&components, schema), &body);
         assert!(errs.is_empty(), "{file}: {errs:#?}");
+    }
+}
+
+/// The components of API 4.5.1's overview schemas (`xcodeOverview`,
+/// `PerformanceSignature`, `MetricsInsight`, `ErrorResponse`, ...), copied
+/// verbatim from Apple's spec into `../shared/asc/openapi-4.5.1-overview.json`.
+fn overview_components() -> Value {
+    let path = shared("asc/openapi-4.5.1-overview.json");
+    let spec: Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("4.5.1 excerpt readable")).unwrap();
+    assert_eq!(spec["openapi_version"], "4.5.1");
+    let mut components = spec["components"].clone();
+    convert_nullable(&mut components);
+    components
+}
+
+/// The §7 patches that apply to the overview (API-NOTES §11): the live
+/// API's array `referenceVersions` and `percentageBreakdown`.
+fn patched_overview(components: &Value) -> Value {
+    let mut c = components.clone();
+    let rv = c
+        .pointer_mut("/schemas/MetricsInsight/properties/referenceVersions")
+        .expect("MetricsInsight.referenceVersions exists");
+    assert_eq!(rv["type"], "string", "spec changed: referenceVersions");
+    *rv = json!({"type": "array", "items": {"type": "string"}});
+    let pb = c
+        .pointer_mut("/schemas/xcodeOverview/properties/categories/items/properties/sections/items/properties/datasets/items/properties/points/items/properties/percentageBreakdown")
+        .expect("percentageBreakdown exists");
+    assert_eq!(pb["type"], "object", "spec changed: percentageBreakdown");
+    let item = pb.clone();
+    *pb = json!({"type": "array", "items": item});
+    c
+}
+
+#[tokio::test]
+async fn every_app_s_overview_matches_the_4_5_1_schema() {
+    let strict = overview_components();
+    let components = patched_overview(&strict);
+    let overview = validator(&components, "xcodeOverview");
+    let errors_v = validator(&components, "ErrorResponse");
+    let env = start(|c| c.apps = 5).await;
+    let apps = env.handle.control.app_ids();
+    assert_eq!(apps.len(), 5);
+    let mut validated = 0;
+    let mut mixed_body = None;
+    for scenario in [Scenario::Baseline, Scenario::Mixed, Scenario::Regression] {
+        env.handle.control.set_scenario(scenario);
+        for app in &apps {
+            for query in ["", "?filter[deviceType]=all_iphones,all_ipads"] {
+                let path = format!("/v1/apps/{app}/performanceOverviews{query}");
+                let r = env.get(&path).await;
+                assert_eq!(r.status, 200, "{path}");
+                assert_eq!(r.content_type, "application/vnd.apple.xcode-overview+json");
+                let body = r.json();
+                assert!(
+                    body["categories"].as_array().is_some_and(|c| !c.is_empty())
+                        && body["signatures"]["topHangPoint"]
+                            .as_array()
+                            .is_some_and(|s| !s.is_empty()),
+                    "{path}: the overview has data"
+                );
+                let errs = errors(&overview, &body);
+                assert!(
+                    errs.is_empty(),
+                    "{scenario:?} {path}: {:#?}",
+                    &errs[..errs.len().min(10)]
+                );
+                validated += 1;
+                if scenario == Scenario::Mixed && mixed_body.is_none() && query.is_empty() {
+                    mixed_body = Some(body);
+                }
+            }
+        }
+    }
+    assert_eq!(validated, 3 * apps.len() * 2);
+    // The route's errors are 4.5.1 ErrorResponses (`detail` now required).
+    for (path, status) in [
+        ("/v1/apps/999/performanceOverviews".to_string(), 404),
+        (
+            format!("/v1/apps/{}/performanceOverviews?limit=5", apps[0]),
+            400,
+        ),
+    ] {
+        let r = env.get(&path).await;
+        assert_eq!(r.status, status, "{path}");
+        let errs = errors(&errors_v, &r.json());
+        assert!(errs.is_empty(), "{path}: {errs:#?}");
+    }
+
+    // The live shape needs the patches; Apple's own shape does not.
+    let body = mixed_body.unwrap();
+    let unpatched = validator(&strict, "xcodeOverview");
+    let errs = errors(&unpatched, &body);
+    assert!(
+        errs.iter().any(|e| e.contains("percentageBreakdown"))
+            && errs.iter().any(|e| e.contains("referenceVersions")),
+        "{errs:#?}"
+    );
+    let example: Value = serde_json::from_slice(
+        &std::fs::read(shared(
+            "asc/examples/constructed_performanceOverviews_example.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let errs = errors(&unpatched, &example);
+    assert!(errs.is_empty(), "the constructed example: {errs:#?}");
+
+    // Broken bodies are rejected: the validator checks something.
+    let broken: Vec<Breaker> = vec![
+        Box::new(|v: &mut Value| {
+            v["signatures"]["topHangPoint"][0]["trendInfo"] = json!("SIDEWAYS")
+        }),
+        Box::new(|v: &mut Value| v["signatures"]["topHangPoint"][0]["lineNumber"] = json!("88")),
+        Box::new(|v: &mut Value| v["signatures"]["topLaunchPoint"][0]["count"] = json!(1.5)),
+        Box::new(|v: &mut Value| v["categories"][0]["sections"][0]["sortOrder"] = json!("1")),
+        Box::new(|v: &mut Value| v["categories"][0]["identifier"] = json!(7)),
+        Box::new(|v: &mut Value| {
+            v["insights"]["regressions"][0]["metricCategory"] = json!("NETWORK")
+        }),
+        Box::new(|v: &mut Value| v["appMetadata"]["appId"] = json!(1)),
+    ];
+    for (n, breaker) in broken.into_iter().enumerate() {
+        let mut b = body.clone();
+        breaker(&mut b);
+        assert!(!overview.is_valid(&b), "broken body {n} accepted");
     }
 }

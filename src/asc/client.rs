@@ -22,7 +22,9 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::auth::TokenProvider;
-pub use super::endpoints::{AppsQuery, BuildInfo, MetricsFilter, join_builds, natural_cmp};
+pub use super::endpoints::{
+    AppsQuery, BuildInfo, MetricsFilter, OverviewFilter, join_builds, natural_cmp,
+};
 use super::error::AscError;
 use super::model::{Document, ErrorResponse, Included};
 use super::ratelimit::{RateLimit, RateLimitObservation};
@@ -31,6 +33,8 @@ pub use super::stats::{ALL_ROUTES, ApiStats};
 pub const DEFAULT_BASE_URL: &str = "https://api.appstoreconnect.apple.com";
 /// Vendor media type of perfPowerMetrics (API-NOTES §0).
 pub const XCODE_METRICS_JSON: &str = "application/vnd.apple.xcode-metrics+json";
+/// Vendor media type of the performance overview (API 4.5, API-NOTES §11).
+pub const XCODE_OVERVIEW_JSON: &str = "application/vnd.apple.xcode-overview+json";
 /// Vendor media type of diagnostic logs.
 pub const DIAGNOSTIC_LOGS_JSON: &str = "application/vnd.apple.diagnostic-logs+json";
 pub const JSON: &str = "application/json";
@@ -43,6 +47,7 @@ pub mod routes {
     pub const BUILDS: &str = "/v1/builds";
     pub const BUILD: &str = "/v1/builds/{id}";
     pub const APP_METRICS: &str = "/v1/apps/{id}/perfPowerMetrics";
+    pub const APP_OVERVIEW: &str = "/v1/apps/{id}/performanceOverviews";
     pub const BUILD_METRICS: &str = "/v1/builds/{id}/perfPowerMetrics";
     pub const BUILD_SIGNATURES: &str = "/v1/builds/{id}/diagnosticSignatures";
     pub const SIGNATURE_LOGS: &str = "/v1/diagnosticSignatures/{id}/logs";

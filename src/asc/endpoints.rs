@@ -3,11 +3,13 @@
 //! limits, and what each response is decoded into.
 
 use super::client::{
-    AscClient, DIAGNOSTIC_LOGS_JSON, Fetched, JSON, MAX_PAGE, XCODE_METRICS_JSON, routes,
+    AscClient, DIAGNOSTIC_LOGS_JSON, Fetched, JSON, MAX_PAGE, XCODE_METRICS_JSON,
+    XCODE_OVERVIEW_JSON, routes,
 };
 use super::error::AscError;
 use super::model::{
     App, Build, DiagnosticLogs, DiagnosticSignature, Included, SingleDocument, XcodeMetrics,
+    XcodeOverview,
 };
 use std::collections::BTreeMap;
 use url::Url;
@@ -17,6 +19,14 @@ use url::Url;
 pub struct MetricsFilter {
     pub platforms: Vec<String>,
     pub metric_types: Vec<String>,
+    pub device_types: Vec<String>,
+}
+
+/// Filters of the performance overview (API-NOTES §11): `filter[deviceType]`
+/// is its only query parameter (comma-joined).
+#[derive(Debug, Clone, Default)]
+pub struct OverviewFilter {
+    /// Apple's device ids (`all_iphones`, `iPhone15,2`); empty = all.
     pub device_types: Vec<String>,
 }
 
@@ -105,6 +115,35 @@ impl AscClient {
             filter,
         );
         self.get_json(routes::APP_METRICS, url, XCODE_METRICS_JSON)
+            .await
+    }
+
+    /// `GET /v1/apps/{id}/performanceOverviews` (API 4.5): the overview with
+    /// the top hang, launch and disk-write call sites, decoded by the
+    /// model's one decoder (see [`XcodeOverview`] for what must be present).
+    ///
+    /// A 404 is returned as the error it is ([`AscError::is_not_found`]):
+    /// for an app the account lists it means Apple has no overview for it
+    /// ("not measured", like an overview whose lists are all empty, see
+    /// [`XcodeOverview::has_data`]), never zeros; for an id the account does
+    /// not have, it is the mistake it looks like.
+    pub async fn app_overview(
+        &self,
+        app_id: &str,
+        filter: &OverviewFilter,
+    ) -> Result<Fetched<XcodeOverview>, AscError> {
+        let mut url = self.url(&["v1", "apps", app_id, "performanceOverviews"]);
+        let devices: Vec<&str> = filter
+            .device_types
+            .iter()
+            .map(|d| d.trim())
+            .filter(|d| !d.is_empty())
+            .collect();
+        if !devices.is_empty() {
+            url.query_pairs_mut()
+                .append_pair("filter[deviceType]", &devices.join(","));
+        }
+        self.get_json(routes::APP_OVERVIEW, url, XCODE_OVERVIEW_JSON)
             .await
     }
 

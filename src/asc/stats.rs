@@ -46,6 +46,7 @@ pub const ALL_ROUTES: &[&str] = &[
     routes::BUILDS,
     routes::BUILD,
     routes::APP_METRICS,
+    routes::APP_OVERVIEW,
     routes::BUILD_METRICS,
     routes::BUILD_SIGNATURES,
     routes::SIGNATURE_LOGS,

@@ -24,6 +24,7 @@ use crate::asc::{AscClient, AuthConfig, AuthError, ClientConfig, KeySource, Toke
 pub mod apps;
 pub mod diagnostics;
 pub mod insights;
+pub mod overview;
 pub mod parse;
 pub mod render;
 pub mod serve;
@@ -178,7 +179,11 @@ pub enum Command {
     /// Show a build's diagnostic signatures and the logs of the top ones
     /// (get-diagnostics-logs.py parity).
     Diagnostics(diagnostics::DiagnosticsArgs),
-    /// Read saved perfPowerMetrics / diagnosticLogs files (ppparser parity).
+    /// Show an app's performance overview (API 4.5): latest values and
+    /// goals per category and section, insights, top call sites.
+    Overview(overview::OverviewArgs),
+    /// Read saved perfPowerMetrics / diagnosticLogs / performanceOverviews
+    /// files (ppparser parity).
     #[command(subcommand)]
     Parse(parse::ParseCommand),
     /// Run a simulated App Store Connect API locally until Ctrl-C.
@@ -197,6 +202,7 @@ impl Command {
             Command::Builds(a) => apps::run_builds(a, ctx).await,
             Command::Insights(a) => insights::run(a, ctx).await,
             Command::Diagnostics(a) => diagnostics::run(a, ctx).await,
+            Command::Overview(a) => overview::run(a, ctx).await,
             Command::Parse(c) => parse::run(c, ctx).await,
             Command::Simulate(a) => simulate::run(a, ctx).await,
             Command::Serve(a) => serve::run(*a, ctx).await,

@@ -1,6 +1,8 @@
 //! `parse metrics` and `parse diagnostics`: read saved perfPowerMetrics and
 //! diagnosticLogs files offline (Apple's ppparser, including the
-//! `--device`/`--platform` filters it documents but never implemented).
+//! `--device`/`--platform` filters it documents but never implemented);
+//! `parse overview` reads a saved performance overview (API 4.5), rendered
+//! by [`super::overview`] as the `overview` command does.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -24,6 +26,8 @@ pub enum ParseCommand {
     Metrics(ParseMetricsArgs),
     /// Read a diagnosticLogs JSON file.
     Diagnostics(ParseDiagnosticsArgs),
+    /// Read a performanceOverviews (xcodeOverview, API 4.5) JSON file.
+    Overview(ParseOverviewArgs),
 }
 
 /// Arguments of `parse metrics`.
@@ -63,11 +67,24 @@ pub struct ParseDiagnosticsArgs {
     pub callstack: bool,
 }
 
+/// Arguments of `parse overview`.
+#[derive(Debug, Args)]
+pub struct ParseOverviewArgs {
+    /// The saved performanceOverviews response (e.g. from `overview --save`).
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub input: PathBuf,
+    /// Only this device's datasets and insight populations: Apple's id
+    /// (`all_iphones`) or marketing name ("All iPhones"), case-insensitive.
+    #[arg(long, short = 'd', value_name = "DEVICE")]
+    pub device: Option<String>,
+}
+
 /// Dispatches `parse` subcommands.
 pub async fn run(cmd: ParseCommand, ctx: &Context) -> anyhow::Result<()> {
     match cmd {
         ParseCommand::Metrics(a) => run_metrics(a, ctx),
         ParseCommand::Diagnostics(a) => run_diagnostics(a, ctx),
+        ParseCommand::Overview(a) => super::overview::run_parse(a, ctx),
     }
 }
 

@@ -43,7 +43,8 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "FILE", default_value = "./sim-key.p8")]
     pub write_key: PathBuf,
     /// Serve a saved response for one id: ROUTE:ID=FILE with ROUTE one of
-    /// app-metrics, build-metrics, signatures, logs, app, app-builds (repeatable).
+    /// app-metrics, build-metrics, signatures, logs, app, app-builds,
+    /// app-overview (repeatable).
     #[arg(long = "fixture", value_name = "ROUTE:ID=FILE")]
     pub fixtures: Vec<String>,
     /// Directory that relative fixture paths are resolved against.

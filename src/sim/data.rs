@@ -42,6 +42,12 @@
 //!     the average, and a battery p90 in the poor band);
 //!   * app 2, 5, 8…: `logicalWrites` spikes 30 % in the latest version (high
 //!     impact).
+//!
+//! The diagnostic signatures' trend insights follow the scenarios too
+//! (steady or improving in the baseline, the regressed version's top hang
+//! and launch call sites rising, the mixed account's stories): see
+//! [`super::overview`], which also builds API 4.5's overview from the
+//! account.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -432,10 +438,10 @@ pub struct SimApp {
     /// How many of the newest versions the metrics cover.
     pub window: usize,
     /// Ordinal of the latest version of the baseline (the story anchor).
-    anchor: usize,
+    pub(crate) anchor: usize,
     /// Whether the standing stories apply ([`Scenario::Mixed`]).
     stories: bool,
-    regression_ordinal: Option<usize>,
+    pub(crate) regression_ordinal: Option<usize>,
     factors: Vec<f64>,
 }
 
@@ -467,7 +473,8 @@ pub struct SimSignature {
     pub id: String,
     pub diagnostic_type: &'static str,
     pub symbol: &'static str,
-    file: &'static str,
+    /// The blame frame's source file.
+    pub file: &'static str,
     sqlite: bool,
     pub offset: u32,
     pub weight: f64,
@@ -557,7 +564,7 @@ impl Account {
             let versions = (0..count)
                 .map(|k| generate_version(seed, index, window, k, major, minor, first_build))
                 .collect();
-            apps.push(SimApp {
+            let mut app = SimApp {
                 index,
                 id,
                 sku: format!("SKU-{}", executable.to_uppercase()),
@@ -570,7 +577,11 @@ impl Account {
                 stories: scenario == Scenario::Mixed,
                 regression_ordinal: regression.then_some(count - 1),
                 factors,
-            });
+            };
+            // The call sites' trends follow the scenario (the overview's
+            // top call sites and the signatures' insights agree).
+            super::overview::shape_call_site_trends(&mut app, scenario);
+            apps.push(app);
         }
         let mut account = Account {
             seed,
@@ -1176,7 +1187,7 @@ fn population(ds: &Dataset, latest: f64, avg: f64, delta: f64) -> InsightPopulat
     }
 }
 
-fn metric_display_name(id: &str) -> String {
+pub(crate) fn metric_display_name(id: &str) -> String {
     match id {
         "launchTime" => "Launch Time".into(),
         "hangRate" => "Hang Rate".into(),

@@ -2,10 +2,10 @@
 //!
 //! A fixture replaces the synthetic response of one route for one id with a
 //! saved body, byte for byte, under the route's content type. A fixture on
-//! an app-level route (`app`, `app-metrics`, `app-builds`) for an id that is
-//! not a synthetic app adds that app to `/v1/apps` and `/v1/apps/{id}` as
-//! "Fixture app ID" (`fixture.ID`), with no builds unless an `app-builds`
-//! fixture is given.
+//! an app-level route (`app`, `app-metrics`, `app-builds`, `app-overview`)
+//! for an id that is not a synthetic app adds that app to `/v1/apps` and
+//! `/v1/apps/{id}` as "Fixture app ID" (`fixture.ID`), with no builds unless
+//! an `app-builds` fixture is given.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +24,8 @@ pub enum FixtureRoute {
     App,
     /// `GET /v1/apps/{id}/builds` (`app-builds:`)
     AppBuilds,
+    /// `GET /v1/apps/{id}/performanceOverviews` (`app-overview:`)
+    AppOverview,
 }
 
 impl FixtureRoute {
@@ -36,6 +38,7 @@ impl FixtureRoute {
             FixtureRoute::SignatureLogs => "logs",
             FixtureRoute::App => "app",
             FixtureRoute::AppBuilds => "app-builds",
+            FixtureRoute::AppOverview => "app-overview",
         }
     }
 
@@ -47,6 +50,7 @@ impl FixtureRoute {
             FixtureRoute::SignatureLogs,
             FixtureRoute::App,
             FixtureRoute::AppBuilds,
+            FixtureRoute::AppOverview,
         ]
         .into_iter()
         .find(|r| r.name() == s.trim())
@@ -56,7 +60,10 @@ impl FixtureRoute {
     pub fn is_app_level(&self) -> bool {
         matches!(
             self,
-            FixtureRoute::AppMetrics | FixtureRoute::App | FixtureRoute::AppBuilds
+            FixtureRoute::AppMetrics
+                | FixtureRoute::App
+                | FixtureRoute::AppBuilds
+                | FixtureRoute::AppOverview
         )
     }
 
@@ -67,6 +74,7 @@ impl FixtureRoute {
                 crate::asc::client::XCODE_METRICS_JSON
             }
             FixtureRoute::SignatureLogs => crate::asc::client::DIAGNOSTIC_LOGS_JSON,
+            FixtureRoute::AppOverview => crate::asc::client::XCODE_OVERVIEW_JSON,
             _ => crate::asc::client::JSON,
         }
     }
@@ -118,7 +126,7 @@ impl Fixture {
     /// path is resolved against `base_dir`. The file is read now and must be
     /// JSON; it is then served byte for byte.
     pub fn parse_spec(spec: &str, base_dir: Option<&Path>) -> Result<Fixture, String> {
-        let usage = "expected ROUTE:ID=PATH with ROUTE one of app-metrics, build-metrics, signatures, logs, app, app-builds (e.g. app-metrics:1234=metrics.json)";
+        let usage = "expected ROUTE:ID=PATH with ROUTE one of app-metrics, build-metrics, signatures, logs, app, app-builds, app-overview (e.g. app-metrics:1234=metrics.json)";
         let (route, rest) = spec
             .split_once(':')
             .ok_or_else(|| format!("fixture '{spec}': {usage}"))?;

@@ -10,7 +10,8 @@
 //! simulator agree on the live-API shape (API-NOTES §7).
 //!
 //! * [`data`]: the synthetic account, a pure function of
-//!   (`seed`, [`Scenario`], released versions, removed apps).
+//!   (`seed`, [`Scenario`], released versions, removed apps);
+//!   [`overview`]: API 4.5's performance overview built from it.
 //! * [`server`]: the axum HTTP server and the API pipeline (count, JWT,
 //!   budget, faults, answer); `routes`: the routes' handlers; `response`:
 //!   `ErrorResponse` errors and the common headers.
@@ -39,6 +40,7 @@ pub mod data;
 pub mod faults;
 pub mod fixtures;
 pub mod inject;
+pub mod overview;
 mod response;
 mod routes;
 pub mod server;

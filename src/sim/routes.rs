@@ -11,7 +11,9 @@ use super::data::{self, BuildRef, CATEGORIES, DIAGNOSTIC_TYPES, MetricsQuery, Si
 use super::fixtures::{self, FixtureRoute};
 use super::response::{Answer, ApiError};
 use super::server::{Ctx, MAX_LIMIT};
-use crate::asc::client::{DIAGNOSTIC_LOGS_JSON, JSON, XCODE_METRICS_JSON, natural_cmp};
+use crate::asc::client::{
+    DIAGNOSTIC_LOGS_JSON, JSON, XCODE_METRICS_JSON, XCODE_OVERVIEW_JSON, natural_cmp,
+};
 use crate::asc::model::{
     App, AppAttributes, Build, BuildAttributes, BuildRelationships, DiagnosticSignature,
     DiagnosticSignatureAttributes, DiagnosticSignatureRelationships, Links, LogsRelationship,
@@ -580,6 +582,32 @@ pub(super) fn app_metrics(ctx: &Ctx<'_>, id: &str) -> Result<Answer, ApiError> {
             XCODE_METRICS_JSON,
             &json!({"productData": [], "insights": {"trendingUp": [], "regressions": []}, "version": "1.0.0"}),
         ),
+        None => Err(ApiError::not_found("apps", id)),
+    }
+}
+
+/// `GET /v1/apps/{id}/performanceOverviews` (API 4.5): `filter[deviceType]`
+/// is its only parameter.
+pub(super) fn app_overview(ctx: &Ctx<'_>, id: &str) -> Result<Answer, ApiError> {
+    ctx.allow(&["filter[deviceType]"])?;
+    let query = MetricsQuery {
+        categories: Vec::new(),
+        devices: ctx.list("filter[deviceType]"),
+    };
+    if ctx.control.is_removed(id) {
+        return Err(ApiError::not_found("apps", id));
+    }
+    if let Some(a) = fixture_answer(ctx, FixtureRoute::AppOverview, id) {
+        return Ok(a);
+    }
+    match ctx.account.app(id) {
+        Some(app) => Answer::json(
+            XCODE_OVERVIEW_JSON,
+            &super::overview::app_overview(&ctx.account, app, &query),
+        ),
+        None if fixture_only_apps(ctx).iter().any(|f| f == id) => {
+            Answer::json(XCODE_OVERVIEW_JSON, &super::overview::empty_overview())
+        }
         None => Err(ApiError::not_found("apps", id)),
     }
 }

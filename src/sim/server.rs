@@ -32,7 +32,9 @@ use super::fixtures;
 use super::inject::{self, FaultEnv};
 use super::response::{ApiError, Reply};
 use super::routes as handlers;
-use crate::asc::client::{DIAGNOSTIC_LOGS_JSON, JSON, XCODE_METRICS_JSON, routes};
+use crate::asc::client::{
+    DIAGNOSTIC_LOGS_JSON, JSON, XCODE_METRICS_JSON, XCODE_OVERVIEW_JSON, routes,
+};
 use crate::asc::model::{PagedDocumentLinks, Paging, PagingInformation};
 
 /// Largest `limit` Apple accepts.
@@ -317,6 +319,7 @@ enum Route<'a> {
     App(&'a str),
     AppBuilds(&'a str),
     AppMetrics(&'a str),
+    AppOverview(&'a str),
     Builds,
     Build(&'a str),
     BuildMetrics(&'a str),
@@ -332,6 +335,7 @@ impl Route<'_> {
             Route::App(_) => routes::APP,
             Route::AppBuilds(_) => routes::APP_BUILDS,
             Route::AppMetrics(_) => routes::APP_METRICS,
+            Route::AppOverview(_) => routes::APP_OVERVIEW,
             Route::Builds => routes::BUILDS,
             Route::Build(_) => routes::BUILD,
             Route::BuildMetrics(_) => routes::BUILD_METRICS,
@@ -351,6 +355,7 @@ fn classify(path: &str) -> Route<'_> {
         ["v1", "apps", id] if ok(id) => Route::App(id),
         ["v1", "apps", id, "builds"] if ok(id) => Route::AppBuilds(id),
         ["v1", "apps", id, "perfPowerMetrics"] if ok(id) => Route::AppMetrics(id),
+        ["v1", "apps", id, "performanceOverviews"] if ok(id) => Route::AppOverview(id),
         ["v1", "builds"] => Route::Builds,
         ["v1", "builds", id] if ok(id) => Route::Build(id),
         ["v1", "builds", id, "perfPowerMetrics"] if ok(id) => Route::BuildMetrics(id),
@@ -365,6 +370,7 @@ impl Route<'_> {
     fn media_type(&self) -> &'static str {
         match self {
             Route::AppMetrics(_) | Route::BuildMetrics(_) => XCODE_METRICS_JSON,
+            Route::AppOverview(_) => XCODE_OVERVIEW_JSON,
             Route::SignatureLogs(_) => DIAGNOSTIC_LOGS_JSON,
             _ => JSON,
         }
@@ -461,6 +467,7 @@ fn answer(s: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, route: Ro
         Route::App(id) => handlers::get_app(&ctx, id),
         Route::AppBuilds(id) => handlers::app_builds(&ctx, id),
         Route::AppMetrics(id) => handlers::app_metrics(&ctx, id),
+        Route::AppOverview(id) => handlers::app_overview(&ctx, id),
         Route::Builds => handlers::list_builds(&ctx),
         Route::Build(id) => handlers::get_build(&ctx, id),
         Route::BuildMetrics(id) => handlers::build_metrics(&ctx, id),

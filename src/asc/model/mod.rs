@@ -11,8 +11,10 @@
 //! `metricCategories`, `metrics`, `datasets`, `points`; `diagnosticLogs`)
 //! must be present and be arrays, so a renamed or missing key is a decode
 //! error at its JSON path, while a present, empty `productData` stays
-//! Apple's "not measured yet". Decode with [`decode::json`], which also
-//! lifts serde_json's depth limit safely (deep call stacks).
+//! Apple's "not measured yet". The same rule holds for API 4.5's overview
+//! (`categories`, `sections`, `datasets`, `points`, `signatures` and its
+//! three lists; see [`XcodeOverview`]). Decode with [`decode::json`], which
+//! also lifts serde_json's depth limit safely (deep call stacks).
 
 mod apps;
 pub mod callstack;
@@ -20,8 +22,10 @@ mod common;
 pub mod decode;
 mod diagnostics;
 mod metrics;
+mod overview;
 
 pub use apps::*;
 pub use common::*;
 pub use diagnostics::*;
 pub use metrics::*;
+pub use overview::*;

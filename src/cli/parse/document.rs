@@ -21,6 +21,8 @@ pub enum DocKind {
     Metrics,
     /// `diagnosticLogs`.
     DiagnosticLogs,
+    /// `xcodeOverview` (API 4.5 performanceOverviews).
+    Overview,
 }
 
 impl DocKind {
@@ -28,6 +30,7 @@ impl DocKind {
         match self {
             DocKind::Metrics => "xcodeMetrics (perfPowerMetrics)",
             DocKind::DiagnosticLogs => "diagnosticLogs",
+            DocKind::Overview => "xcodeOverview (performanceOverviews)",
         }
     }
 }
@@ -410,8 +413,27 @@ pub fn wrong_kind(shape: &Shape, kind: DocKind) -> Option<String> {
         ));
     }
     let pd = |k: &str| shape.product_data_keys.contains(k);
+    let logs = pd("signatureId") || pd("diagnosticLogs");
+    // The overview's own keys (it has `insights` too, but no `productData`).
+    let overview = !shape.has("productData")
+        && (shape.has("categories") || shape.has("signatures") || shape.has("appMetadata"));
     match kind {
-        DocKind::Metrics if pd("signatureId") || pd("diagnosticLogs") => Some(
+        DocKind::Metrics | DocKind::DiagnosticLogs if overview => Some(format!(
+            "is an xcodeOverview (performanceOverviews) document, not {}; use `parse overview`",
+            if kind == DocKind::Metrics {
+                "xcodeMetrics"
+            } else {
+                "diagnosticLogs"
+            }
+        )),
+        DocKind::Overview if logs => Some(
+            "is a diagnosticLogs document, not xcodeOverview; use `parse diagnostics`".into(),
+        ),
+        DocKind::Overview if shape.has("productData") => Some(
+            "is an xcodeMetrics (perfPowerMetrics) document, not xcodeOverview; use `parse metrics`"
+                .into(),
+        ),
+        DocKind::Metrics if logs => Some(
             "is a diagnosticLogs document, not xcodeMetrics; use `parse diagnostics`".into(),
         ),
         DocKind::DiagnosticLogs if shape.has("insights") || pd("metricCategories") => Some(
