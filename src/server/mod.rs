@@ -9,6 +9,7 @@
 mod conn;
 pub mod fdlimit;
 pub mod listener;
+pub mod metrics;
 pub mod policy;
 
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::watch;
@@ -25,9 +26,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::export::prometheus::Exposition;
 use crate::refresh::Snapshot;
-
-/// Prometheus text format 0.0.4.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[derive(Clone)]
 pub struct ServerState {
@@ -41,7 +39,7 @@ pub struct ServerState {
 
 pub fn router(state: ServerState) -> Router {
     Router::new()
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
         .route("/", get(landing))
@@ -65,56 +63,6 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     listener::serve(listener, router(state), limits, stats, shutdown).await
-}
-
-/// Whether `Accept-Encoding` allows gzip (a `gzip` token without `q=0`).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            let q_zero = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
-        })
-}
-
-async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> Response {
-    if !state.metrics_enabled {
-        return (
-            StatusCode::NOT_FOUND,
-            "the Prometheus output is disabled (prometheus.enabled: false)\n",
-        )
-            .into_response();
-    }
-    let Some(exp) = state.exposition.load_full() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "exposition not encoded yet\n",
-        )
-            .into_response();
-    };
-    let mut resp = if accepts_gzip(&headers) && !exp.gzip.is_empty() {
-        let mut r = exp.gzip.clone().into_response();
-        r.headers_mut()
-            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        r
-    } else {
-        exp.text.clone().into_response()
-    };
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    resp.headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    resp
 }
 
 async fn ready(State(state): State<ServerState>) -> Response {
@@ -193,23 +141,4 @@ async fn landing(State(state): State<ServerState>) -> Html<String> {
         version = env!("CARGO_PKG_VERSION"),
         summary = esc(&summary),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gzip_negotiation() {
-        let h = |v: &str| {
-            let mut m = HeaderMap::new();
-            m.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
-            m
-        };
-        assert!(accepts_gzip(&h("gzip")));
-        assert!(accepts_gzip(&h("deflate, gzip;q=0.5")));
-        assert!(!accepts_gzip(&h("gzip;q=0")));
-        assert!(!accepts_gzip(&h("identity")));
-        assert!(!accepts_gzip(&HeaderMap::new()));
-    }
 }
