@@ -1138,6 +1138,68 @@ mod tests {
         );
     }
 
+    /// Names OpenMetrics derives from a fixed counter or info family are
+    /// taken too: a data-derived gauge never clashes with one.
+    #[test]
+    fn openmetrics_family_names_are_reserved() {
+        let mut b = Builder::new();
+        let none = UnitMapping::none();
+        for name in [
+            "asc_api_requests",
+            "asc_api_requests_created",
+            "asc_exporter_build",
+            "asc_app_latest_version",
+            "asc_metric_goal",
+        ] {
+            b.gauge(name, O_VALUE, &none, || "v".into(), vec![], 1.0);
+        }
+        b.fixed(API_REQUESTS, MetricType::COUNTER, "r", vec![], 1.0);
+        let names: Vec<_> = b.finish().iter().map(|f| f.name().to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "asc_api_requests_2",
+                "asc_api_requests_created_2",
+                "asc_api_requests_total",
+                "asc_app_latest_version_2",
+                "asc_exporter_build_2",
+                "asc_metric_goal_2",
+            ]
+        );
+    }
+
+    /// Every fixed counter is named `*_total` (its OpenMetrics samples are
+    /// then the text format's), every info family `*_info`.
+    #[test]
+    fn fixed_counter_and_info_names() {
+        let mut b = Builder::new();
+        exporter_series(&mut b, &Snapshot::default(), &BuildMeta::default());
+        stats_series(
+            &mut b,
+            &ExportStatsSnapshot {
+                exports: vec![("metrics", 1, 1)],
+                ..Default::default()
+            },
+        );
+        state_series(&mut b, &StateStatsSnapshot::default());
+        let mut counters = 0;
+        for f in b.finish() {
+            if f.get_field_type() == MetricType::COUNTER {
+                assert!(f.name().ends_with("_total"), "{}", f.name());
+                counters += 1;
+            }
+        }
+        assert!(counters >= 3);
+        for name in FIXED.iter().filter(|n| n.ends_with("_total")) {
+            // A counter's OpenMetrics family is the name without `_total`:
+            // no unit suffix would be left to match a `# UNIT`.
+            assert_eq!(fixed_unit(name).suffix, "", "{name}");
+        }
+        for name in INFO {
+            assert!(name.ends_with("_info") && FIXED.contains(name), "{name}");
+        }
+    }
+
     #[test]
     fn empty_snapshot_encodes() {
         let meta = BuildMeta {
