@@ -4,7 +4,8 @@
 //! - the CPU time one full refresh costs the exporter (client, decoding,
 //!   snapshot), measured with `getrusage(RUSAGE_THREAD)` on a single-thread
 //!   runtime so the in-process simulator (on its own threads) is not counted;
-//! - the CPU time of encoding the exposition (once per refresh);
+//! - the CPU time of encoding the exposition (once per refresh, both
+//!   formats, all threads) and the bytes it holds;
 //! - `/metrics` scrape latency (p50/p90/p99) with and without gzip, and the
 //!   ratio of a scrape to an encode, which shows a scrape copies a buffer.
 //!
@@ -27,6 +28,17 @@ fn thread_cpu() -> Duration {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage writes into the struct we own.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    assert_eq!(rc, 0, "getrusage failed");
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// CPU time of the whole process: the encoder compresses the two formats on
+/// two threads (the simulator is idle while it runs).
+fn process_cpu() -> Duration {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     assert_eq!(rc, 0, "getrusage failed");
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(ru.ru_utime) + tv(ru.ru_stime)
@@ -113,9 +125,9 @@ fn main() {
     let requests = client.stats().total_requests();
 
     let meta = service::build_meta();
-    let cpu1 = thread_cpu();
+    let cpu1 = process_cpu();
     let encoded = prometheus::encode(&snap, &meta);
-    let encode_cpu = thread_cpu() - cpu1;
+    let encode_cpu = process_cpu() - cpu1;
 
     // Scrape latency through the real server (exporter started from saved state, no refresh).
     let state = tempfile::tempdir().unwrap();
@@ -179,10 +191,13 @@ fn main() {
         refresh_cpu.as_secs_f64() * 1e3 / requests.max(1) as f64
     );
     println!(
-        "encode (once per refresh): CPU {:.2} ms, {} bytes text, {} bytes gzip",
+        "encode (once per refresh, both formats): CPU {:.2} ms, {} bytes text, {} bytes gzip; {} bytes OpenMetrics, {} bytes gzip; {} bytes held",
         encode_cpu.as_secs_f64() * 1e3,
         encoded.text.len(),
-        encoded.gzip.len()
+        encoded.gzip.len(),
+        encoded.openmetrics_len(),
+        encoded.openmetrics_gzip.len(),
+        encoded.heap_bytes()
     );
     for (name, lat, size) in [("plain", &plain, plain_size), ("gzip", &gz, gz_size)] {
         println!(

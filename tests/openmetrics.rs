@@ -230,8 +230,10 @@ fn families(samples: &[Sample]) -> BTreeMap<String, (String, String, String)> {
 #[test]
 fn both_formats_parse_to_the_same_samples() {
     let e: Exposition = encode_with_stats(&snapshot(), &meta(), &live());
+    let om_bytes = e.openmetrics_bytes();
+    assert_eq!(om_bytes.len(), e.openmetrics_len());
     let text = prom::parse(utf8(&e.text));
-    let om = prom::parse_openmetrics(utf8(&e.openmetrics));
+    let om = prom::parse_openmetrics(utf8(&om_bytes));
     assert_eq!(text.len(), e.series);
     assert_eq!(om.len(), e.series);
     assert_eq!(
@@ -311,7 +313,7 @@ fn both_formats_parse_to_the_same_samples() {
             "the odd app name reads back"
         );
     }
-    let om_text = utf8(&e.openmetrics);
+    let om_text = utf8(&om_bytes);
     assert!(om_text.ends_with("\n# EOF\n"), "ends with # EOF");
     assert_eq!(om_text.matches("# EOF").count(), 1);
     assert!(!om_text.contains("\n\n"), "no blank line");
@@ -322,14 +324,24 @@ fn both_formats_parse_to_the_same_samples() {
     assert!(!utf8(&e.text).contains("# EOF"));
 
     // The gzip copies are the buffers, compressed.
-    for (gz, plain) in [(&e.gzip, &e.text), (&e.openmetrics_gzip, &e.openmetrics)] {
+    for (gz, plain) in [(&e.gzip, &e.text[..]), (&e.openmetrics_gzip, &om_bytes[..])] {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])
             .read_to_end(&mut out)
             .unwrap();
-        assert_eq!(&out[..], &plain[..]);
+        assert_eq!(&out[..], plain);
         assert_eq!(python_gunzip(gz), plain.to_vec());
     }
+
+    // OpenMetrics' sample lines are the text's own bytes: what it holds of
+    // its own is exactly its metadata lines and `# EOF` (and the gzip copy).
+    let own = e.heap_bytes() - e.text.len() - e.gzip.len() - e.openmetrics_gzip.len();
+    let metadata: usize = om_text
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| l.len() + 1)
+        .sum();
+    assert_eq!(own, metadata, "OpenMetrics holds no sample line of its own");
 }
 
 /// An empty snapshot is a valid exposition in both formats.
@@ -337,7 +349,7 @@ fn both_formats_parse_to_the_same_samples() {
 fn an_empty_snapshot_parses_in_both_formats() {
     let e = encode_with_stats(&Snapshot::default(), &meta(), &LiveStats::default());
     let text = prom::parse(utf8(&e.text));
-    let om = prom::parse_openmetrics(utf8(&e.openmetrics));
+    let om = prom::parse_openmetrics(utf8(&e.openmetrics_bytes()));
     assert_eq!(by_key(&text), by_key(&om));
     assert!(!text.is_empty());
 }
@@ -695,5 +707,5 @@ async fn promtool_accepts_a_whole_text_scrape() {
 #[ignore]
 fn dump() {
     let e = encode_with_stats(&snapshot(), &meta(), &live());
-    print!("{}\n----\n{}", utf8(&e.text), utf8(&e.openmetrics));
+    print!("{}\n----\n{}", utf8(&e.text), utf8(&e.openmetrics_bytes()));
 }

@@ -46,8 +46,13 @@ pub struct Encodable {
 }
 
 /// One encoded exposition. Encoded once per refresh; cloning the buffers is
-/// cheap. Each buffer is complete on its own (the OpenMetrics ones end with
-/// `# EOF`); [`Exposition::body`] builds a scrape's body from them.
+/// cheap. [`Exposition::body`] builds a scrape's body from them.
+///
+/// The two formats share their sample lines: OpenMetrics writes a family's
+/// samples exactly as the text format does (see
+/// [`openmetrics::shares_text_samples`]), so its buffers are its own metadata
+/// lines interleaved with slices of `text`. Uncompressed OpenMetrics costs a
+/// few kilobytes on top of `text`, not a second copy of every series.
 #[derive(Debug, Clone, Default)]
 pub struct Exposition {
     /// The text format 0.0.4 (UTF-8, [`TEXT_CONTENT_TYPE`]).
@@ -56,9 +61,11 @@ pub struct Exposition {
     /// Empty only if compression failed, which an in-memory sink cannot do;
     /// serve `text` then.
     pub gzip: Bytes,
-    /// OpenMetrics 1.0.0 ([`openmetrics::CONTENT_TYPE`]), ending with `# EOF`.
-    pub openmetrics: Bytes,
-    /// `openmetrics`, gzip-compressed (empty as `gzip` is).
+    /// OpenMetrics 1.0.0 ([`openmetrics::CONTENT_TYPE`]) as buffers to send
+    /// in order, the last one `# EOF`: metadata lines (its own) and sample
+    /// lines (slices of `text`, not copies).
+    pub openmetrics: Vec<Bytes>,
+    /// The OpenMetrics exposition, gzip-compressed (empty as `gzip` is).
     pub openmetrics_gzip: Bytes,
     /// Number of metric families (the same in both formats).
     pub families: usize,
@@ -78,70 +85,82 @@ const LEVEL: Compression = Compression::new(6);
 const SCRAPE_LEVEL: Compression = Compression::new(1);
 
 impl Exposition {
-    /// Encodes `families` in both formats and compresses each; the two
-    /// formats are encoded on two threads.
+    /// Encodes `families` in both formats and compresses each (the two
+    /// compressions run on two threads).
     pub fn encode(families: &[Encodable]) -> Exposition {
-        let ((text, gzip, text_resume), (om, om_gzip, om_resume, om_series)) =
-            std::thread::scope(|s| {
-                let om = std::thread::Builder::new()
-                    .name("encode-openmetrics".into())
-                    .spawn_scoped(s, || encode_openmetrics(families));
-                let text = encode_text(families);
-                let om = match om {
-                    Ok(handle) => handle
-                        .join()
-                        .unwrap_or_else(|_| encode_openmetrics(families)),
-                    Err(_) => encode_openmetrics(families),
-                };
-                (text, om)
-            });
-        let (text, text_families, series) = text;
-        if om_series != series {
+        let text = encode_text(families);
+        let om = openmetrics_parts(families, &text);
+        let (text_gz, om_gz) = std::thread::scope(|s| {
+            let om_gz = std::thread::Builder::new()
+                .name("gzip-openmetrics".into())
+                .spawn_scoped(s, || {
+                    compress(&om.body_parts(), openmetrics::EOF.as_bytes())
+                });
+            let text_gz = compress(&[&text.bytes[..]], b"");
+            let om_gz = match om_gz {
+                Ok(handle) => handle.join().ok(),
+                Err(_) => None,
+            }
+            .unwrap_or_else(|| compress(&om.body_parts(), openmetrics::EOF.as_bytes()));
+            (text_gz, om_gz)
+        });
+        if om.series != text.series {
             tracing::warn!(
-                text = series,
-                openmetrics = om_series,
+                text = text.series,
+                openmetrics = om.series,
                 "the two formats have different numbers of series"
             );
         }
         Exposition {
-            text,
-            gzip,
-            openmetrics: om,
-            openmetrics_gzip: om_gzip,
-            families: text_families,
-            series,
+            text: text.bytes,
+            gzip: text_gz.0,
+            openmetrics: om.parts,
+            openmetrics_gzip: om_gz.0,
+            families: text.families,
+            series: text.series,
             process_metrics: false,
-            text_resume,
-            openmetrics_resume: om_resume,
+            text_resume: text_gz.1,
+            openmetrics_resume: om_gz.1,
         }
     }
 
-    /// The cached buffer of `format`, complete (`gzip`: compressed; empty if
-    /// compression failed).
-    pub fn cached(&self, format: Format, gzip: bool) -> &Bytes {
-        match (format, gzip) {
-            (Format::Text, false) => &self.text,
-            (Format::Text, true) => &self.gzip,
-            (Format::OpenMetrics, false) => &self.openmetrics,
-            (Format::OpenMetrics, true) => &self.openmetrics_gzip,
-        }
+    /// The length of the OpenMetrics exposition.
+    pub fn openmetrics_len(&self) -> usize {
+        self.openmetrics.iter().map(Bytes::len).sum()
+    }
+
+    /// The OpenMetrics exposition in one buffer (a copy, for tests and tools).
+    pub fn openmetrics_bytes(&self) -> Vec<u8> {
+        self.openmetrics.concat()
+    }
+
+    /// Bytes this exposition holds: the text, the two gzip copies and
+    /// OpenMetrics' own metadata (its sample lines are the text's).
+    pub fn heap_bytes(&self) -> usize {
+        let text = self.text.as_ptr_range();
+        let own: usize = self
+            .openmetrics
+            .iter()
+            .filter(|b| !text.contains(&b.as_ptr()))
+            .map(Bytes::len)
+            .sum();
+        self.text.len() + self.gzip.len() + self.openmetrics_gzip.len() + own
     }
 
     /// The body of a scrape in `format` with `extra` (already encoded in
     /// that format; OpenMetrics without `# EOF`) after the cached families:
-    /// buffers to send in order, the first one the cached buffer itself
-    /// (shared, not copied), and whether they are gzip-compressed (asked
-    /// for with `gzip`, and possible: false only if compression failed).
+    /// buffers to send in order, sharing the cached ones (not copied), and
+    /// whether they are gzip-compressed (asked for with `gzip`, and possible:
+    /// false only if compression failed).
     pub fn body(&self, format: Format, gzip: bool, extra: &[u8]) -> (Vec<Bytes>, bool) {
-        let tail: &[u8] = match format {
-            Format::Text => b"",
-            Format::OpenMetrics => openmetrics::EOF.as_bytes(),
+        let (compressed, resume, tail): (&Bytes, Option<&Resume>, &[u8]) = match format {
+            Format::Text => (&self.gzip, self.text_resume.as_ref(), b""),
+            Format::OpenMetrics => (
+                &self.openmetrics_gzip,
+                self.openmetrics_resume.as_ref(),
+                openmetrics::EOF.as_bytes(),
+            ),
         };
-        let resume = match format {
-            Format::Text => self.text_resume.as_ref(),
-            Format::OpenMetrics => self.openmetrics_resume.as_ref(),
-        };
-        let compressed = self.cached(format, true);
         if gzip && !compressed.is_empty() {
             if extra.is_empty() {
                 return (vec![compressed.clone()], true);
@@ -152,56 +171,125 @@ impl Exposition {
                 return (vec![prefix, end], true);
             }
         }
-        let plain = self.cached(format, false);
-        if extra.is_empty() {
-            return (vec![plain.clone()], false);
+        let mut parts = match format {
+            Format::Text => vec![self.text.clone()],
+            Format::OpenMetrics => self.openmetrics.clone(),
+        };
+        if !extra.is_empty() {
+            if format == Format::OpenMetrics && parts.last().is_some_and(|b| b[..] == *tail) {
+                parts.pop();
+            }
+            let mut end = Vec::with_capacity(extra.len() + tail.len());
+            end.extend_from_slice(extra);
+            end.extend_from_slice(tail);
+            parts.push(Bytes::from(end));
         }
-        let cut = plain.len().saturating_sub(tail.len());
-        let mut end = Vec::with_capacity(extra.len() + tail.len());
-        end.extend_from_slice(extra);
-        end.extend_from_slice(tail);
-        (vec![plain.slice(..cut), Bytes::from(end)], false)
+        (parts, false)
     }
 }
 
-/// The text format: the buffer, its gzip copy and resume point, the
-/// number of families and series written.
-#[allow(clippy::type_complexity)]
-fn encode_text(families: &[Encodable]) -> ((Bytes, usize, usize), Bytes, Option<Resume>) {
+/// The text format, and where each family's sample lines are in it.
+struct Text {
+    bytes: Bytes,
+    /// Per family of `families` (`None`: not encoded): the byte range of
+    /// its sample lines.
+    samples: Vec<Option<std::ops::Range<usize>>>,
+    families: usize,
+    series: usize,
+}
+
+fn encode_text(families: &[Encodable]) -> Text {
     let encoder = TextEncoder::new();
     let mut text = String::with_capacity(families.len() * 512);
+    let mut samples = Vec::with_capacity(families.len());
     let (mut written, mut series) = (0, 0);
     for f in families {
+        let start = text.len();
         // Writing to a String cannot fail; the encoder only rejects empty or
         // unnamed families, which the builder never yields.
         match encoder.encode_utf8(std::slice::from_ref(&f.family), &mut text) {
             Ok(()) => {
                 written += 1;
                 series += f.family.get_metric().len();
+                // The metadata lines (`# HELP`, `# TYPE`) come first; no
+                // sample line starts with `#`.
+                let mut at = start;
+                while text[at..].starts_with('#') {
+                    at += text[at..].find('\n').map_or(text.len() - at, |i| i + 1);
+                }
+                samples.push(Some(at..text.len()));
             }
-            Err(e) => tracing::warn!(family = f.family.name(), error = %e, "family not encoded"),
+            Err(e) => {
+                text.truncate(start);
+                samples.push(None);
+                tracing::warn!(family = f.family.name(), error = %e, "family not encoded");
+            }
         }
     }
-    let (gz, resume) = compress(text.as_bytes(), b"");
     text.shrink_to_fit();
-    ((Bytes::from(text), written, series), gz, resume)
-}
-
-/// OpenMetrics: the buffer (with `# EOF`), its gzip copy and resume point
-/// (before `# EOF`), and the number of series written.
-fn encode_openmetrics(families: &[Encodable]) -> (Bytes, Bytes, Option<Resume>, usize) {
-    let mut om = String::with_capacity(families.len() * 512);
-    let mut series = 0;
-    for f in families {
-        series += openmetrics::write_family(&mut om, &f.family, f.kind, &f.unit);
+    Text {
+        bytes: Bytes::from(text),
+        samples,
+        families: written,
+        series,
     }
-    let (gz, resume) = compress(om.as_bytes(), openmetrics::EOF.as_bytes());
-    om.push_str(openmetrics::EOF);
-    om.shrink_to_fit();
-    (Bytes::from(om), gz, resume, series)
 }
 
-fn compress(body: &[u8], tail: &[u8]) -> (Bytes, Option<Resume>) {
+/// The OpenMetrics exposition as parts: its own lines and the text's
+/// sample lines.
+struct OpenMetricsParts {
+    parts: Vec<Bytes>,
+    series: usize,
+}
+
+impl OpenMetricsParts {
+    /// The parts before `# EOF`.
+    fn body_parts(&self) -> Vec<&[u8]> {
+        let n = self.parts.len().saturating_sub(1);
+        self.parts[..n].iter().map(|b| &b[..]).collect()
+    }
+}
+
+fn openmetrics_parts(families: &[Encodable], text: &Text) -> OpenMetricsParts {
+    enum Piece {
+        Own(std::ops::Range<usize>),
+        Text(std::ops::Range<usize>),
+    }
+    let mut own = String::with_capacity(families.len() * 256);
+    let mut pieces = Vec::with_capacity(families.len() * 2 + 1);
+    let mut series = 0;
+    for (f, samples) in families.iter().zip(&text.samples) {
+        // A family the text format left out is left out here too.
+        let Some(samples) = samples else { continue };
+        let start = own.len();
+        if openmetrics::shares_text_samples(&f.family, f.kind) {
+            if openmetrics::write_metadata(&mut own, &f.family, f.kind, &f.unit) {
+                pieces.push(Piece::Own(start..own.len()));
+                pieces.push(Piece::Text(samples.clone()));
+                series += f.family.get_metric().len();
+            }
+        } else {
+            series += openmetrics::write_family(&mut own, &f.family, f.kind, &f.unit);
+            pieces.push(Piece::Own(start..own.len()));
+        }
+    }
+    let start = own.len();
+    own.push_str(openmetrics::EOF);
+    pieces.push(Piece::Own(start..own.len()));
+    own.shrink_to_fit();
+    let own = Bytes::from(own);
+    let parts = pieces
+        .into_iter()
+        .map(|p| match p {
+            Piece::Own(r) => own.slice(r),
+            Piece::Text(r) => text.bytes.slice(r),
+        })
+        .filter(|b| !b.is_empty())
+        .collect();
+    OpenMetricsParts { parts, series }
+}
+
+fn compress(body: &[&[u8]], tail: &[u8]) -> (Bytes, Option<Resume>) {
     match gzip::member(body, tail, LEVEL) {
         Some((bytes, resume)) => (Bytes::from(bytes), Some(resume)),
         None => {

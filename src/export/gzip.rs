@@ -40,18 +40,25 @@ pub struct Resume {
     len: u64,
 }
 
-/// A gzip member of `body ++ tail`, and where `insert` can be put between
-/// them later ([`continue_with`]). `None` only if deflate fails, which an
-/// in-memory stream cannot.
-pub fn member(body: &[u8], tail: &[u8], level: Compression) -> Option<(Vec<u8>, Resume)> {
-    let mut out = Vec::with_capacity(body.len() / 6 + 64);
+/// A gzip member of `body ++ tail` (`body` given in parts, compressed as
+/// one stream), and where `insert` can be put between them later
+/// ([`continue_with`]). `None` only if deflate fails, which an in-memory
+/// stream cannot.
+pub fn member(body: &[&[u8]], tail: &[u8], level: Compression) -> Option<(Vec<u8>, Resume)> {
+    let len: usize = body.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(len / 8 + 64);
     out.extend_from_slice(&HEADER);
     let mut z = Compress::new(level, false);
-    deflate(&mut z, body, FlushCompress::Sync, &mut out)?;
+    let mut crc = crc32fast::Hasher::new();
+    for part in body {
+        deflate(&mut z, part, FlushCompress::None, &mut out)?;
+        crc.update(part);
+    }
+    deflate(&mut z, &[], FlushCompress::Sync, &mut out)?;
     let resume = Resume {
         prefix: out.len(),
-        crc: crc32fast::hash(body),
-        len: body.len() as u64,
+        crc: crc.finalize(),
+        len: len as u64,
     };
     let end = end(&resume, &[], tail, level)?;
     out.extend_from_slice(&end);
@@ -145,7 +152,7 @@ mod tests {
         for size in [0, 1, 100, 70_000, 1_000_000] {
             let body = data(size);
             for tail in [&b""[..], b"# EOF\n"] {
-                let (m, r) = member(&body, tail, Compression::default()).unwrap();
+                let (m, r) = member(&[&body], tail, Compression::default()).unwrap();
                 assert_eq!(gunzip(&[&m]), [&body[..], tail].concat(), "size {size}");
                 let cached = Bytes::from(m);
                 for insert in [&b""[..], b"process_open_fds 12\n", &data(200_000)] {
@@ -164,8 +171,28 @@ mod tests {
     }
 
     #[test]
+    fn a_body_in_parts_is_one_stream() {
+        let body = data(300_000);
+        let parts: Vec<&[u8]> = body.chunks(7_777).collect();
+        let (m, r) = member(&parts, b"# EOF\n", Compression::default()).unwrap();
+        assert_eq!(gunzip(&[&m]), [&body[..], b"# EOF\n"].concat());
+        let (whole, _) = member(&[&body], b"# EOF\n", Compression::default()).unwrap();
+        assert!(
+            m.len() < whole.len() + 64,
+            "parts compress as well as the whole"
+        );
+        let cached = Bytes::from(m);
+        let (prefix, end) =
+            continue_with(&cached, &r, b"x 1\n", b"# EOF\n", Compression::fast()).unwrap();
+        assert_eq!(
+            gunzip(&[&prefix, &end]),
+            [&body[..], b"x 1\n# EOF\n"].concat()
+        );
+    }
+
+    #[test]
     fn a_bad_resume_point_is_refused() {
-        let (m, r) = member(b"abc", b"", Compression::default()).unwrap();
+        let (m, r) = member(&[b"abc"], b"", Compression::default()).unwrap();
         let short = Bytes::from(m[..5].to_vec());
         assert!(continue_with(&short, &r, b"x", b"", Compression::fast()).is_none());
     }

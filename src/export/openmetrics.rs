@@ -87,15 +87,10 @@ pub fn family_name(name: &str, kind: Kind) -> &str {
 /// written as `# UNIT` only where the spec allows it. Returns the number of
 /// samples written (0 for a skipped family).
 pub fn write_family(out: &mut String, mf: &MetricFamily, kind: Kind, unit: &str) -> usize {
-    if Kind::of(mf).is_none() {
-        tracing::warn!(
-            family = mf.name(),
-            "histogram and summary families are not written as OpenMetrics"
-        );
+    if !write_metadata(out, mf, kind, unit) {
         return 0;
     }
-    let name = mf.name();
-    let family = family_name(name, kind);
+    let family = family_name(mf.name(), kind);
     // A counter sample is always `<family>_total`, an info sample
     // `<family>_info` (the proto name, when it has the suffix).
     let sample_suffix = match kind {
@@ -103,8 +98,34 @@ pub fn write_family(out: &mut String, mf: &MetricFamily, kind: Kind, unit: &str)
         Kind::Info => "_info",
         Kind::Gauge | Kind::Unknown => "",
     };
-    let sample_name_len = family.len() + sample_suffix.len();
+    out.reserve(mf.get_metric().len() * (family.len() + sample_suffix.len() + 64));
+    for m in mf.get_metric() {
+        out.push_str(family);
+        out.push_str(sample_suffix);
+        write_labels(out, m.get_label());
+        out.push(' ');
+        write_value(out, sample_value(m, mf.get_field_type()));
+        let ts = m.timestamp_ms();
+        if ts != 0 {
+            // Milliseconds in the proto, seconds in OpenMetrics.
+            let _ = write!(out, " {}", ts as f64 / 1000.0);
+        }
+        out.push('\n');
+    }
+    mf.get_metric().len()
+}
 
+/// Writes a family's metadata lines (`# TYPE`, `# UNIT`, `# HELP`); false,
+/// writing nothing, for a histogram or summary.
+pub fn write_metadata(out: &mut String, mf: &MetricFamily, kind: Kind, unit: &str) -> bool {
+    if Kind::of(mf).is_none() {
+        tracing::warn!(
+            family = mf.name(),
+            "histogram and summary families are not written as OpenMetrics"
+        );
+        return false;
+    }
+    let family = family_name(mf.name(), kind);
     out.push_str("# TYPE ");
     out.push_str(family);
     out.push(' ');
@@ -129,21 +150,31 @@ pub fn write_family(out: &mut String, mf: &MetricFamily, kind: Kind, unit: &str)
         escape_into(out, mf.help());
         out.push('\n');
     }
-    out.reserve(mf.get_metric().len() * (sample_name_len + 64));
-    for m in mf.get_metric() {
-        out.push_str(family);
-        out.push_str(sample_suffix);
-        write_labels(out, m.get_label());
-        out.push(' ');
-        write_value(out, sample_value(m, mf.get_field_type()));
-        let ts = m.timestamp_ms();
-        if ts != 0 {
-            // Milliseconds in the proto, seconds in OpenMetrics.
-            let _ = write!(out, " {}", ts as f64 / 1000.0);
-        }
-        out.push('\n');
-    }
-    mf.get_metric().len()
+    true
+}
+
+/// Whether the text format's sample lines of `mf` (as `prometheus`'s
+/// `TextEncoder` writes them) are also this writer's OpenMetrics sample
+/// lines for `kind`, byte for byte: the sample name is the proto name (a
+/// counter's ends with `_total`, an info's with `_info`), there are no
+/// timestamps (milliseconds there, seconds here) and every value is finite
+/// (the text encoder spells infinity `inf`). Label escaping and the number
+/// format are the same in both (`\\`, `\"`, `\n`; Rust's shortest form).
+pub fn shares_text_samples(mf: &MetricFamily, kind: Kind) -> bool {
+    let t = mf.get_field_type();
+    // `family_name` strips the suffix exactly when the name has it.
+    let stripped = family_name(mf.name(), kind) != mf.name();
+    let named = match kind {
+        Kind::Counter => t == MetricType::COUNTER && stripped,
+        Kind::Info => t == MetricType::GAUGE && stripped,
+        Kind::Gauge => t == MetricType::GAUGE,
+        Kind::Unknown => false,
+    };
+    named
+        && mf
+            .get_metric()
+            .iter()
+            .all(|m| m.timestamp_ms() == 0 && sample_value(m, t).is_finite())
 }
 
 fn sample_value(m: &Metric, t: MetricType) -> f64 {
