@@ -154,7 +154,7 @@ fn main() {
         }))
         .unwrap();
     let url = format!("http://{}/metrics", running.addr);
-    let measure = |gzip: bool| -> (Vec<Duration>, usize) {
+    let measure = |gzip: bool, openmetrics: bool| -> (Vec<Duration>, usize) {
         let c = reqwest::Client::builder().no_gzip().build().unwrap();
         rt.block_on(async {
             let mut lat = Vec::with_capacity(scrapes);
@@ -165,6 +165,9 @@ fn main() {
                 if gzip {
                     req = req.header("accept-encoding", "gzip");
                 }
+                if openmetrics {
+                    req = req.header("accept", "application/openmetrics-text;version=1.0.0");
+                }
                 let body = req.send().await.unwrap().bytes().await.unwrap();
                 lat.push(t.elapsed());
                 size = body.len();
@@ -173,8 +176,10 @@ fn main() {
             (lat, size)
         })
     };
-    let (plain, plain_size) = measure(false);
-    let (gz, gz_size) = measure(true);
+    let (plain, plain_size) = measure(false, false);
+    let (gz, gz_size) = measure(true, false);
+    let (om, om_size) = measure(false, true);
+    let (om_gz, om_gz_size) = measure(true, true);
 
     println!(
         "asc-perf-exporter benchmark ({} mode)",
@@ -199,7 +204,12 @@ fn main() {
         encoded.openmetrics_gzip.len(),
         encoded.heap_bytes()
     );
-    for (name, lat, size) in [("plain", &plain, plain_size), ("gzip", &gz, gz_size)] {
+    for (name, lat, size) in [
+        ("plain", &plain, plain_size),
+        ("gzip", &gz, gz_size),
+        ("om", &om, om_size),
+        ("om gz", &om_gz, om_gz_size),
+    ] {
         println!(
             "scrape {name:5}: {scrapes} scrapes, {size} bytes, p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms",
             pct(lat, 0.5).as_secs_f64() * 1e3,

@@ -298,3 +298,144 @@ fn compress(body: &[&[u8]], tail: &[u8]) -> (Bytes, Option<Resume>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use ::prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricType};
+
+    use super::*;
+
+    fn family(name: &str, t: MetricType, value: f64, timestamp_ms: i64) -> MetricFamily {
+        let mut lp = LabelPair::default();
+        lp.set_name("app".into());
+        lp.set_value("Odd \"q\" b\\s\nn".into());
+        let mut m = Metric::from_label(vec![lp]);
+        if t == MetricType::COUNTER {
+            let mut c = Counter::default();
+            c.set_value(value);
+            m.set_counter(c);
+        } else {
+            let mut g = Gauge::default();
+            g.set_value(value);
+            m.set_gauge(g);
+        }
+        if timestamp_ms != 0 {
+            m.set_timestamp_ms(timestamp_ms);
+        }
+        let mut mf = MetricFamily::default();
+        mf.set_name(name.into());
+        mf.set_help(format!("Help of {name}."));
+        mf.set_field_type(t);
+        mf.set_metric(vec![m]);
+        mf
+    }
+
+    fn encodable(mf: MetricFamily, kind: Kind, unit: &str) -> Encodable {
+        Encodable {
+            family: mf,
+            kind,
+            unit: unit.into(),
+        }
+    }
+
+    fn exposition() -> Exposition {
+        Exposition::encode(&[
+            encodable(
+                family("a_total", MetricType::COUNTER, 5.0, 0),
+                Kind::Counter,
+                "",
+            ),
+            encodable(family("b_info", MetricType::GAUGE, 1.0, 0), Kind::Info, ""),
+            encodable(
+                family("c_seconds", MetricType::GAUGE, 0.7687, 0),
+                Kind::Gauge,
+                "seconds",
+            ),
+            // A timestamp: written by the OpenMetrics writer (in seconds).
+            encodable(family("d", MetricType::GAUGE, 2.0, 1500), Kind::Gauge, ""),
+        ])
+    }
+
+    fn gunzip(parts: &[Bytes]) -> Vec<u8> {
+        let all = parts.concat();
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&all[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn openmetrics_shares_the_text_sample_lines() {
+        let e = exposition();
+        assert_eq!((e.families, e.series), (4, 4));
+        let om = String::from_utf8(e.openmetrics_bytes()).unwrap();
+        assert_eq!(
+            om,
+            "# TYPE a counter\n# HELP a Help of a_total.\n\
+             a_total{app=\"Odd \\\"q\\\" b\\\\s\\nn\"} 5\n\
+             # TYPE b info\n# HELP b Help of b_info.\n\
+             b_info{app=\"Odd \\\"q\\\" b\\\\s\\nn\"} 1\n\
+             # TYPE c_seconds gauge\n# UNIT c_seconds seconds\n# HELP c_seconds Help of c_seconds.\n\
+             c_seconds{app=\"Odd \\\"q\\\" b\\\\s\\nn\"} 0.7687\n\
+             # TYPE d gauge\n# HELP d Help of d.\n\
+             d{app=\"Odd \\\"q\\\" b\\\\s\\nn\"} 2 1.5\n\
+             # EOF\n"
+        );
+        // The sample lines of a, b and c are slices of the text buffer.
+        let text = e.text.as_ptr_range();
+        let shared: Vec<&[u8]> = e
+            .openmetrics
+            .iter()
+            .filter(|b| text.contains(&b.as_ptr()))
+            .map(|b| &b[..])
+            .collect();
+        assert_eq!(shared.len(), 3);
+        assert!(shared.iter().all(|s| s.starts_with(b"a_total{")
+            || s.starts_with(b"b_info{")
+            || s.starts_with(b"c_seconds{")));
+        // Text: the d sample keeps its millisecond timestamp.
+        let text = std::str::from_utf8(&e.text).unwrap();
+        assert!(text.contains("} 2 1500\n"), "{text}");
+        assert_eq!(gunzip(&[e.openmetrics_gzip.clone()]), om.as_bytes());
+        assert_eq!(gunzip(&[e.gzip.clone()]), text.as_bytes());
+    }
+
+    #[test]
+    fn a_scrape_puts_its_part_before_the_end() {
+        let e = exposition();
+        let extra = b"process_open_fds 9\n";
+        let om = e.openmetrics_bytes();
+        let om_with = [&om[..om.len() - 6], extra, b"# EOF\n"].concat();
+        let text_with = [&e.text[..], extra].concat();
+        for (format, want) in [(Format::Text, &text_with), (Format::OpenMetrics, &om_with)] {
+            let (plain, gz) = e.body(format, false, extra);
+            assert!(!gz);
+            assert_eq!(&plain.concat(), want, "{format:?}");
+            let (parts, gz) = e.body(format, true, extra);
+            assert!(gz);
+            assert_eq!(parts.len(), 2, "the cached prefix and a new end");
+            assert_eq!(&gunzip(&parts), want, "{format:?} gzip");
+            // Nothing to add: the cached buffers themselves.
+            let (parts, gz) = e.body(format, true, b"");
+            assert!(gz && parts.len() == 1);
+            let (parts, _) = e.body(format, false, b"");
+            let cached = match format {
+                Format::Text => e.text.to_vec(),
+                Format::OpenMetrics => om.clone(),
+            };
+            assert_eq!(parts.concat(), cached);
+        }
+        // Without a gzip copy (compression failed): plain, as asked or not.
+        let broken = Exposition {
+            gzip: Bytes::new(),
+            openmetrics_gzip: Bytes::new(),
+            ..e.clone()
+        };
+        let (parts, gz) = broken.body(Format::OpenMetrics, true, extra);
+        assert!(!gz);
+        assert_eq!(parts.concat(), om_with);
+    }
+}

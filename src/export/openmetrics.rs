@@ -364,6 +364,47 @@ mod tests {
         assert_eq!(v, "+Inf -Inf NaN 3 0.1 ");
     }
 
+    /// What `shares_text_samples` promises: for such a family, this
+    /// writer's sample lines are the text encoder's, byte for byte.
+    #[test]
+    fn sample_lines_equal_the_text_encoders() {
+        let odd: &[(&str, &str)] = &[("app", "Odd \"q\" b\\s\nn"), ("v", "1.10")];
+        for (name, t, kind, values) in [
+            ("x_total", MetricType::COUNTER, Kind::Counter, [5.0, 1e21]),
+            ("x_info", MetricType::GAUGE, Kind::Info, [1.0, 1.0]),
+            (
+                "x_seconds",
+                MetricType::GAUGE,
+                Kind::Gauge,
+                [0.7687, -1.5e-7],
+            ),
+        ] {
+            let mf = family(name, t, "h", &[(odd, values[0]), (&[], values[1])]);
+            assert!(shares_text_samples(&mf, kind), "{name}");
+            let text = ::prometheus::TextEncoder::new()
+                .encode_to_string(std::slice::from_ref(&mf))
+                .unwrap();
+            let samples = |s: &str| -> String {
+                s.lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .map(|l| format!("{l}\n"))
+                    .collect()
+            };
+            assert_eq!(samples(&write(&mf, kind, "")), samples(&text), "{name}");
+        }
+        let inf = family("g", MetricType::GAUGE, "h", &[(&[], f64::INFINITY)]);
+        assert!(!shares_text_samples(&inf, Kind::Gauge), "text writes `inf`");
+        let counter = family("c", MetricType::COUNTER, "h", &[(&[], 1.0)]);
+        assert!(!shares_text_samples(&counter, Kind::Counter), "no _total");
+        let mut stamped = family("s", MetricType::GAUGE, "h", &[(&[], 1.0)]);
+        stamped.mut_metric()[0].set_timestamp_ms(1500);
+        assert!(
+            !shares_text_samples(&stamped, Kind::Gauge),
+            "timestamps differ"
+        );
+        assert!(write(&stamped, Kind::Gauge, "").contains("\ns 1 1.5\n"));
+    }
+
     #[test]
     fn family_names() {
         assert_eq!(family_name("a_total", Kind::Counter), "a");
