@@ -399,8 +399,11 @@ mod tests {
         // Text: the d sample keeps its millisecond timestamp.
         let text = std::str::from_utf8(&e.text).unwrap();
         assert!(text.contains("} 2 1500\n"), "{text}");
-        assert_eq!(gunzip(&[e.openmetrics_gzip.clone()]), om.as_bytes());
-        assert_eq!(gunzip(&[e.gzip.clone()]), text.as_bytes());
+        assert_eq!(
+            gunzip(std::slice::from_ref(&e.openmetrics_gzip)),
+            om.as_bytes()
+        );
+        assert_eq!(gunzip(std::slice::from_ref(&e.gzip)), text.as_bytes());
     }
 
     #[test]

@@ -430,6 +430,7 @@ fn encodable_with_stats(snapshot: &Snapshot, meta: &BuildMeta, live: &LiveStats)
             let kind = if INFO.contains(&family.name()) {
                 Kind::Info
             } else {
+                // The builder makes gauges and counters only.
                 Kind::of(&family)?
             };
             Some(Encodable {
