@@ -4,7 +4,8 @@
 //! - the CPU time one full refresh costs the exporter (client, decoding,
 //!   snapshot), measured with `getrusage(RUSAGE_THREAD)` on a single-thread
 //!   runtime so the in-process simulator (on its own threads) is not counted;
-//! - the CPU time of encoding the exposition (once per refresh);
+//! - the CPU time of encoding the exposition (once per refresh, both
+//!   formats, all threads) and the bytes it holds;
 //! - `/metrics` scrape latency (p50/p90/p99) with and without gzip, and the
 //!   ratio of a scrape to an encode, which shows a scrape copies a buffer.
 //!
@@ -27,6 +28,17 @@ fn thread_cpu() -> Duration {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage writes into the struct we own.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    assert_eq!(rc, 0, "getrusage failed");
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// CPU time of the whole process: the encoder compresses the two formats on
+/// two threads (the simulator is idle while it runs).
+fn process_cpu() -> Duration {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     assert_eq!(rc, 0, "getrusage failed");
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(ru.ru_utime) + tv(ru.ru_stime)
@@ -113,9 +125,9 @@ fn main() {
     let requests = client.stats().total_requests();
 
     let meta = service::build_meta();
-    let cpu1 = thread_cpu();
+    let cpu1 = process_cpu();
     let encoded = prometheus::encode(&snap, &meta);
-    let encode_cpu = thread_cpu() - cpu1;
+    let encode_cpu = process_cpu() - cpu1;
 
     // Scrape latency through the real server (exporter started from saved state, no refresh).
     let state = tempfile::tempdir().unwrap();
@@ -142,7 +154,7 @@ fn main() {
         }))
         .unwrap();
     let url = format!("http://{}/metrics", running.addr);
-    let measure = |gzip: bool| -> (Vec<Duration>, usize) {
+    let measure = |gzip: bool, openmetrics: bool| -> (Vec<Duration>, usize) {
         let c = reqwest::Client::builder().no_gzip().build().unwrap();
         rt.block_on(async {
             let mut lat = Vec::with_capacity(scrapes);
@@ -153,6 +165,9 @@ fn main() {
                 if gzip {
                     req = req.header("accept-encoding", "gzip");
                 }
+                if openmetrics {
+                    req = req.header("accept", "application/openmetrics-text;version=1.0.0");
+                }
                 let body = req.send().await.unwrap().bytes().await.unwrap();
                 lat.push(t.elapsed());
                 size = body.len();
@@ -161,8 +176,10 @@ fn main() {
             (lat, size)
         })
     };
-    let (plain, plain_size) = measure(false);
-    let (gz, gz_size) = measure(true);
+    let (plain, plain_size) = measure(false, false);
+    let (gz, gz_size) = measure(true, false);
+    let (om, om_size) = measure(false, true);
+    let (om_gz, om_gz_size) = measure(true, true);
 
     println!(
         "asc-perf-exporter benchmark ({} mode)",
@@ -179,12 +196,20 @@ fn main() {
         refresh_cpu.as_secs_f64() * 1e3 / requests.max(1) as f64
     );
     println!(
-        "encode (once per refresh): CPU {:.2} ms, {} bytes text, {} bytes gzip",
+        "encode (once per refresh, both formats): CPU {:.2} ms, {} bytes text, {} bytes gzip; {} bytes OpenMetrics, {} bytes gzip; {} bytes held",
         encode_cpu.as_secs_f64() * 1e3,
         encoded.text.len(),
-        encoded.gzip.len()
+        encoded.gzip.len(),
+        encoded.openmetrics_len(),
+        encoded.openmetrics_gzip.len(),
+        encoded.heap_bytes()
     );
-    for (name, lat, size) in [("plain", &plain, plain_size), ("gzip", &gz, gz_size)] {
+    for (name, lat, size) in [
+        ("plain", &plain, plain_size),
+        ("gzip", &gz, gz_size),
+        ("om", &om, om_size),
+        ("om gz", &om_gz, om_gz_size),
+    ] {
         println!(
             "scrape {name:5}: {scrapes} scrapes, {size} bytes, p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms",
             pct(lat, 0.5).as_secs_f64() * 1e3,

@@ -205,11 +205,13 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
 
     // Prometheus output: encode once per snapshot, and again when the
     // self-metrics that change between refreshes (OTLP exports, state
-    // writes) change; off the async workers.
+    // writes) change; off the async workers. The process metrics are read
+    // by each scrape instead (unless web.disable_exporter_metrics).
     if config.prometheus.enabled {
         let mut rx = rx.clone();
         let target = exposition.clone();
         let meta = Arc::new(build_meta());
+        let process_metrics = !config.web.disable_exporter_metrics;
         let shutdown = shutdown.clone();
         let otlp = otlp_stats.clone();
         let state = store.as_ref().map(|s| s.stats().clone());
@@ -226,6 +228,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
             rx.borrow_and_update().clone(),
             &meta,
             &live_now(),
+            process_metrics,
         ))));
         tasks.push(tokio::spawn(async move {
             loop {
@@ -251,9 +254,18 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
                 let meta = meta.clone();
                 let live = live_now();
                 let started = std::time::Instant::now();
-                match tokio::task::spawn_blocking(move || encode_snapshot(snap, &meta, &live)).await {
+                match tokio::task::spawn_blocking(move || {
+                    encode_snapshot(snap, &meta, &live, process_metrics)
+                })
+                .await
+                {
                     Ok(exp) => {
-                        tracing::debug!(elapsed = ?started.elapsed(), bytes = exp.text.len(), "exposition encoded");
+                        tracing::debug!(
+                            elapsed = ?started.elapsed(),
+                            text_bytes = exp.text.len(),
+                            openmetrics_bytes = exp.openmetrics.len(),
+                            "exposition encoded"
+                        );
                         target.store(Some(Arc::new(exp)));
                     }
                     Err(e) => tracing::error!(error = %e, "encoding the exposition failed"),
@@ -333,11 +345,18 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     })
 }
 
-fn encode_snapshot(s: Option<Arc<Snapshot>>, meta: &BuildMeta, live: &LiveStats) -> Exposition {
-    match s {
+fn encode_snapshot(
+    s: Option<Arc<Snapshot>>,
+    meta: &BuildMeta,
+    live: &LiveStats,
+    process_metrics: bool,
+) -> Exposition {
+    let mut exp = match s {
         Some(s) => prometheus::encode_with_stats(&s, meta, live),
         None => prometheus::encode_with_stats(&Snapshot::default(), meta, live),
-    }
+    };
+    exp.process_metrics = process_metrics;
+    exp
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.

@@ -213,6 +213,35 @@ fn alerts() -> Vec<Value> {
     out
 }
 
+/// Where `runbook_url` points without a `runbook_base` external label: the
+/// repository's runbooks (docs/runbooks.md, "Runbook links").
+const RUNBOOK_BASE: &str =
+    "https://github.com/asc-perf-exporter/asc-perf-exporter/blob/main/docs/runbooks.md";
+
+#[test]
+fn runbook_base_default_is_an_absolute_link_to_the_runbooks() {
+    // One home for the project: Cargo.toml's `repository`.
+    assert_eq!(
+        RUNBOOK_BASE,
+        format!(
+            "{}/blob/main/docs/runbooks.md",
+            env!("CARGO_PKG_REPOSITORY")
+        )
+    );
+    let url = url::Url::parse(RUNBOOK_BASE).expect("an absolute URL");
+    assert_eq!(url.scheme(), "https");
+    assert!(url.path().ends_with("/docs/runbooks.md"), "{url}");
+    let runbooks = std::fs::read_to_string(repo().join("docs/runbooks.md")).unwrap();
+    assert!(
+        runbooks.contains(RUNBOOK_BASE) && runbooks.contains("runbook_base"),
+        "docs/runbooks.md documents the default base and the external label"
+    );
+    // One unit test sets the external label and expects its base.
+    let tests = std::fs::read_to_string(repo().join("alerts/tests/exporter.test.yml")).unwrap();
+    assert!(tests.contains("runbook_base: https://wiki.example.com/ops/asc-runbooks"));
+    assert!(tests.contains("\"https://wiki.example.com/ops/asc-runbooks#ascstatewritefailing\""));
+}
+
 #[test]
 fn every_alert_is_documented_labelled_and_unit_tested_both_ways() {
     let runbooks = std::fs::read_to_string(repo().join("docs/runbooks.md")).unwrap();
@@ -223,6 +252,7 @@ fn every_alert_is_documented_labelled_and_unit_tested_both_ways() {
         .collect();
     let mut fires = BTreeSet::new();
     let mut silent = BTreeSet::new();
+    let mut expected_runbook_urls = BTreeSet::new();
     for file in yml_files(&repo().join("alerts/tests")) {
         let doc: Value = serde_norway::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         for test in doc["tests"].as_sequence().unwrap() {
@@ -232,6 +262,11 @@ fn every_alert_is_documented_labelled_and_unit_tested_both_ways() {
                     Some(a) if !a.is_empty() => fires.insert(name),
                     _ => silent.insert(name),
                 };
+                for a in t["exp_alerts"].as_sequence().into_iter().flatten() {
+                    if let Some(url) = a["exp_annotations"]["runbook_url"].as_str() {
+                        expected_runbook_urls.insert(url.to_string());
+                    }
+                }
             }
         }
     }
@@ -272,8 +307,15 @@ fn every_alert_is_documented_labelled_and_unit_tested_both_ways() {
         let anchor = name.to_lowercase();
         assert_eq!(
             alert["annotations"]["runbook_url"].as_str(),
-            Some(format!("docs/runbooks.md#{anchor}").as_str()),
-            "{name}: runbook_url"
+            Some(
+                format!("{{{{ or $externalLabels.runbook_base \"{RUNBOOK_BASE}\" }}}}#{anchor}")
+                    .as_str()
+            ),
+            "{name}: runbook_url is the runbook base (the `runbook_base` external label, or the default) and the alert's anchor"
+        );
+        assert!(
+            expected_runbook_urls.contains(&format!("{RUNBOOK_BASE}#{anchor}")),
+            "{name}: no unit test expects its absolute runbook_url"
         );
         assert!(
             anchors.contains(&anchor),

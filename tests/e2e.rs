@@ -13,6 +13,10 @@
 //!   `AscHighImpactRegression` reach the webhook through Alertmanager
 //!   (`firing`), and switching back to `baseline` resolves it (`resolved`).
 //!
+//! A second test has Prometheus scrape with OpenMetrics negotiated (what
+//! Debian's Prometheus 2.42 does by default) and checks the target, its
+//! samples and the OpenMetrics metadata (types, units).
+//!
 //! The alert rules use `for: 0m` on Apple-data alerts (the data changes at
 //! most daily, see the rule file), so the production rules are loaded as-is,
 //! without a test-only override.
@@ -1011,8 +1015,9 @@ scrape_configs:
         "summary names version and metric: {ann}"
     );
     assert_eq!(
-        ann["runbook_url"], "docs/runbooks.md#aschighimpactregression",
-        "{ann}"
+        ann["runbook_url"],
+        "https://github.com/asc-perf-exporter/asc-perf-exporter/blob/main/docs/runbooks.md#aschighimpactregression",
+        "an absolute link (no runbook_base external label: the default): {ann}"
     );
     assert!(
         firing["labels"]["app"]
@@ -1157,6 +1162,153 @@ async fn alert_states_after(
         }
     }
     (!states.is_empty()).then_some(states)
+}
+
+/// Debian's Prometheus (2.42) scrapes the exporter with OpenMetrics
+/// negotiated: 2.42 has no `scrape_protocols` (added in 2.49) and always
+/// asks for `application/openmetrics-text;version=1.0.0` first, with
+/// `Accept-Encoding: gzip`. The target is up with the exporter's samples and
+/// the process metrics (which come after the cached gzip part: Go's gzip
+/// reader decodes the continued member), and the metadata API shows the
+/// OpenMetrics parser read it: an `info` type and units exist in OpenMetrics
+/// only (the text format would give `asc_exporter_build_info` as a gauge
+/// and no units).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_openmetrics() {
+    let Some(tools) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut stack = Stack {
+        procs: Vec::new(),
+        started: Instant::now(),
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+
+    let exporter_port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_asc-perf-exporter"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ASC_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args([
+        "serve",
+        "--demo",
+        "--demo-apps",
+        "1",
+        "--builds-per-app",
+        "1",
+    ])
+    .arg("--demo-listen")
+    .arg("127.0.0.1:0")
+    .arg("--listen")
+    .arg(format!("127.0.0.1:{exporter_port}"));
+    stack
+        .procs
+        .push(Proc::spawn("exporter", &mut cmd, dir.path()));
+
+    let prom_port = free_port();
+    let prom_config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &prom_config,
+        format!(
+            r#"global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: asc-perf-exporter
+    static_configs:
+      - targets: ["127.0.0.1:{exporter_port}"]
+"#
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(&tools.prometheus);
+    cmd.arg(format!("--config.file={}", prom_config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("prom-data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"));
+    stack
+        .procs
+        .push(Proc::spawn("prometheus", &mut cmd, dir.path()));
+    let api = Api {
+        http: http.clone(),
+        prom: format!("http://127.0.0.1:{prom_port}"),
+    };
+    let t = Duration::from_secs(60);
+
+    // The target is up with no scrape error, and the exporter's data, the
+    // process metrics and a counter are in Prometheus.
+    let targets_url = format!("{}/api/v1/targets", api.prom);
+    stack
+        .wait_for("the target is up", t, || async {
+            let data = api.get_json(&targets_url, &[]).await?;
+            let target = data["activeTargets"].as_array()?.first()?.clone();
+            (target["health"] == "up" && target["lastError"] == "").then_some(())
+        })
+        .await;
+    for expr in [
+        r#"up{job="asc-perf-exporter"} == 1"#,
+        "asc_exporter_build_info == 1",
+        "asc_app_latest_version_info",
+        "asc_data_available",
+        "asc_api_requests_total",
+        "process_open_fds > 0",
+        "process_start_time_seconds > 0",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes > 0",
+    ] {
+        stack
+            .wait_for(&format!("{expr} has data"), t, || async {
+                let r = api.query(expr).await?;
+                (!r.is_empty()).then_some(())
+            })
+            .await;
+    }
+
+    // OpenMetrics metadata: types and units as the exporter declared them.
+    let metadata_url = format!("{}/api/v1/metadata", api.prom);
+    let metadata = |metric: &'static str| {
+        let api = &api;
+        let url = metadata_url.clone();
+        async move {
+            let data = api.get_json(&url, &[("metric", metric)]).await?;
+            let m = data[metric].as_array()?.first()?.clone();
+            Some((
+                m["type"].as_str()?.to_string(),
+                m["unit"].as_str().unwrap_or("").to_string(),
+            ))
+        }
+    };
+    for (family, kind, unit) in [
+        ("asc_exporter_build", "info", ""),
+        ("asc_app_latest_version", "info", ""),
+        ("asc_api_requests", "counter", ""),
+        ("asc_exporter_refresh_duration_seconds", "gauge", "seconds"),
+        ("asc_launch_time_seconds", "gauge", "seconds"),
+        ("process_cpu_seconds", "counter", "seconds"),
+        ("process_resident_memory_bytes", "gauge", "bytes"),
+    ] {
+        let got = stack
+            .wait_for(&format!("metadata of {family}"), t, || metadata(family))
+            .await;
+        assert_eq!(
+            got,
+            (kind.to_string(), unit.to_string()),
+            "{family}: as written in the OpenMetrics exposition"
+        );
+    }
+    assert!(
+        metadata("asc_exporter_build_info").await.is_none(),
+        "no text-format metadata for the info family's sample name"
+    );
+    eprintln!(
+        "[e2e] OpenMetrics scrape done in {:.1}s",
+        stack.started.elapsed().as_secs_f64()
+    );
 }
 
 fn latest_versions(result: &[Value]) -> BTreeMap<String, String> {

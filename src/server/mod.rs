@@ -14,6 +14,7 @@ pub mod fdlimit;
 pub mod landing;
 pub mod limit;
 pub mod listener;
+pub mod metrics;
 pub mod policy;
 pub mod ready;
 pub mod webconfig;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::watch;
@@ -32,9 +33,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::export::prometheus::Exposition;
 use crate::refresh::Snapshot;
-
-/// Prometheus text format 0.0.4.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[derive(Clone)]
 pub struct ServerState {
@@ -95,7 +93,7 @@ impl Default for TelemetryPath {
 /// The exporter's routes. Wrap them with [`secure`] to apply the web
 /// configuration file.
 pub fn router(state: ServerState) -> Router {
-    let mut metrics_route = get(metrics);
+    let mut metrics_route = get(metrics::metrics);
     if state.max_requests > 0 {
         metrics_route = metrics_route.route_layer(axum::middleware::from_fn_with_state(
             limit::InFlightLimit::new(state.max_requests),
@@ -145,56 +143,6 @@ pub async fn serve(
     listener::serve_all(listeners, app, limits, stats, web, shutdown).await
 }
 
-/// Whether `Accept-Encoding` allows gzip (a `gzip` token without `q=0`).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            let q_zero = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
-        })
-}
-
-async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> Response {
-    if !state.metrics_enabled {
-        return (
-            StatusCode::NOT_FOUND,
-            "the Prometheus output is disabled (prometheus.enabled: false)\n",
-        )
-            .into_response();
-    }
-    let Some(exp) = state.exposition.load_full() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "exposition not encoded yet\n",
-        )
-            .into_response();
-    };
-    let mut resp = if accepts_gzip(&headers) && !exp.gzip.is_empty() {
-        let mut r = exp.gzip.clone().into_response();
-        r.headers_mut()
-            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        r
-    } else {
-        exp.text.clone().into_response()
-    };
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    resp.headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    resp
-}
-
 async fn ready(State(state): State<ServerState>) -> Response {
     let snap = state.snapshots.borrow().clone();
     match ready::readiness(snap.as_deref(), &state.apps) {
@@ -229,19 +177,5 @@ mod tests {
             let e = TelemetryPath::new(bad).unwrap_err();
             assert!(e.contains("web.telemetry_path"), "{bad:?}: {e}");
         }
-    }
-
-    #[test]
-    fn gzip_negotiation() {
-        let h = |v: &str| {
-            let mut m = HeaderMap::new();
-            m.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
-            m
-        };
-        assert!(accepts_gzip(&h("gzip")));
-        assert!(accepts_gzip(&h("deflate, gzip;q=0.5")));
-        assert!(!accepts_gzip(&h("gzip;q=0")));
-        assert!(!accepts_gzip(&h("identity")));
-        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 }

@@ -1,7 +1,9 @@
 //! Parses a text exposition with the Prometheus project's own Python client
 //! parser (`prometheus_client.parser`), the reference implementation of the
-//! text format outside Go. `.ci/run` installs it; a missing parser fails the
-//! test loudly instead of skipping.
+//! text format outside Go, and an OpenMetrics exposition with its
+//! OpenMetrics parser (`prometheus_client.openmetrics.parser`, which checks
+//! `# EOF`, units against names, info values and name clashes). `.ci/run`
+//! installs it; a missing parser fails the test loudly instead of skipping.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -9,12 +11,15 @@ use std::process::{Command, Stdio};
 
 const SCRIPT: &str = r#"
 import json, sys
-from prometheus_client.parser import text_string_to_metric_families
+if sys.argv[1] == "openmetrics":
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+else:
+    from prometheus_client.parser import text_string_to_metric_families
 out = []
 for fam in text_string_to_metric_families(sys.stdin.read()):
     for s in fam.samples:
         out.append({"family": fam.name, "type": fam.type, "help": fam.documentation,
-                    "name": s.name, "labels": s.labels, "value": s.value})
+                    "unit": fam.unit, "name": s.name, "labels": s.labels, "value": s.value})
 json.dump(out, sys.stdout)
 "#;
 
@@ -24,6 +29,8 @@ pub struct Sample {
     pub family: String,
     pub kind: String,
     pub help: String,
+    /// The family's unit (OpenMetrics `# UNIT`; always empty in the text format).
+    pub unit: String,
     /// The sample's own name, as exposed.
     pub name: String,
     pub labels: BTreeMap<String, String>,
@@ -33,9 +40,20 @@ pub struct Sample {
 /// Every sample of the exposition. Panics with the parser's message when the
 /// exposition is malformed.
 pub fn parse(text: &str) -> Vec<Sample> {
+    run_parser("text", text)
+}
+
+/// Every sample of an OpenMetrics exposition (family names as OpenMetrics
+/// has them: a counter's without `_total`, an info's without `_info`).
+/// Panics with the parser's message when the exposition is malformed.
+pub fn parse_openmetrics(text: &str) -> Vec<Sample> {
+    run_parser("openmetrics", text)
+}
+
+fn run_parser(format: &str, text: &str) -> Vec<Sample> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let mut child = Command::new(&python)
-        .args(["-c", SCRIPT])
+        .args(["-c", SCRIPT, format])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -65,6 +83,7 @@ pub fn parse(text: &str) -> Vec<Sample> {
             family: r["family"].as_str().unwrap().to_string(),
             kind: r["type"].as_str().unwrap().to_string(),
             help: r["help"].as_str().unwrap_or("").to_string(),
+            unit: r["unit"].as_str().unwrap_or("").to_string(),
             name: r["name"].as_str().unwrap().to_string(),
             labels: r["labels"]
                 .as_object()

@@ -1,0 +1,414 @@
+//! The naming and unit rules of the metric contract (`CONTRACT.md`,
+//! `docs/metrics.md`), shared by the Prometheus and the OTLP outputs: how an
+//! Apple unit is converted and named ([`unit_mapping`]), and how an Apple
+//! metric identifier becomes a family name ([`metric_family_name`],
+//! [`snake_case`]).
+
+/// How an Apple unit is exported: the name suffix, the factor to the base
+/// unit, and the UCUM unit for OTLP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitMapping {
+    /// `seconds`, `bytes`, `ratio`, the snake_case of an unknown unit, or
+    /// `""` when Apple gives no unit.
+    pub suffix: String,
+    /// Multiply Apple's value by this to get the exported value.
+    pub factor: f64,
+    /// UCUM: `s`, `By`, `1`, `{<suffix>}` for an unknown unit, `""` for none.
+    pub ucum: String,
+}
+
+impl UnitMapping {
+    /// No unit: no suffix, no conversion.
+    pub fn none() -> Self {
+        Self {
+            suffix: String::new(),
+            factor: 1.0,
+            ucum: String::new(),
+        }
+    }
+
+    /// No suffix, a UCUM annotation only (`{request}` on a counter).
+    pub(crate) fn annotation(ucum: &str) -> Self {
+        Self {
+            suffix: String::new(),
+            factor: 1.0,
+            ucum: ucum.to_string(),
+        }
+    }
+
+    pub(crate) fn known(suffix: &str, factor: f64, ucum: &str) -> Self {
+        Self {
+            suffix: suffix.to_string(),
+            factor,
+            ucum: ucum.to_string(),
+        }
+    }
+
+    /// Whether the unit is one of the base units (`seconds`, `bytes`,
+    /// `ratio`) the exporter converts to.
+    pub fn is_base_unit(&self) -> bool {
+        matches!(self.suffix.as_str(), "seconds" | "bytes" | "ratio")
+    }
+
+    /// Converts a value in Apple's unit to the exported unit. Powers of ten
+    /// are applied by shifting the decimal exponent of the value's shortest
+    /// representation, so 768.7 ms is exactly `0.7687`, not
+    /// `0.7687000000000001`.
+    pub fn convert(&self, value: f64) -> f64 {
+        scale(value, self.factor)
+    }
+
+    /// A phrase for HELP texts: `in seconds`, `as a ratio (0-1)`, ...
+    pub(crate) fn phrase(&self) -> String {
+        match self.suffix.as_str() {
+            "" => "(Apple gives no unit)".to_string(),
+            "seconds" => "in seconds".to_string(),
+            "bytes" => "in bytes".to_string(),
+            "ratio" => "as a ratio (1 = 100 %)".to_string(),
+            other => format!("in Apple's unit {other} (not converted)"),
+        }
+    }
+}
+
+/// Multiplies `value` by `factor`; exact decimal shift when `factor` is a
+/// power of ten.
+pub(crate) fn scale(value: f64, factor: f64) -> f64 {
+    if factor == 1.0 || !value.is_finite() {
+        return value * factor;
+    }
+    let f = format!("{factor:e}");
+    let shift = match f.split_once('e') {
+        Some(("1", exp)) => exp.parse::<i32>().ok(),
+        _ => None,
+    };
+    let Some(shift) = shift else {
+        return value * factor;
+    };
+    let v = format!("{value:e}");
+    match v.split_once('e') {
+        Some((mantissa, exp)) => match exp.parse::<i32>() {
+            Ok(exp) => format!("{mantissa}e{}", exp + shift)
+                .parse::<f64>()
+                .unwrap_or(value * factor),
+            Err(_) => value * factor,
+        },
+        None => value * factor,
+    }
+}
+
+/// A unit we convert exactly, by its exact spelling (abbreviations are
+/// case-sensitive: `Mb` would be megabits) or its long name (any case).
+fn known_unit(unit: &str) -> Option<UnitMapping> {
+    let u = unit.trim();
+    let (suffix, factor, ucum) = match u {
+        "ms" | "msec" => ("seconds", 1e-3, "s"),
+        "s" | "sec" | "secs" => ("seconds", 1.0, "s"),
+        "µs" | "μs" | "us" => ("seconds", 1e-6, "s"),
+        "ns" => ("seconds", 1e-9, "s"),
+        "min" => ("seconds", 60.0, "s"),
+        "h" | "hr" => ("seconds", 3600.0, "s"),
+        "B" => ("bytes", 1.0, "By"),
+        "kB" | "KB" => ("bytes", 1e3, "By"),
+        "MB" => ("bytes", 1e6, "By"),
+        "GB" => ("bytes", 1e9, "By"),
+        "TB" => ("bytes", 1e12, "By"),
+        "KiB" => ("bytes", 1024.0, "By"),
+        "MiB" => ("bytes", 1_048_576.0, "By"),
+        "GiB" => ("bytes", 1_073_741_824.0, "By"),
+        "%" => ("ratio", 1e-2, "1"),
+        _ => match u.to_ascii_lowercase().as_str() {
+            "millisecond" | "milliseconds" => ("seconds", 1e-3, "s"),
+            "second" | "seconds" => ("seconds", 1.0, "s"),
+            "microsecond" | "microseconds" => ("seconds", 1e-6, "s"),
+            "nanosecond" | "nanoseconds" => ("seconds", 1e-9, "s"),
+            "minute" | "minutes" => ("seconds", 60.0, "s"),
+            "hour" | "hours" => ("seconds", 3600.0, "s"),
+            "byte" | "bytes" => ("bytes", 1.0, "By"),
+            "kilobyte" | "kilobytes" => ("bytes", 1e3, "By"),
+            "megabyte" | "megabytes" => ("bytes", 1e6, "By"),
+            "gigabyte" | "gigabytes" => ("bytes", 1e9, "By"),
+            "terabyte" | "terabytes" => ("bytes", 1e12, "By"),
+            "kibibyte" | "kibibytes" => ("bytes", 1024.0, "By"),
+            "mebibyte" | "mebibytes" => ("bytes", 1_048_576.0, "By"),
+            "gibibyte" | "gibibytes" => ("bytes", 1_073_741_824.0, "By"),
+            "percent" | "percentage" => ("ratio", 1e-2, "1"),
+            _ => return None,
+        },
+    };
+    Some(UnitMapping::known(suffix, factor, ucum))
+}
+
+/// Maps Apple's unit (`unit.identifier`, `unit.displayName`) to the exported
+/// unit. The identifier decides first, then the display name (Apple's
+/// `scrollHitchRate` unit has identifier `scrollHitchRate` and display name
+/// `%`). A unit that is not converted exactly is kept: its identifier (or,
+/// without one, its display name) in snake_case becomes the suffix
+/// (`secondsPerHour` -> `seconds_per_hour`, `%/day` -> `percent_per_day`).
+/// No unit at all gives no suffix.
+pub fn unit_mapping(unit_identifier: &str, display_name: &str) -> UnitMapping {
+    if let Some(m) = known_unit(unit_identifier).or_else(|| known_unit(display_name)) {
+        return m;
+    }
+    let raw = if unit_identifier.trim().is_empty() {
+        display_name
+    } else {
+        unit_identifier
+    };
+    let suffix = unit_snake_case(raw);
+    if suffix.is_empty() {
+        return UnitMapping::none();
+    }
+    UnitMapping {
+        ucum: format!("{{{suffix}}}"),
+        suffix,
+        factor: 1.0,
+    }
+}
+
+/// snake_case for units: `%` reads `percent`, `/` reads `per`.
+fn unit_snake_case(unit: &str) -> String {
+    let spelled = unit.replace('%', "_percent_").replace('/', "_per_");
+    snake_case(&spelled)
+}
+
+/// Converts an identifier to snake_case usable in a Prometheus name:
+/// camelCase and acronyms are split (`launchTime` -> `launch_time`,
+/// `CPUTime` -> `cpu_time`, `v2Time` -> `v2_time`), every character outside
+/// `[a-zA-Z0-9]` becomes `_`, repeated `_` collapse and leading or trailing
+/// `_` are dropped. The result is lowercase ASCII, possibly empty, and may
+/// start with a digit (callers prefix it).
+pub fn snake_case(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len() + 4);
+    let sep = |out: &mut String| {
+        if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    };
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_ascii_alphanumeric() {
+            sep(&mut out);
+            continue;
+        }
+        if c.is_ascii_uppercase() && i > 0 {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
+                sep(&mut out);
+            }
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
+/// The family name of an Apple metric's values: `asc_<identifier in
+/// snake_case>_<unit suffix>` (`launchTime` in ms -> `asc_launch_time_seconds`).
+/// An identifier that already ends with the suffix does not get it twice;
+/// an empty identifier reads `unknown_metric`.
+pub fn metric_family_name(metric_identifier: &str, unit: &UnitMapping) -> String {
+    compose_name(&[], metric_identifier, &[], unit)
+}
+
+/// `asc_<prefix..>_<metric stem>_<part..>_<suffix>`.
+pub(crate) fn compose_name(
+    prefix: &[&str],
+    metric_identifier: &str,
+    part: &[&str],
+    unit: &UnitMapping,
+) -> String {
+    let mut stem = snake_case(metric_identifier);
+    if stem.is_empty() {
+        stem = "unknown_metric".to_string();
+    }
+    let suffix = unit.suffix.as_str();
+    let mut append_suffix = !suffix.is_empty();
+    if append_suffix {
+        if let Some(s) = stem.strip_suffix(suffix).and_then(|s| s.strip_suffix('_')) {
+            stem = s.to_string();
+        } else if stem == suffix && part.is_empty() {
+            append_suffix = false;
+        }
+    }
+    let mut name = String::from("asc");
+    for p in prefix
+        .iter()
+        .chain(std::iter::once(&stem.as_str()))
+        .chain(part)
+    {
+        name.push('_');
+        name.push_str(p);
+    }
+    if append_suffix {
+        name.push('_');
+        name.push_str(suffix);
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_conversions() {
+        let ms = unit_mapping("milliseconds", "ms");
+        assert_eq!((ms.suffix.as_str(), ms.ucum.as_str()), ("seconds", "s"));
+        assert_eq!(ms.convert(768.7), 0.7687);
+        assert_eq!(ms.convert(2014.3), 2.0143);
+        assert_eq!(ms.convert(997.8), 0.9978);
+        assert_eq!(ms.convert(907.48), 0.90748);
+        let pct = unit_mapping("scrollHitchRate", "%");
+        assert_eq!((pct.suffix.as_str(), pct.ucum.as_str()), ("ratio", "1"));
+        assert_eq!(pct.convert(6.5), 0.065);
+        assert_eq!(pct.convert(10.0), 0.1);
+        for (id, display, suffix, factor) in [
+            ("seconds", "", "seconds", 1.0),
+            ("s", "", "seconds", 1.0),
+            ("", "sec", "seconds", 1.0),
+            ("ms", "", "seconds", 1e-3),
+            ("bytes", "B", "bytes", 1.0),
+            ("kilobytes", "KB", "bytes", 1e3),
+            ("", "KB", "bytes", 1e3),
+            ("megabytes", "", "bytes", 1e6),
+            ("", "MB", "bytes", 1e6),
+            ("Gigabytes", "", "bytes", 1e9),
+            ("percent", "", "ratio", 1e-2),
+            ("", "%", "ratio", 1e-2),
+        ] {
+            let u = unit_mapping(id, display);
+            assert_eq!(
+                (u.suffix.as_str(), u.factor),
+                (suffix, factor),
+                "{id:?} {display:?}"
+            );
+        }
+        assert_eq!(unit_mapping("megabytes", "MB").convert(1.5), 1_500_000.0);
+        assert_eq!(unit_mapping("kilobytes", "KB").convert(0.1), 100.0);
+    }
+
+    #[test]
+    fn identifier_decides_before_display_name() {
+        // The identifier is a known unit: its display name does not matter.
+        assert_eq!(unit_mapping("milliseconds", "%").suffix, "seconds");
+        // Unknown identifier, known display name.
+        assert_eq!(unit_mapping("scrollHitchRate", "%").suffix, "ratio");
+    }
+
+    #[test]
+    fn unknown_units_are_kept_in_snake_case() {
+        let u = unit_mapping("secondsPerHour", "s/hr");
+        assert_eq!(
+            (u.suffix.as_str(), u.factor, u.ucum.as_str()),
+            ("seconds_per_hour", 1.0, "{seconds_per_hour}")
+        );
+        assert_eq!(
+            unit_mapping("percentPerDay", "%/day").suffix,
+            "percent_per_day"
+        );
+        assert_eq!(unit_mapping("", "%/day").suffix, "percent_per_day");
+        assert_eq!(
+            unit_mapping("", "Mb").suffix,
+            "mb",
+            "megabits are not bytes"
+        );
+        assert_eq!(unit_mapping("", "").suffix, "");
+        assert_eq!(unit_mapping("  ", "").ucum, "");
+        assert_eq!(unit_mapping("", "").factor, 1.0);
+        assert_eq!(unit_mapping("count", "").suffix, "count");
+    }
+
+    #[test]
+    fn snake_case_edge_cases() {
+        for (input, want) in [
+            ("launchTime", "launch_time"),
+            ("scrollHitchRate", "scroll_hitch_rate"),
+            ("CPUTime", "cpu_time"),
+            ("cpuTimeCPU", "cpu_time_cpu"),
+            ("HTTPStatus2XX", "http_status2_xx"),
+            ("v2Time", "v2_time"),
+            ("p90", "p90"),
+            ("peakMemory", "peak_memory"),
+            ("already_snake", "already_snake"),
+            ("With Spaces-and.dots", "with_spaces_and_dots"),
+            ("__weird__name__", "weird_name"),
+            ("a--b", "a_b"),
+            ("émoji🙂Rate", "moji_rate"),
+            ("", ""),
+            ("%", ""),
+            ("123abc", "123abc"),
+            ("ABC", "abc"),
+        ] {
+            assert_eq!(snake_case(input), want, "{input:?}");
+        }
+    }
+
+    fn valid_name(n: &str) -> bool {
+        let mut chars = n.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    }
+
+    #[test]
+    fn family_names() {
+        let ms = unit_mapping("milliseconds", "ms");
+        assert_eq!(
+            metric_family_name("launchTime", &ms),
+            "asc_launch_time_seconds"
+        );
+        let pct = unit_mapping("scrollHitchRate", "%");
+        assert_eq!(
+            metric_family_name("scrollHitchRate", &pct),
+            "asc_scroll_hitch_rate_ratio"
+        );
+        let none = UnitMapping::none();
+        assert_eq!(metric_family_name("newThing", &none), "asc_new_thing");
+        assert_eq!(metric_family_name("", &none), "asc_unknown_metric");
+        assert_eq!(metric_family_name("9lives", &none), "asc_9lives");
+        let sph = unit_mapping("secondsPerHour", "");
+        assert_eq!(
+            metric_family_name("hangRate", &sph),
+            "asc_hang_rate_seconds_per_hour"
+        );
+        // No doubled suffix.
+        let s = unit_mapping("seconds", "s");
+        assert_eq!(
+            metric_family_name("launchTimeSeconds", &s),
+            "asc_launch_time_seconds"
+        );
+        assert_eq!(metric_family_name("seconds", &s), "asc_seconds");
+        assert_eq!(
+            compose_name(&[], "launchTimeSeconds", &["error", "margin"], &s),
+            "asc_launch_time_error_margin_seconds"
+        );
+        assert_eq!(
+            compose_name(&["insight", "regression", "latest"], "launchTime", &[], &ms),
+            "asc_insight_regression_latest_launch_time_seconds"
+        );
+        for id in ["launchTime", "", "日本", "a b", "_x", "9", "%%%"] {
+            for u in [&ms, &pct, &none, &sph] {
+                let n = metric_family_name(id, u);
+                assert!(valid_name(&n), "{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn scale_is_exact_for_powers_of_ten() {
+        assert_eq!(scale(768.7, 1e-3), 0.7687);
+        assert_eq!(scale(6.5, 1e-2), 0.065);
+        assert_eq!(scale(13.0, 1e-2), 0.13);
+        assert_eq!(scale(0.0, 1e-3), 0.0);
+        assert_eq!(scale(-1.5, 1e3), -1500.0);
+        assert_eq!(scale(2.0, 60.0), 120.0);
+        assert!(scale(f64::NAN, 1e-3).is_nan());
+    }
+}
