@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use asc_perf_exporter::asc::auth::{AuthConfig, KeySource, TokenProvider, generate_key_pair};
 use asc_perf_exporter::asc::client::{AscClient, ClientConfig};
 use asc_perf_exporter::config::Config;
-use asc_perf_exporter::export::prometheus;
+use asc_perf_exporter::export::{self, Exposition};
 use asc_perf_exporter::refresh::Snapshot;
 use asc_perf_exporter::refresh::runner::{RefreshOptions, Refresher};
 use asc_perf_exporter::service;
@@ -126,8 +126,60 @@ fn main() {
 
     let meta = service::build_meta();
     let cpu1 = process_cpu();
-    let encoded = prometheus::encode(&snap, &meta);
+    let encoded = export::encode(&snap, &meta);
     let encode_cpu = process_cpu() - cpu1;
+
+    // The pipeline from the state file's bytes, step by step, against
+    // serde_json parsing the same bytes into a `Value` (the yardstick):
+    // typed decode, map to the family model, write the text format, gzip.
+    // Thread CPU of this thread (the gzip step also uses a second thread:
+    // process CPU there).
+    let state_json = serde_json::to_vec(&snap).unwrap();
+    let rounds = if full { 5 } else { 1 };
+    let best = |f: &mut dyn FnMut() -> Duration| (0..rounds).map(|_| f()).min().unwrap();
+    let value_cpu = best(&mut || {
+        let t = thread_cpu();
+        let v: serde_json::Value = serde_json::from_slice(&state_json).unwrap();
+        let d = thread_cpu() - t;
+        drop(v);
+        d
+    });
+    let decode_cpu = best(&mut || {
+        let t = thread_cpu();
+        let s: Snapshot = serde_json::from_slice(&state_json).unwrap();
+        let d = thread_cpu() - t;
+        drop(s);
+        d
+    });
+    let map_cpu = best(&mut || {
+        let t = thread_cpu();
+        let f = export::families(&snap, &meta);
+        let d = thread_cpu() - t;
+        drop(f);
+        d
+    });
+    let set = export::families(&snap, &meta);
+    let text_cpu = best(&mut || {
+        let t = thread_cpu();
+        let w = export::text::write(&set);
+        let d = thread_cpu() - t;
+        drop(w);
+        d
+    });
+    let (full_cpu, full_wall) = {
+        let mut cpu = Duration::MAX;
+        let mut wall = Duration::MAX;
+        for _ in 0..rounds {
+            let (c, w) = (process_cpu(), Instant::now());
+            let e = Exposition::encode(&set);
+            cpu = cpu.min(process_cpu() - c);
+            wall = wall.min(w.elapsed());
+            drop(e);
+        }
+        (cpu, wall)
+    };
+    let per_100k = |d: Duration| d.as_secs_f64() * 1e3 * 100_000.0 / encoded.series.max(1) as f64;
+    let ratio = |d: Duration| d.as_secs_f64() / value_cpu.as_secs_f64().max(1e-9);
 
     // Scrape latency through the real server (exporter started from saved state, no refresh).
     let state = tempfile::tempdir().unwrap();
@@ -194,6 +246,44 @@ fn main() {
         refresh_wall.as_secs_f64() * 1e3,
         refresh_cpu.as_secs_f64() * 1e3,
         refresh_cpu.as_secs_f64() * 1e3 / requests.max(1) as f64
+    );
+    println!(
+        "pipeline on the state file ({} bytes), best of {rounds}, thread CPU ms (ratio to serde_json::Value of the same bytes = {:.1} ms):",
+        state_json.len(),
+        value_cpu.as_secs_f64() * 1e3
+    );
+    for (step, d) in [
+        ("typed decode", decode_cpu),
+        ("map to families", map_cpu),
+        ("write text", text_cpu),
+        ("decode + map + text", decode_cpu + map_cpu + text_cpu),
+    ] {
+        println!(
+            "  {step:22} {:8.1} ms  {:5.2}x  {:6.1} ms per 100k series",
+            d.as_secs_f64() * 1e3,
+            ratio(d),
+            per_100k(d)
+        );
+    }
+    println!(
+        "  {:22} {:8.1} ms CPU ({:.1} ms wall)  {:5.2}x  {:6.1} ms CPU per 100k series (both formats, gzip on 2 threads)",
+        "encode (text+OM+gzip)",
+        full_cpu.as_secs_f64() * 1e3,
+        full_wall.as_secs_f64() * 1e3,
+        ratio(full_cpu),
+        per_100k(full_cpu)
+    );
+    println!(
+        "  {:22} {:8.1} ms  {:5.2}x",
+        "decode + map + encode",
+        (decode_cpu + map_cpu + full_cpu).as_secs_f64() * 1e3,
+        ratio(decode_cpu + map_cpu + full_cpu)
+    );
+    println!(
+        "  bytes per series: {:.1} text, {:.2} gzip; family model {:.1} bytes per series",
+        encoded.text.len() as f64 / encoded.series.max(1) as f64,
+        encoded.gzip.len() as f64 / encoded.series.max(1) as f64,
+        set.heap_bytes() as f64 / encoded.series.max(1) as f64
     );
     println!(
         "encode (once per refresh, both formats): CPU {:.2} ms, {} bytes text, {} bytes gzip; {} bytes OpenMetrics, {} bytes gzip; {} bytes held",

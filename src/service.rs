@@ -13,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 use crate::asc::auth::{AuthConfig, KeySource, TokenProvider, generate_key_pair};
 use crate::asc::client::{AscClient, ClientConfig, parse_base_url};
 use crate::config::Config;
+use crate::export::live::{self, LiveMetrics};
 use crate::export::otlp;
-use crate::export::prometheus::{self, BuildMeta, Exposition, LiveStats};
 use crate::export::stats::ExportStats;
+use crate::export::{BuildMeta, Exposition, Mapped, mapping};
 use crate::refresh::Snapshot;
 use crate::refresh::runner::{self, RefreshOptions, Refresher};
 use crate::refresh::state::StateStore;
@@ -182,19 +183,23 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let mut tasks = Vec::new();
     let mut outputs = Vec::new();
 
-    // OTLP output: its own task, fed by the same snapshot channel. Its export
-    // outcomes are the only other thing the outputs share (see export::stats).
+    // The outputs are fed once per snapshot by one mapping task (below):
+    // the exposition for the Prometheus output, the snapshot with its
+    // families for OTLP. The OTLP output's export outcomes are the only
+    // other thing the outputs share (see export::stats), shown as live
+    // metrics.
     let otlp_stats = config.otlp.enabled.then(|| Arc::new(ExportStats::new()));
     if config.otlp.enabled && config.otlp.logs && !config.diagnostics.logs {
         tracing::info!(
             "otlp.logs is on but diagnostics.logs is off: no diagnostic logs are fetched, so none are sent over OTLP"
         );
     }
+    let (mapped_tx, mapped_rx) = watch::channel::<Option<Arc<Mapped>>>(None);
     if let Some(stats) = &otlp_stats {
         let out = otlp::start(
             &config.otlp,
             build_meta(),
-            rx.clone(),
+            mapped_rx.clone(),
             store.clone(),
             stats.clone(),
             shutdown.clone(),
@@ -203,72 +208,59 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         outputs.push(tokio::spawn(out.join()));
     }
 
-    // Prometheus output: encode once per snapshot, and again when the
-    // self-metrics that change between refreshes (OTLP exports, state
-    // writes) change; off the async workers. The process metrics are read
-    // by each scrape instead (unless web.disable_exporter_metrics).
-    if config.prometheus.enabled {
+    // The exporter's live metrics, encoded by every scrape after the cached
+    // exposition: OTLP export outcomes and state writes here, the server's
+    // counters below.
+    let live_metrics = Arc::new(LiveMetrics::new(!config.web.disable_exporter_metrics));
+    if let Some(stats) = &otlp_stats {
+        live_metrics.register(Box::new(live::otlp_collector(stats.clone())));
+    }
+    if let Some(store) = &store {
+        live_metrics.register(Box::new(live::state_collector(store.stats().clone())));
+    }
+
+    // The mapping: once per snapshot, off the async workers; the Prometheus
+    // output's exposition is written from the same families. Nothing else
+    // re-encodes it: what changes between snapshots is in the live metrics.
+    // Without OTLP the families are dropped once written.
+    {
         let mut rx = rx.clone();
         let target = exposition.clone();
         let meta = Arc::new(build_meta());
-        let process_metrics = !config.web.disable_exporter_metrics;
         let shutdown = shutdown.clone();
-        let otlp = otlp_stats.clone();
-        let state = store.as_ref().map(|s| s.stats().clone());
-        let mut live_rx: Vec<watch::Receiver<u64>> = otlp
-            .iter()
-            .map(|s| s.subscribe())
-            .chain(state.iter().map(|s| s.subscribe()))
-            .collect();
-        let live_now = move || LiveStats {
-            otlp: otlp.as_ref().map(|s| s.snapshot()),
-            state: state.as_ref().map(|s| s.snapshot()),
+        let prometheus = config.prometheus.enabled;
+        let keep = otlp_stats.is_some();
+        let publish = move |out: (Option<Exposition>, Option<Arc<Mapped>>)| {
+            if let Some(exp) = out.0 {
+                target.store(Some(Arc::new(exp)));
+            }
+            if let Some(m) = out.1 {
+                mapped_tx.send_replace(Some(m));
+            }
         };
-        target.store(Some(Arc::new(encode_snapshot(
+        publish(map_snapshot(
             rx.borrow_and_update().clone(),
             &meta,
-            &live_now(),
-            process_metrics,
-        ))));
+            prometheus,
+            keep,
+        ));
         tasks.push(tokio::spawn(async move {
             loop {
-                let live_changed = async {
-                    if live_rx.is_empty() {
-                        return std::future::pending::<()>().await;
-                    }
-                    let changes = live_rx.iter_mut().map(|r| Box::pin(r.changed()));
-                    let (changed, _, _) = futures::future::select_all(changes).await;
-                    if changed.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                };
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     changed = rx.changed() => if changed.is_err() { break },
-                    _ = live_changed => {}
-                }
-                for r in &mut live_rx {
-                    r.borrow_and_update();
                 }
                 let snap = rx.borrow_and_update().clone();
                 let meta = meta.clone();
-                let live = live_now();
                 let started = std::time::Instant::now();
-                match tokio::task::spawn_blocking(move || {
-                    encode_snapshot(snap, &meta, &live, process_metrics)
-                })
-                .await
+                match tokio::task::spawn_blocking(move || map_snapshot(snap, &meta, prometheus, keep))
+                    .await
                 {
-                    Ok(exp) => {
-                        tracing::debug!(
-                            elapsed = ?started.elapsed(),
-                            text_bytes = exp.text.len(),
-                            openmetrics_bytes = exp.openmetrics.len(),
-                            "exposition encoded"
-                        );
-                        target.store(Some(Arc::new(exp)));
+                    Ok(out) => {
+                        tracing::debug!(elapsed = ?started.elapsed(), "snapshot mapped and encoded");
+                        publish(out);
                     }
-                    Err(e) => tracing::error!(error = %e, "encoding the exposition failed"),
+                    Err(e) => tracing::error!(error = %e, "mapping the snapshot failed"),
                 }
             }
         }));
@@ -299,8 +291,12 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         listeners.push(listener);
     }
     {
+        live_metrics.register(Box::new(server::listener::stats_collector(
+            server_stats.clone(),
+        )));
         let state = ServerState {
             exposition: exposition.clone(),
+            live: live_metrics.clone(),
             snapshots: rx.clone(),
             metrics_enabled: config.prometheus.enabled,
             telemetry_path: telemetry_path.clone(),
@@ -345,18 +341,25 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     })
 }
 
-fn encode_snapshot(
+/// Maps a snapshot (none yet: the empty one) to its families, writes the
+/// exposition from them (`prometheus`) and keeps them for OTLP (`keep`).
+fn map_snapshot(
     s: Option<Arc<Snapshot>>,
     meta: &BuildMeta,
-    live: &LiveStats,
-    process_metrics: bool,
-) -> Exposition {
-    let mut exp = match s {
-        Some(s) => prometheus::encode_with_stats(&s, meta, live),
-        None => prometheus::encode_with_stats(&Snapshot::default(), meta, live),
-    };
-    exp.process_metrics = process_metrics;
-    exp
+    prometheus: bool,
+    keep: bool,
+) -> (Option<Exposition>, Option<Arc<Mapped>>) {
+    let had = s.is_some();
+    let snapshot = s.unwrap_or_default();
+    let set = mapping::families(&snapshot, meta);
+    let exposition = prometheus.then(|| Exposition::encode(&set));
+    let mapped = (keep && had).then(|| {
+        Arc::new(Mapped {
+            snapshot,
+            families: Arc::new(set),
+        })
+    });
+    (exposition, mapped)
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.

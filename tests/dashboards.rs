@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 
-use asc_perf_exporter::export::prometheus::{metric_family_name, unit_mapping};
+use asc_perf_exporter::export::{metric_family_name, unit_mapping};
 use asc_perf_exporter::sim::data::METRICS;
 use dashboards_support::{
     BUILTIN_VARS, MetricRef, VarSource, all_panels, dashboard_files, dashboard_variables,

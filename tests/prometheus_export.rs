@@ -4,192 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use asc_perf_exporter::asc::BuildInfo;
-use asc_perf_exporter::asc::model::{DiagnosticSignature, Document, XcodeMetrics};
-use asc_perf_exporter::export::{BuildMeta, Exposition, encode, families};
-use asc_perf_exporter::refresh::snapshot::{ApiSnapshot, RateLimitSnapshot, RefreshStatus};
-use asc_perf_exporter::refresh::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};
+use asc_perf_exporter::export::{Exposition, encode, families};
 use prometheus_parse::{Sample, Scrape, Value};
 
-const APP: &str = "1583111882";
-const EMPTY_APP: &str = "1000000002";
-const ODD_APP: &str = "1000000003";
-
-/// Reads a file of `shared/asc/examples`, beside the worktree or at /work.
-fn example(name: &str) -> String {
-    let candidates = [
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/asc/examples"),
-        PathBuf::from("/work/shared/asc/examples"),
-    ];
-    for dir in &candidates {
-        if let Ok(s) = std::fs::read_to_string(dir.join(name)) {
-            return s;
-        }
-    }
-    panic!("example {name} not found in {candidates:?}");
-}
-
-/// A build-level document made by hand: scrollHitchRate with goal bands,
-/// goals, error margins, a percentageBreakdown array and a recommended
-/// goal, plus a metric in a unit we do not convert.
-const BUILD_METRICS: &str = r#"{
-  "version": "1.0.0",
-  "productData": [{
-    "platform": "iOS",
-    "metricCategories": [
-      {
-        "identifier": "ANIMATION",
-        "metrics": [{
-          "identifier": "scrollHitchRate",
-          "goalKeys": [
-            {"goalKey": "poor", "lowerBound": 10},
-            {"goalKey": "fair", "lowerBound": 5, "upperBound": 10},
-            {"goalKey": "good", "lowerBound": 0, "upperBound": 5}
-          ],
-          "unit": {"identifier": "scrollHitchRate", "displayName": "%"},
-          "datasets": [{
-            "filterCriteria": {"device": "all_iphones", "deviceMarketingName": "All iPhones", "percentile": "percentile.fifty"},
-            "points": [{
-              "version": "2.0",
-              "value": 6.5,
-              "errorMargin": 0.5,
-              "goal": "fair",
-              "percentageBreakdown": [
-                {"value": 60, "subSystemLabel": "UIKit"},
-                {"value": 40, "subSystemLabel": "App"}
-              ]
-            }],
-            "recommendedMetricGoal": {"value": 5, "detail": "Keep hitches under 5 %"}
-          }]
-        }]
-      },
-      {
-        "identifier": "HANG",
-        "metrics": [{
-          "identifier": "hangRate",
-          "unit": {"identifier": "secondsPerHour", "displayName": "s/hr"},
-          "datasets": [{
-            "filterCriteria": {"device": "all_iphones", "deviceMarketingName": "All iPhones", "percentile": "percentile.ninety"},
-            "points": [{"version": "2.0", "value": 1.25}]
-          }]
-        }]
-      }
-    ]
-  }]
-}"#;
-
-fn snapshot() -> Snapshot {
-    let app_metrics: XcodeMetrics = serde_json::from_str(&example(
-        "apple_doc_example_perfPowerMetrics_app_launch_all_iphones.json",
-    ))
-    .expect("Apple example decodes");
-    let empty: XcodeMetrics =
-        serde_json::from_str(&example("real_perfPowerMetrics_app_empty_sbecker11.json"))
-            .expect("empty example decodes");
-    assert!(!empty.has_data());
-    let signatures: Document<DiagnosticSignature> = serde_json::from_str(&example(
-        "apple_doc_example_diagnosticSignatures_build_disk_writes.json",
-    ))
-    .expect("signatures decode");
-    let build_metrics: XcodeMetrics = serde_json::from_str(BUILD_METRICS).expect("decodes");
-
-    Snapshot {
-        format: 1,
-        apps: vec![
-            AppSnapshot {
-                app: AppRef {
-                    id: APP.into(),
-                    name: "Example App".into(),
-                    bundle_id: "com.example.app".into(),
-                },
-                metrics: Some(app_metrics),
-                builds: vec![
-                    BuildSnapshot {
-                        build: BuildInfo {
-                            id: "1a254ec1-8e3d-48e7-bbd6-6b9a30072b29".into(),
-                            number: "203".into(),
-                            version: Some("2.0".into()),
-                            platform: Some("IOS".into()),
-                            uploaded_date: Some("2021-10-10T21:53:55-07:00".into()),
-                            processing_state: Some("VALID".into()),
-                            expired: Some(false),
-                        },
-                        metrics: Some(build_metrics),
-                        signatures: signatures.data,
-                        logs: vec![],
-                    },
-                    BuildSnapshot {
-                        build: BuildInfo {
-                            id: "b181".into(),
-                            number: "181".into(),
-                            version: Some("1.3".into()),
-                            ..Default::default()
-                        },
-                        metrics: None,
-                        ..Default::default()
-                    },
-                ],
-                last_success_unix: Some(1_700_000_000.0),
-                last_attempt_failed: false,
-                last_error: None,
-            },
-            AppSnapshot {
-                app: AppRef {
-                    id: EMPTY_APP.into(),
-                    name: "Empty App".into(),
-                    bundle_id: "com.example.empty".into(),
-                },
-                metrics: Some(empty),
-                builds: vec![],
-                last_success_unix: Some(1_699_999_000.5),
-                last_attempt_failed: true,
-                last_error: Some("HTTP 500".into()),
-            },
-            AppSnapshot {
-                app: AppRef {
-                    id: ODD_APP.into(),
-                    name: "Odd \"quoted\" back\\slash\nnewline".into(),
-                    bundle_id: "com.example.odd".into(),
-                },
-                metrics: None,
-                ..Default::default()
-            },
-        ],
-        refresh: RefreshStatus {
-            last_attempt_unix: 1_700_000_100.0,
-            last_success: true,
-            last_success_unix: Some(1_700_000_100.0),
-            duration_seconds: 12.5,
-            interval_seconds: 3600.0,
-            next_attempt_unix: None,
-            error: None,
-        },
-        api: ApiSnapshot {
-            requests: vec![
-                ("/v1/apps/{id}/perfPowerMetrics".into(), "200".into(), 5),
-                ("/v1/apps".into(), "429".into(), 1),
-            ],
-            retries: 2,
-            rate_limit: Some(RateLimitSnapshot {
-                hour_limit: Some(3600),
-                hour_remaining: Some(3545),
-                minute_limit: None,
-                minute_remaining: None,
-            }),
-            ..Default::default()
-        },
-    }
-}
-
-fn meta() -> BuildMeta {
-    BuildMeta {
-        version: "0.1.0".into(),
-        revision: "deadbeef".into(),
-    }
-}
+mod common;
+use common::examples::{APP, EMPTY_APP, ODD_APP, meta, snapshot};
 
 fn text(e: &Exposition) -> &str {
     std::str::from_utf8(&e.text).expect("UTF-8 exposition")
@@ -909,7 +730,7 @@ fn format_help_types_counts_gzip_and_determinism() {
         .find(|x| x.labels.get("app_id").map(String::as_str) == Some(ODD_APP))
         .map(|x| x.labels["app"].clone());
     assert_eq!(odd.as_deref(), Some("Odd \"quoted\" back\\slash\nnewline"));
-    assert_eq!(families(&snap, &meta()).len(), e.families);
+    assert_eq!(families(&snap, &meta()).families.len(), e.families);
 
     // The label values that need it are escaped by the encoder.
     assert!(
@@ -970,45 +791,4 @@ fn promtool_check_metrics() {
 #[ignore]
 fn dump() {
     print!("{}", text(&encode(&snapshot(), &meta())));
-}
-
-/// Encoding time on a large synthetic account (debug builds are slow):
-/// `cargo test --release --test prometheus_export large -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn large_account_encode_time() {
-    let base = snapshot();
-    let template = base.apps[0].clone();
-    let mut snap = base.clone();
-    snap.apps.clear();
-    for i in 0..50 {
-        let mut a = template.clone();
-        a.app.id = format!("{}", 2_000_000 + i);
-        for _ in 0..4 {
-            a.builds.extend(template.builds.iter().cloned());
-        }
-        for (j, b) in a.builds.iter_mut().enumerate() {
-            b.build.number = format!("{}", 100 + j);
-        }
-        snap.apps.push(a);
-    }
-    let started = std::time::Instant::now();
-    let f = families(&snap, &meta());
-    eprintln!("families(): {:?}", started.elapsed());
-    let t = std::time::Instant::now();
-    let mut buf = String::new();
-    prometheus::TextEncoder::new()
-        .encode_utf8(&f, &mut buf)
-        .ok();
-    eprintln!("text: {:?}", t.elapsed());
-    let started = std::time::Instant::now();
-    let e = encode(&snap, &meta());
-    eprintln!(
-        "{} series in {} families, {} bytes ({} gzip) in {:?}",
-        e.series,
-        e.families,
-        e.text.len(),
-        e.gzip.len(),
-        started.elapsed()
-    );
 }

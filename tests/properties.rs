@@ -8,7 +8,7 @@ use asc_perf_exporter::asc::client::natural_cmp;
 use asc_perf_exporter::asc::model::decode::{self, DecodeErrorKind};
 use asc_perf_exporter::asc::model::{App, DiagnosticLogs, Document, XcodeMetrics};
 use asc_perf_exporter::asc::ratelimit::{RateLimit, Window};
-use asc_perf_exporter::export::prometheus::unit_mapping;
+use asc_perf_exporter::export::unit_mapping;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

@@ -1,17 +1,28 @@
-//! What `/metrics` serves: one snapshot's exposition in both formats, the
-//! text format 0.0.4 and OpenMetrics 1.0.0, each with a gzip copy, encoded
-//! once per refresh ([`Exposition::encode`]); and the body of one scrape,
-//! which puts the part read at scrape time (the process metrics) after the
-//! cached families without copying or compressing them again
+//! What `/metrics` serves: one snapshot's families in both formats, the
+//! text format 0.0.4 and OpenMetrics 1.0.0, each with a gzip copy, written
+//! once per snapshot ([`Exposition::encode`]); and the body of one scrape,
+//! which puts the part made at scrape time (the exporter's live metrics)
+//! after the cached families without copying or compressing them again
 //! ([`Exposition::body`]).
+//!
+//! The two formats share their sample lines (the families of the model are
+//! written identically in both, see [`openmetrics::shares_text_samples`]):
+//! OpenMetrics is its own metadata lines interleaved with slices of the
+//! text buffer, and the sample lines are compressed once, as gzip segments
+//! ([`gzip::Segment`]) that both formats' members are made of. Segments are
+//! at most [`SEGMENT`] bytes of whole lines and are compressed on two
+//! threads.
 
-use ::prometheus::TextEncoder;
-use ::prometheus::proto::MetricFamily;
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use bytes::Bytes;
-use flate2::Compression;
+use flate2::{Compress, Compression};
 
-use super::gzip::{self, Resume};
-use super::openmetrics::{self, Kind};
+use super::gzip::{self, Resume, Segment};
+use super::model::Families;
+use super::openmetrics;
+use super::text;
 
 /// The `Content-Type` of the text format 0.0.4, exactly as Prometheus
 /// (expfmt's `FmtText`) writes it.
@@ -36,23 +47,8 @@ impl Format {
     }
 }
 
-/// One family to encode, with its OpenMetrics type and unit suffix
-/// (`seconds`, `bytes`, ...; `""` for none).
-#[derive(Debug, Clone)]
-pub struct Encodable {
-    pub family: MetricFamily,
-    pub kind: Kind,
-    pub unit: String,
-}
-
-/// One encoded exposition. Encoded once per refresh; cloning the buffers is
+/// One encoded exposition. Encoded once per snapshot; cloning the buffers is
 /// cheap. [`Exposition::body`] builds a scrape's body from them.
-///
-/// The two formats share their sample lines: OpenMetrics writes a family's
-/// samples exactly as the text format does (see
-/// [`openmetrics::shares_text_samples`]), so its buffers are its own metadata
-/// lines interleaved with slices of `text`. Uncompressed OpenMetrics costs a
-/// few kilobytes on top of `text`, not a second copy of every series.
 #[derive(Debug, Clone, Default)]
 pub struct Exposition {
     /// The text format 0.0.4 (UTF-8, [`TEXT_CONTENT_TYPE`]).
@@ -71,56 +67,126 @@ pub struct Exposition {
     pub families: usize,
     /// Number of series (sample lines; the same in both formats).
     pub series: usize,
-    /// Whether a scrape adds the exporter's process metrics after the cached
-    /// families (off with `web.disable_exporter_metrics`). Set by the
-    /// Prometheus output; `false` as encoded.
+    /// Whether a scrape adds the exporter's live metrics after the cached
+    /// families (off with `web.disable_exporter_metrics`: then only the
+    /// families of the live registry that are not process metrics). Set by
+    /// the service; `false` as encoded.
     pub process_metrics: bool,
     text_resume: Option<Resume>,
     openmetrics_resume: Option<Resume>,
 }
 
-/// Compression of the cached buffers (once per refresh).
-const LEVEL: Compression = Compression::new(6);
-/// Compression of a scrape's own part (a few hundred bytes).
+/// Compression of the cached buffers (once per snapshot): chosen by
+/// measurement, see `bench/RESULTS.md`.
+pub const LEVEL: Compression = Compression::new(6);
+/// Compression of a scrape's own part (a few kilobytes).
 const SCRAPE_LEVEL: Compression = Compression::new(1);
+/// The most bytes of sample lines in one gzip segment: big enough that the
+/// reset every segment costs nothing measurable (deflate's window is 32 KiB),
+/// small enough to share the work between two threads evenly.
+pub const SEGMENT: usize = 1 << 20;
 
 impl Exposition {
-    /// Encodes `families` in both formats and compresses each (the two
-    /// compressions run on two threads).
-    pub fn encode(families: &[Encodable]) -> Exposition {
-        let text = encode_text(families);
-        let om = openmetrics_parts(families, &text);
-        let (text_gz, om_gz) = std::thread::scope(|s| {
-            let om_gz = std::thread::Builder::new()
-                .name("gzip-openmetrics".into())
-                .spawn_scoped(s, || {
-                    compress(&om.body_parts(), openmetrics::EOF.as_bytes())
-                });
-            let text_gz = compress(&[&text.bytes[..]], b"");
-            let om_gz = match om_gz {
-                Ok(handle) => handle.join().ok(),
-                Err(_) => None,
-            }
-            .unwrap_or_else(|| compress(&om.body_parts(), openmetrics::EOF.as_bytes()));
-            (text_gz, om_gz)
-        });
-        if om.series != text.series {
-            tracing::warn!(
-                text = text.series,
-                openmetrics = om.series,
-                "the two formats have different numbers of series"
-            );
+    /// Writes `set` in both formats and compresses each.
+    pub fn encode(set: &Families) -> Exposition {
+        let text = text::write(set);
+        let series = set.series();
+        // OpenMetrics' own lines: per family its metadata (or, for a family
+        // whose samples differ, everything), then `# EOF`.
+        let mut own = Vec::with_capacity(set.families.len() * 256 + 8);
+        enum Piece {
+            Own(Range<usize>),
+            /// The sample lines of family `.0` of the text buffer.
+            Text(usize, Range<usize>),
         }
+        let mut om = Vec::with_capacity(set.families.len() * 2 + 1);
+        for (i, (f, (_, samples))) in set.families.iter().zip(&text.families).enumerate() {
+            let start = own.len();
+            if openmetrics::shares_text_samples(f) {
+                openmetrics::write_metadata(&mut own, f);
+                om.push(Piece::Own(start..own.len()));
+                om.push(Piece::Text(i, samples.clone()));
+            } else {
+                openmetrics::write_family(&mut own, set, f);
+                om.push(Piece::Own(start..own.len()));
+            }
+        }
+        let eof_start = own.len();
+        own.extend_from_slice(openmetrics::EOF.as_bytes());
+
+        // The gzip jobs: every text range (metadata and samples cut at
+        // segment size) once, and OpenMetrics' own ranges.
+        let mut text_jobs: Vec<Range<usize>> = Vec::new();
+        // Per family: the jobs of its sample lines.
+        let mut sample_jobs: Vec<Range<usize>> = Vec::with_capacity(text.families.len());
+        for (meta, samples) in &text.families {
+            text_jobs.push(meta.clone());
+            let first = text_jobs.len();
+            split_lines(&text.bytes, samples.clone(), SEGMENT, &mut text_jobs);
+            sample_jobs.push(first..text_jobs.len());
+        }
+        let own_jobs: Vec<Range<usize>> = om
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Own(r) => Some(r.clone()),
+                Piece::Text(..) => None,
+            })
+            .collect();
+        let inputs: Vec<&[u8]> = text_jobs
+            .iter()
+            .map(|r| &text.bytes[r.clone()])
+            .chain(own_jobs.iter().map(|r| &own[r.clone()]))
+            .collect();
+        let segments = compress_all(&inputs, LEVEL);
+
+        let (gzip, text_resume, om_gzip, om_resume) = match &segments {
+            Some(segs) => {
+                let text_segs: Vec<&Segment> = segs[..text_jobs.len()].iter().collect();
+                let (text_gz, text_resume) =
+                    finish(gzip::member_of_segments(&text_segs, b"", LEVEL));
+                let mut own_segs = segs[text_jobs.len()..].iter();
+                let mut om_segs: Vec<&Segment> = Vec::with_capacity(segs.len());
+                for p in &om {
+                    match p {
+                        Piece::Own(_) => om_segs.extend(own_segs.next()),
+                        Piece::Text(i, _) => om_segs.extend(&segs[sample_jobs[*i].clone()]),
+                    }
+                }
+                // `# EOF` is the member's tail.
+                let (om_gz, om_resume) = finish(gzip::member_of_segments(
+                    &om_segs,
+                    openmetrics::EOF.as_bytes(),
+                    LEVEL,
+                ));
+                (text_gz, text_resume, om_gz, om_resume)
+            }
+            None => {
+                tracing::warn!("gzip of the exposition failed; serving it uncompressed");
+                (Bytes::new(), None, Bytes::new(), None)
+            }
+        };
+
+        let text_bytes = Bytes::from(text.bytes);
+        let own = Bytes::from(own);
+        let mut openmetrics: Vec<Bytes> = om
+            .into_iter()
+            .map(|p| match p {
+                Piece::Own(r) => own.slice(r),
+                Piece::Text(_, r) => text_bytes.slice(r),
+            })
+            .filter(|b| !b.is_empty())
+            .collect();
+        openmetrics.push(own.slice(eof_start..));
         Exposition {
-            text: text.bytes,
-            gzip: text_gz.0,
-            openmetrics: om.parts,
-            openmetrics_gzip: om_gz.0,
-            families: text.families,
-            series: text.series,
+            text: text_bytes,
+            gzip,
+            openmetrics,
+            openmetrics_gzip: om_gzip,
+            families: set.families.len(),
+            series,
             process_metrics: false,
-            text_resume: text_gz.1,
-            openmetrics_resume: om_gz.1,
+            text_resume,
+            openmetrics_resume: om_resume,
         }
     }
 
@@ -188,173 +254,111 @@ impl Exposition {
     }
 }
 
-/// The text format, and where each family's sample lines are in it.
-struct Text {
-    bytes: Bytes,
-    /// Per family of `families` (`None`: not encoded): the byte range of
-    /// its sample lines.
-    samples: Vec<Option<std::ops::Range<usize>>>,
-    families: usize,
-    series: usize,
-}
-
-fn encode_text(families: &[Encodable]) -> Text {
-    let encoder = TextEncoder::new();
-    let mut text = String::with_capacity(families.len() * 512);
-    let mut samples = Vec::with_capacity(families.len());
-    let (mut written, mut series) = (0, 0);
-    for f in families {
-        let start = text.len();
-        // Writing to a String cannot fail; the encoder only rejects empty or
-        // unnamed families, which the builder never yields.
-        match encoder.encode_utf8(std::slice::from_ref(&f.family), &mut text) {
-            Ok(()) => {
-                written += 1;
-                series += f.family.get_metric().len();
-                // The metadata lines (`# HELP`, `# TYPE`) come first; no
-                // sample line starts with `#`.
-                let mut at = start;
-                while text[at..].starts_with('#') {
-                    at += text[at..].find('\n').map_or(text.len() - at, |i| i + 1);
-                }
-                samples.push(Some(at..text.len()));
-            }
-            Err(e) => {
-                text.truncate(start);
-                samples.push(None);
-                tracing::warn!(family = f.family.name(), error = %e, "family not encoded");
-            }
-        }
-    }
-    text.shrink_to_fit();
-    Text {
-        bytes: Bytes::from(text),
-        samples,
-        families: written,
-        series,
-    }
-}
-
-/// The OpenMetrics exposition as parts: its own lines and the text's
-/// sample lines.
-struct OpenMetricsParts {
-    parts: Vec<Bytes>,
-    series: usize,
-}
-
-impl OpenMetricsParts {
-    /// The parts before `# EOF`.
-    fn body_parts(&self) -> Vec<&[u8]> {
-        let n = self.parts.len().saturating_sub(1);
-        self.parts[..n].iter().map(|b| &b[..]).collect()
-    }
-}
-
-fn openmetrics_parts(families: &[Encodable], text: &Text) -> OpenMetricsParts {
-    enum Piece {
-        Own(std::ops::Range<usize>),
-        Text(std::ops::Range<usize>),
-    }
-    let mut own = String::with_capacity(families.len() * 256);
-    let mut pieces = Vec::with_capacity(families.len() * 2 + 1);
-    let mut series = 0;
-    for (f, samples) in families.iter().zip(&text.samples) {
-        // A family the text format left out is left out here too.
-        let Some(samples) = samples else { continue };
-        let start = own.len();
-        if openmetrics::shares_text_samples(&f.family, f.kind) {
-            if openmetrics::write_metadata(&mut own, &f.family, f.kind, &f.unit) {
-                pieces.push(Piece::Own(start..own.len()));
-                pieces.push(Piece::Text(samples.clone()));
-                series += f.family.get_metric().len();
-            }
-        } else {
-            series += openmetrics::write_family(&mut own, &f.family, f.kind, &f.unit);
-            pieces.push(Piece::Own(start..own.len()));
-        }
-    }
-    let start = own.len();
-    own.push_str(openmetrics::EOF);
-    pieces.push(Piece::Own(start..own.len()));
-    own.shrink_to_fit();
-    let own = Bytes::from(own);
-    let parts = pieces
-        .into_iter()
-        .map(|p| match p {
-            Piece::Own(r) => own.slice(r),
-            Piece::Text(r) => text.bytes.slice(r),
-        })
-        .filter(|b| !b.is_empty())
-        .collect();
-    OpenMetricsParts { parts, series }
-}
-
-fn compress(body: &[&[u8]], tail: &[u8]) -> (Bytes, Option<Resume>) {
-    match gzip::member(body, tail, LEVEL) {
+fn finish(m: Option<(Vec<u8>, Resume)>) -> (Bytes, Option<Resume>) {
+    match m {
         Some((bytes, resume)) => (Bytes::from(bytes), Some(resume)),
-        None => {
-            tracing::warn!("gzip of the exposition failed; serving it uncompressed");
-            (Bytes::new(), None)
-        }
+        None => (Bytes::new(), None),
     }
+}
+
+/// Cuts `range` of `bytes` into pieces of at most `max` bytes that end at a
+/// line end (a longer line is a piece of its own).
+fn split_lines(bytes: &[u8], range: Range<usize>, max: usize, out: &mut Vec<Range<usize>>) {
+    let mut start = range.start;
+    while range.end - start > max {
+        let window = &bytes[start..start + max];
+        let cut = match window.iter().rposition(|&b| b == b'\n') {
+            Some(i) => start + i + 1,
+            None => match bytes[start + max..range.end]
+                .iter()
+                .position(|&b| b == b'\n')
+            {
+                Some(i) => start + max + i + 1,
+                None => range.end,
+            },
+        };
+        out.push(start..cut);
+        start = cut;
+    }
+    out.push(start..range.end);
+}
+
+/// Compresses every input as its own segment, on two threads (the biggest
+/// first, each thread taking the next input when done); `None` if deflate
+/// failed for one, which an in-memory stream cannot.
+fn compress_all(inputs: &[&[u8]], level: Compression) -> Option<Vec<Segment>> {
+    let mut order: Vec<usize> = (0..inputs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(inputs[i].len()));
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut z = Compress::new(level, false);
+        let mut done = Vec::new();
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&i) = order.get(k) else { break };
+            done.push((i, Segment::compress(&mut z, inputs[i])));
+        }
+        done
+    };
+    let total: usize = inputs.iter().map(|i| i.len()).sum();
+    let mut results: Vec<(usize, Option<Segment>)> = if total > 4 * SEGMENT {
+        std::thread::scope(|s| {
+            let other = std::thread::Builder::new()
+                .name("gzip".into())
+                .spawn_scoped(s, work);
+            let mut mine = work();
+            if let Ok(handle) = other
+                && let Ok(theirs) = handle.join()
+            {
+                mine.extend(theirs);
+            }
+            mine
+        })
+    } else {
+        work()
+    };
+    if results.len() != inputs.len() {
+        return None;
+    }
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, s)| s).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use std::io::Read;
 
-    use ::prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricType};
-
     use super::*;
+    use crate::export::model::{Family, Kind, Series, Strings};
+    use crate::export::units::UnitMapping;
 
-    fn family(name: &str, t: MetricType, value: f64, timestamp_ms: i64) -> MetricFamily {
-        let mut lp = LabelPair::default();
-        lp.set_name("app".into());
-        lp.set_value("Odd \"q\" b\\s\nn".into());
-        let mut m = Metric::from_label(vec![lp]);
-        if t == MetricType::COUNTER {
-            let mut c = Counter::default();
-            c.set_value(value);
-            m.set_counter(c);
-        } else {
-            let mut g = Gauge::default();
-            g.set_value(value);
-            m.set_gauge(g);
+    fn exposition_of(families: &[(&str, Kind, &str, f64)]) -> Exposition {
+        let mut strings = Strings::default();
+        let label = (strings.intern("app"), strings.intern("Odd \"q\" b\\s\nn"));
+        let mut set = Families::with_strings(strings);
+        for (name, kind, unit, value) in families {
+            let mut u = UnitMapping::none();
+            u.suffix = unit.to_string();
+            set.families.push(Family {
+                name: name.to_string(),
+                help: format!("Help of {name}."),
+                kind: *kind,
+                unit: u,
+                series: vec![Series {
+                    labels: vec![label].into_boxed_slice(),
+                    value: *value,
+                }],
+            });
         }
-        if timestamp_ms != 0 {
-            m.set_timestamp_ms(timestamp_ms);
-        }
-        let mut mf = MetricFamily::default();
-        mf.set_name(name.into());
-        mf.set_help(format!("Help of {name}."));
-        mf.set_field_type(t);
-        mf.set_metric(vec![m]);
-        mf
-    }
-
-    fn encodable(mf: MetricFamily, kind: Kind, unit: &str) -> Encodable {
-        Encodable {
-            family: mf,
-            kind,
-            unit: unit.into(),
-        }
+        Exposition::encode(&set)
     }
 
     fn exposition() -> Exposition {
-        Exposition::encode(&[
-            encodable(
-                family("a_total", MetricType::COUNTER, 5.0, 0),
-                Kind::Counter,
-                "",
-            ),
-            encodable(family("b_info", MetricType::GAUGE, 1.0, 0), Kind::Info, ""),
-            encodable(
-                family("c_seconds", MetricType::GAUGE, 0.7687, 0),
-                Kind::Gauge,
-                "seconds",
-            ),
-            // A timestamp: written by the OpenMetrics writer (in seconds).
-            encodable(family("d", MetricType::GAUGE, 2.0, 1500), Kind::Gauge, ""),
+        exposition_of(&[
+            ("a_total", Kind::Counter, "", 5.0),
+            ("b_info", Kind::Info, "", 1.0),
+            ("c_seconds", Kind::Gauge, "seconds", 0.7687),
+            ("d", Kind::Gauge, "", f64::INFINITY),
         ])
     }
 
@@ -381,7 +385,7 @@ mod tests {
              # TYPE c_seconds gauge\n# UNIT c_seconds seconds\n# HELP c_seconds Help of c_seconds.\n\
              c_seconds{app=\"Odd \\\"q\\\" b\\\\s\\nn\"} 0.7687\n\
              # TYPE d gauge\n# HELP d Help of d.\n\
-             d{app=\"Odd \\\"q\\\" b\\\\s\\nn\"} 2 1.5\n\
+             d{app=\"Odd \\\"q\\\" b\\\\s\\nn\"} +Inf\n\
              # EOF\n"
         );
         // The sample lines of a, b and c are slices of the text buffer.
@@ -396,14 +400,55 @@ mod tests {
         assert!(shared.iter().all(|s| s.starts_with(b"a_total{")
             || s.starts_with(b"b_info{")
             || s.starts_with(b"c_seconds{")));
-        // Text: the d sample keeps its millisecond timestamp.
         let text = std::str::from_utf8(&e.text).unwrap();
-        assert!(text.contains("} 2 1500\n"), "{text}");
+        assert!(text.contains("# TYPE b_info gauge\n"), "{text}");
+        assert!(text.contains("} inf\n"), "{text}");
         assert_eq!(
             gunzip(std::slice::from_ref(&e.openmetrics_gzip)),
             om.as_bytes()
         );
         assert_eq!(gunzip(std::slice::from_ref(&e.gzip)), text.as_bytes());
+    }
+
+    #[test]
+    fn big_families_are_compressed_in_segments() {
+        // Enough series for several segments and both threads.
+        let mut strings = Strings::default();
+        let name = strings.intern("version");
+        let series: Vec<Series> = (0..200_000)
+            .map(|i| Series {
+                labels: vec![(name, strings.intern(&format!("1.{i}")))].into_boxed_slice(),
+                value: i as f64 * 0.25,
+            })
+            .collect();
+        let mut set = Families::with_strings(strings);
+        for (n, kind) in [("big_seconds", Kind::Gauge), ("big_total", Kind::Counter)] {
+            set.families.push(Family {
+                name: n.into(),
+                help: "h".into(),
+                kind,
+                unit: UnitMapping::none(),
+                series: series.clone(),
+            });
+        }
+        let e = Exposition::encode(&set);
+        assert!(e.text.len() > 8 * SEGMENT, "{}", e.text.len());
+        assert_eq!(gunzip(std::slice::from_ref(&e.gzip)), e.text.to_vec());
+        assert_eq!(
+            gunzip(std::slice::from_ref(&e.openmetrics_gzip)),
+            e.openmetrics_bytes()
+        );
+        assert!(e.gzip.len() * 5 < e.text.len());
+    }
+
+    #[test]
+    fn lines_are_split_at_line_ends() {
+        let bytes = b"aaaa\nbb\ncccccccccc\nd\n";
+        let mut out = Vec::new();
+        split_lines(bytes, 0..bytes.len(), 6, &mut out);
+        let pieces: Vec<&[u8]> = out.iter().map(|r| &bytes[r.clone()]).collect();
+        assert_eq!(pieces, [&b"aaaa\n"[..], b"bb\n", b"cccccccccc\n", b"d\n"]);
+        assert_eq!(out.last().unwrap().end, bytes.len());
     }
 
     #[test]
@@ -440,5 +485,17 @@ mod tests {
         let (parts, gz) = broken.body(Format::OpenMetrics, true, extra);
         assert!(!gz);
         assert_eq!(parts.concat(), om_with);
+    }
+
+    #[test]
+    fn an_empty_set_is_just_eof() {
+        let e = Exposition::encode(&Families::default());
+        assert_eq!(e.text.len(), 0);
+        assert_eq!(e.openmetrics_bytes(), b"# EOF\n");
+        assert_eq!(
+            gunzip(std::slice::from_ref(&e.openmetrics_gzip)),
+            b"# EOF\n"
+        );
+        assert_eq!(gunzip(std::slice::from_ref(&e.gzip)), b"");
     }
 }

@@ -84,6 +84,75 @@ pub fn continue_with(
     Some((cached.slice(..resume.prefix), Bytes::from(end)))
 }
 
+/// One piece of a member: `data` compressed by a fresh deflate stream (it
+/// refers to nothing before it), sync-flushed (byte-aligned, no final
+/// block), with the CRC-32 of `data`. Segments put one after the other form
+/// one deflate stream, so the same segment can appear in several members:
+/// the text format and OpenMetrics share their sample lines compressed once.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    deflate: Vec<u8>,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl Segment {
+    /// Compresses `data` with `z`, which is reset first (a worker reuses one
+    /// stream's memory for all its segments).
+    pub fn compress(z: &mut Compress, data: &[u8]) -> Option<Segment> {
+        z.reset();
+        let mut out = Vec::with_capacity(data.len() / 8 + 64);
+        deflate(z, data, FlushCompress::None, &mut out)?;
+        deflate(z, &[], FlushCompress::Sync, &mut out)?;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(data);
+        out.shrink_to_fit();
+        Some(Segment {
+            deflate: out,
+            crc,
+            len: data.len() as u64,
+        })
+    }
+
+    /// Compressed length.
+    pub fn len(&self) -> usize {
+        self.deflate.len()
+    }
+
+    /// Whether the segment holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.deflate.is_empty()
+    }
+}
+
+/// A gzip member of the segments' data followed by `tail`, laid out as
+/// [`member`] lays it out (so [`continue_with`] can continue it).
+pub fn member_of_segments(
+    segments: &[&Segment],
+    tail: &[u8],
+    level: Compression,
+) -> Option<(Vec<u8>, Resume)> {
+    let size: usize = segments.iter().map(|s| s.deflate.len()).sum();
+    let mut out = Vec::with_capacity(HEADER.len() + size + tail.len() + 64);
+    out.extend_from_slice(&HEADER);
+    let mut crc = crc32fast::Hasher::new();
+    let mut len = 0;
+    for s in segments {
+        out.extend_from_slice(&s.deflate);
+        crc.combine(&s.crc);
+        len += s.len;
+    }
+    let resume = Resume {
+        prefix: out.len(),
+        crc: crc.finalize(),
+        len,
+    };
+    let end = end(&resume, &[], tail, level)?;
+    out.extend_from_slice(&end);
+    out.shrink_to_fit();
+    Some((out, resume))
+}
+
 /// `insert ++ tail` in a fresh deflate stream ending in a final block, then
 /// the trailer for `body ++ insert ++ tail`.
 fn end(resume: &Resume, insert: &[u8], tail: &[u8], level: Compression) -> Option<Vec<u8>> {
@@ -195,5 +264,28 @@ mod tests {
         let (m, r) = member(&[b"abc"], b"", Compression::default()).unwrap();
         let short = Bytes::from(m[..5].to_vec());
         assert!(continue_with(&short, &r, b"x", b"", Compression::fast()).is_none());
+    }
+
+    #[test]
+    fn segments_make_one_member_and_can_be_shared() {
+        let a = data(150_000);
+        let b = data(70_001);
+        let mut z = Compress::new(Compression::new(6), false);
+        let sa = Segment::compress(&mut z, &a).unwrap();
+        let sb = Segment::compress(&mut z, &b).unwrap();
+        let se = Segment::compress(&mut z, b"").unwrap();
+        let (m, r) =
+            member_of_segments(&[&sa, &se, &sb, &sa], b"# EOF\n", Compression::fast()).unwrap();
+        let want = [&a[..], &b, &a, b"# EOF\n"].concat();
+        assert_eq!(gunzip(&[&m]), want);
+        let cached = Bytes::from(m);
+        let (prefix, end) =
+            continue_with(&cached, &r, b"x 1\n", b"# EOF\n", Compression::fast()).unwrap();
+        assert_eq!(
+            gunzip(&[&prefix, &end]),
+            [&a[..], &b, &a, b"x 1\n# EOF\n"].concat()
+        );
+        let (empty, _) = member_of_segments(&[], b"", Compression::fast()).unwrap();
+        assert_eq!(gunzip(&[&empty]), b"");
     }
 }

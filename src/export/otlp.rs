@@ -66,8 +66,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::asc::model::{DiagnosticLog, DiagnosticLogs};
 use crate::config::OtlpConfig;
-use crate::export::prometheus::{BuildMeta, UnitMapping, families_with_units};
+use crate::export::Mapped;
+use crate::export::mapping::{self, BuildMeta};
+use crate::export::model::{Families, Kind};
 use crate::export::stats::{ExportStats, Signal};
+use crate::export::units::UnitMapping;
 use crate::refresh::Snapshot;
 use crate::refresh::state::StateStore;
 
@@ -125,35 +128,39 @@ pub struct OtelFamily {
 /// its unit. Keyed by instrument name (a pathological pair of families that
 /// map to one name is kept apart by their unit: the key has both).
 pub fn otel_families(snapshot: &Snapshot, meta: &BuildMeta) -> BTreeMap<String, OtelFamily> {
-    use ::prometheus::proto::MetricType;
+    otel_families_of(&mapping::families(snapshot, meta))
+}
+
+/// [`otel_families`] of an already mapped family set.
+pub fn otel_families_of(set: &Families) -> BTreeMap<String, OtelFamily> {
     let mut out = BTreeMap::new();
-    for (mf, unit) in families_with_units(snapshot, meta) {
-        let monotonic = mf.get_field_type() == MetricType::COUNTER;
-        let name = otel_name(mf.name(), monotonic, &unit);
-        let points = mf
-            .get_metric()
+    for f in &set.families {
+        let monotonic = f.kind == Kind::Counter;
+        let name = otel_name(&f.name, monotonic, &f.unit);
+        let points = f
+            .series
             .iter()
-            .map(|m| {
-                let attrs = m
-                    .get_label()
+            .map(|s| {
+                let attrs = s
+                    .labels
                     .iter()
-                    .map(|l| KeyValue::new(l.name().to_string(), l.value().to_string()))
+                    .map(|&(n, v)| {
+                        KeyValue::new(
+                            opentelemetry::Key::from(set.strings.arc(n).clone()),
+                            opentelemetry::StringValue::from(set.strings.arc(v).clone()),
+                        )
+                    })
                     .collect();
-                let v = if monotonic {
-                    m.get_counter().value()
-                } else {
-                    m.get_gauge().value()
-                };
-                (attrs, v)
+                (attrs, s.value)
             })
             .collect();
-        let key = instrument_key(&name, &unit.ucum, monotonic);
+        let key = instrument_key(&name, &f.unit.ucum, monotonic);
         out.insert(
             key,
             OtelFamily {
                 name,
-                unit: unit.ucum.clone(),
-                description: mf.help().to_string(),
+                unit: f.unit.ucum.clone(),
+                description: f.help.clone(),
                 monotonic,
                 points,
             },
@@ -734,7 +741,7 @@ impl OtlpOutput {
 pub fn start(
     config: &OtlpConfig,
     meta: BuildMeta,
-    rx: watch::Receiver<Option<Arc<Snapshot>>>,
+    rx: watch::Receiver<Option<Arc<Mapped>>>,
     store: Option<StateStore>,
     stats: Arc<ExportStats>,
     shutdown: CancellationToken,
@@ -907,7 +914,7 @@ impl LogsState {
 
 #[allow(clippy::too_many_arguments)]
 async fn run(
-    mut rx: watch::Receiver<Option<Arc<Snapshot>>>,
+    mut rx: watch::Receiver<Option<Arc<Mapped>>>,
     meta: BuildMeta,
     provider: SdkMeterProvider,
     mut instruments: Instruments,
@@ -917,16 +924,16 @@ async fn run(
     timeout: Duration,
     shutdown: CancellationToken,
 ) {
-    let meta = Arc::new(meta);
+    let _ = meta;
     let mut snap = rx.borrow_and_update().clone();
     let mut fresh = snap.is_some();
     loop {
         if fresh {
             fresh = false;
-            if let Some(s) = snap.clone() {
-                let m = meta.clone();
-                let s2 = s.clone();
-                match tokio::task::spawn_blocking(move || otel_families(&s2, &m)).await {
+            if let Some(mapped) = snap.clone() {
+                let s = mapped.snapshot.clone();
+                let set = mapped.families.clone();
+                match tokio::task::spawn_blocking(move || otel_families_of(&set)).await {
                     Ok(fams) => {
                         instruments.register_new(&fams);
                         current.store(Arc::new(fams));
@@ -960,8 +967,8 @@ async fn run(
                 fresh = true;
             }
             _ = retry => {
-                if let (Some(l), Some(s)) = (logs.as_mut(), snap.as_ref()) {
-                    l.send(s, &stats, timeout).await;
+                if let (Some(l), Some(m)) = (logs.as_mut(), snap.as_ref()) {
+                    l.send(&m.snapshot, &stats, timeout).await;
                 }
             }
         }
@@ -989,7 +996,7 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::prometheus::unit_mapping;
+    use crate::export::units::unit_mapping;
 
     #[test]
     fn names_drop_the_unit_suffix_and_total() {

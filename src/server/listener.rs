@@ -38,6 +38,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+
+use crate::export::live::{Def, StatsCollector};
+use crate::export::model::Kind;
+use crate::export::names;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -369,4 +373,68 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         });
     }
     drop(listener);
+}
+
+const STATS_DEFS: &[Def] = &[
+    Def {
+        name: names::HTTP_ACCEPTED,
+        help: "HTTP connections accepted since the exporter started.",
+        kind: Kind::Counter,
+        labels: &[],
+    },
+    Def {
+        name: names::HTTP_OPEN,
+        help: "HTTP connections open now.",
+        kind: Kind::Gauge,
+        labels: &[],
+    },
+    Def {
+        name: names::HTTP_EVICTED,
+        help: "Idle HTTP connections closed to make room at the connection cap (web.max_connections).",
+        kind: Kind::Counter,
+        labels: &[],
+    },
+    Def {
+        name: names::HTTP_IDLE_CLOSED,
+        help: "HTTP connections closed after web.idle_timeout without progress.",
+        kind: Kind::Counter,
+        labels: &[],
+    },
+    Def {
+        name: names::HTTP_HEADER_TIMEOUTS,
+        help: "HTTP connections closed because the request headers did not arrive within web.header_read_timeout.",
+        kind: Kind::Counter,
+        labels: &[],
+    },
+    Def {
+        name: names::HTTP_ACCEPT_ERRORS,
+        help: "Failed accept calls (such as running out of file descriptors).",
+        kind: Kind::Counter,
+        labels: &[],
+    },
+    Def {
+        name: names::HTTP_TLS_HANDSHAKE_FAILURES,
+        help: "TLS handshakes that failed or timed out (no or a rejected client certificate, a plain-HTTP client, a scanner).",
+        kind: Kind::Counter,
+        labels: &[],
+    },
+];
+
+/// The server's counters as live metrics (read at every scrape).
+pub fn stats_collector(stats: Arc<ServerStats>) -> StatsCollector {
+    StatsCollector::new(STATS_DEFS, move |defs, out| {
+        let s = stats.snapshot();
+        let values = [
+            s.accepted,
+            s.open,
+            s.evicted,
+            s.idle_closed,
+            s.header_timeouts,
+            s.accept_errors,
+            s.tls_handshake_failures,
+        ];
+        for (i, v) in values.into_iter().enumerate() {
+            out.add(defs, i, &[], v as f64);
+        }
+    })
 }

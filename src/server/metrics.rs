@@ -1,8 +1,8 @@
 //! The metrics endpoint: the cached exposition in the format the scraper
 //! asks for (OpenMetrics 1.0.0 or the text format 0.0.4, negotiated from
 //! `Accept` as Prometheus's expfmt does, see [`negotiate`]), gzipped when
-//! `Accept-Encoding` allows it, with the process metrics read at scrape
-//! time after the cached families (unless `web.disable_exporter_metrics`).
+//! `Accept-Encoding` allows it, with the exporter's live metrics (see
+//! [`crate::export::live`]) read at scrape time after the cached families.
 //! A scrape copies no part of the cached buffers: the body is the cached
 //! buffer itself followed by the few hundred bytes made for this scrape.
 
@@ -20,7 +20,6 @@ use http_body::{Frame, SizeHint};
 
 use super::ServerState;
 use crate::export::Format;
-use crate::export::process::ProcessMetrics;
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> Response {
@@ -32,6 +31,7 @@ pub async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> Re
             .into_response();
     }
     let Some(exp) = state.exposition.load_full() else {
+        state.live.scrape_served(503);
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "exposition not encoded yet\n",
@@ -39,11 +39,8 @@ pub async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> Re
             .into_response();
     };
     let format = negotiate(&headers);
-    let extra = if exp.process_metrics {
-        ProcessMetrics::global().encode(format)
-    } else {
-        Vec::new()
-    };
+    let extra = state.live.encode(format);
+    state.live.scrape_served(200);
     let (parts, gzipped) = exp.body(format, accepts_gzip(&headers), &extra);
     let mut resp = Response::new(Body::new(Parts::new(parts)));
     let h = resp.headers_mut();

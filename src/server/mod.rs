@@ -31,13 +31,17 @@ use axum::routing::get;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::export::prometheus::Exposition;
+use crate::export::Exposition;
+use crate::export::live::LiveMetrics;
 use crate::refresh::Snapshot;
 
 #[derive(Clone)]
 pub struct ServerState {
     /// The current exposition, swapped in whole by the Prometheus output.
     pub exposition: Arc<ArcSwapOption<Exposition>>,
+    /// The exporter's live metrics, encoded at every scrape after the
+    /// cached exposition.
+    pub live: Arc<LiveMetrics>,
     /// The current snapshot (for readiness and the landing page).
     pub snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     /// `prometheus.enabled`: when off, the metrics path answers 404.

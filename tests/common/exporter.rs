@@ -124,3 +124,44 @@ pub async fn scrape(r: &Running) -> Vec<Sample> {
     }
     panic!("/metrics never showed the current snapshot");
 }
+
+/// One full refresh of a simulated account of `apps` apps (`builds` builds
+/// each, diagnostic logs on) with the real client over HTTP: the snapshot
+/// the exporter would publish.
+pub async fn simulated_snapshot(apps: usize, builds: usize) -> Snapshot {
+    use asc_perf_exporter::asc::auth::{AuthConfig, KeySource, TokenProvider};
+    use asc_perf_exporter::asc::client::{AscClient, ClientConfig};
+    use asc_perf_exporter::refresh::runner::{RefreshOptions, Refresher};
+
+    let (private_pem, public_pem) = generate_key_pair();
+    let mut sc = SimConfig::new(public_pem);
+    sc.apps = apps;
+    sc.hour_limit = 1_000_000;
+    sc.minute_limit = 0;
+    let handle = sim::start(sc, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let auth = TokenProvider::new(AuthConfig::new(
+        Some("issuer".into()),
+        "SIMKEY0001",
+        KeySource::Inline(private_pem),
+    ))
+    .unwrap();
+    let client = AscClient::new(
+        ClientConfig {
+            base_url: handle.base_url().parse().unwrap(),
+            ..Default::default()
+        },
+        auth,
+    )
+    .unwrap();
+    let mut config = Config::default();
+    config.refresh.builds_per_app = builds;
+    config.refresh.concurrency = 8;
+    config.diagnostics.logs = true;
+    let snap = Refresher::new(client, RefreshOptions::from(&config))
+        .refresh(&Snapshot::default())
+        .await;
+    assert!(snap.refresh.last_success, "the simulated refresh failed");
+    snap
+}

@@ -2,6 +2,7 @@
 //! key pair, mint tokens, make authenticated requests over real HTTP.
 #![allow(dead_code)]
 
+pub mod examples;
 pub mod exporter;
 pub mod prom;
 

@@ -1,0 +1,988 @@
+//! The mapping from a [`Snapshot`] to the neutral family model
+//! ([`Families`]), exactly as `CONTRACT.md` and `docs/metrics.md` describe
+//! it. It runs once per snapshot; every output reads its result.
+//!
+//! A family's series may have different label sets (build-level series add
+//! a `build` label). Labels are interned as they are made: the labels an
+//! app, a metric or a dataset shares with its series are interned once and
+//! copied as symbol pairs, so the cost per series is a few integer copies,
+//! not a string allocation per label. Family names follow [`super::units`]
+//! (data-derived) and [`super::names`] (fixed).
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::asc::BuildInfo;
+use crate::asc::client::natural_cmp;
+use crate::asc::model::{
+    Metric as AscMetric, MetricCategory, MetricsInsight, XcodeMetrics, percentile_label,
+};
+use crate::refresh::snapshot::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};
+
+use super::model::{Families, Family, Kind, Label, Series, Strings, Sym};
+use super::names::*;
+use super::units::{UnitMapping, compose_name, metric_family_name, scale, unit_mapping};
+
+/// Build metadata for `asc_exporter_build_info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildMeta {
+    /// The exporter's version (`CARGO_PKG_VERSION`).
+    pub version: String,
+    /// The source revision (git commit), or `unknown`.
+    pub revision: String,
+}
+
+/// All metric families of a snapshot, sorted by name, series sorted by
+/// their label values; families without series are left out.
+pub fn families(snapshot: &Snapshot, meta: &BuildMeta) -> Families {
+    let mut b = Builder::new();
+    exporter_series(&mut b, snapshot, meta);
+    for app in &snapshot.apps {
+        app_series(&mut b, app);
+    }
+    b.finish()
+}
+
+type Labels = Vec<Label>;
+
+/// The label names, interned first (in this order) so their symbols are
+/// known without a lookup.
+const LABEL_NAMES: &[&str] = &[
+    "app_id",
+    "app",
+    "bundle_id",
+    "platform",
+    "category",
+    "version",
+    "device",
+    "device_name",
+    "percentile",
+    "build",
+    "goal",
+    "metric",
+    "subsystem",
+    "scope",
+    "processing_state",
+    "diagnostic_type",
+    "signature_id",
+    "signature",
+    "latest_version",
+    "high_impact",
+    "revision",
+    "endpoint",
+    "status",
+    "window",
+];
+
+mod n {
+    use super::Sym;
+    pub const APP_ID: Sym = 0;
+    pub const APP: Sym = 1;
+    pub const BUNDLE_ID: Sym = 2;
+    pub const PLATFORM: Sym = 3;
+    pub const CATEGORY: Sym = 4;
+    pub const VERSION: Sym = 5;
+    pub const DEVICE: Sym = 6;
+    pub const DEVICE_NAME: Sym = 7;
+    pub const PERCENTILE: Sym = 8;
+    pub const BUILD: Sym = 9;
+    pub const GOAL: Sym = 10;
+    pub const METRIC: Sym = 11;
+    pub const SUBSYSTEM: Sym = 12;
+    pub const SCOPE: Sym = 13;
+    pub const PROCESSING_STATE: Sym = 14;
+    pub const DIAGNOSTIC_TYPE: Sym = 15;
+    pub const SIGNATURE_ID: Sym = 16;
+    pub const SIGNATURE: Sym = 17;
+    pub const LATEST_VERSION: Sym = 18;
+    pub const HIGH_IMPACT: Sym = 19;
+    pub const REVISION: Sym = 20;
+    pub const ENDPOINT: Sym = 21;
+    pub const STATUS: Sym = 22;
+    pub const WINDOW: Sym = 23;
+}
+
+struct Entry {
+    /// What produces the family (a fixed name, or a kind of data-derived
+    /// family). Two different origins never share a family.
+    origin: &'static str,
+    family: Family,
+}
+
+struct Builder {
+    strings: Strings,
+    entries: Vec<Entry>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Builder {
+    fn new() -> Self {
+        let mut strings = Strings::default();
+        for (i, name) in LABEL_NAMES.iter().enumerate() {
+            let sym = strings.intern(name);
+            debug_assert_eq!(sym as usize, i);
+        }
+        let mut b = Self {
+            strings,
+            entries: Vec::new(),
+            by_name: HashMap::new(),
+        };
+        for name in FIXED {
+            let reserved = std::iter::once((*name).to_string()).chain(openmetrics_names(name));
+            for key in reserved {
+                // Reserved names (without series) are left out by `finish`.
+                b.insert(key, name, Kind::Gauge, fixed_unit(name));
+            }
+        }
+        b
+    }
+
+    fn insert(&mut self, name: String, origin: &'static str, kind: Kind, unit: UnitMapping) {
+        self.by_name.insert(name.clone(), self.entries.len());
+        self.entries.push(Entry {
+            origin,
+            family: Family {
+                name,
+                help: String::new(),
+                kind,
+                unit,
+                series: Vec::new(),
+            },
+        });
+    }
+
+    fn sym(&mut self, s: &str) -> Sym {
+        self.strings.intern(s)
+    }
+
+    fn label(&mut self, name: Sym, value: &str) -> Label {
+        (name, self.sym(value))
+    }
+
+    /// Adds a series to a fixed family.
+    fn fixed(&mut self, name: &'static str, kind: Kind, help: &str, labels: Labels, value: f64) {
+        self.add(
+            name,
+            name,
+            kind,
+            &fixed_unit(name),
+            || help.to_string(),
+            labels,
+            value,
+        );
+    }
+
+    /// Adds a gauge series to a data-derived family.
+    fn gauge(
+        &mut self,
+        name: &str,
+        origin: &'static str,
+        unit: &UnitMapping,
+        help: impl FnOnce() -> String,
+        labels: Labels,
+        value: f64,
+    ) {
+        self.add(name, origin, Kind::Gauge, unit, help, labels, value);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        name: &str,
+        origin: &'static str,
+        kind: Kind,
+        unit: &UnitMapping,
+        help: impl FnOnce() -> String,
+        labels: Labels,
+        value: f64,
+    ) {
+        if !value.is_finite() {
+            return;
+        }
+        // A data-derived name that collides with a family of another origin
+        // (pathological: an Apple metric named like one of ours) moves to
+        // `<name>_2`, `<name>_3`, ... instead of being dropped or merged.
+        let index = match self.by_name.get(name) {
+            Some(&i) if self.entries[i].origin == origin => i,
+            None => {
+                self.insert(name.to_string(), origin, kind, unit.clone());
+                self.entries.len() - 1
+            }
+            Some(_) => {
+                let mut n = 2;
+                loop {
+                    let candidate = format!("{name}_{n}");
+                    match self.by_name.get(&candidate) {
+                        Some(&i) if self.entries[i].origin == origin => break i,
+                        Some(_) => n += 1,
+                        None => {
+                            self.insert(candidate, origin, kind, unit.clone());
+                            break self.entries.len() - 1;
+                        }
+                    }
+                }
+            }
+        };
+        let family = &mut self.entries[index].family;
+        if family.help.is_empty() {
+            family.help = help();
+            family.kind = kind;
+        }
+        family.series.push(Series {
+            labels: labels.into_boxed_slice(),
+            value,
+        });
+    }
+
+    fn finish(self) -> Families {
+        let mut set = Families::with_strings(self.strings);
+        set.families = self.entries.into_iter().map(|e| e.family).collect();
+        for f in &mut set.families {
+            if INFO.contains(&f.name.as_str()) {
+                f.kind = Kind::Info;
+            }
+        }
+        set.finish();
+        set
+    }
+}
+
+fn bool_value(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
+    let labels = vec![
+        b.label(n::VERSION, &meta.version),
+        b.label(n::REVISION, &meta.revision),
+    ];
+    b.fixed(
+        EXPORTER_BUILD_INFO,
+        Kind::Gauge,
+        "Exporter build: always 1, version and revision in labels.",
+        labels,
+        1.0,
+    );
+    b.fixed(
+        EXPORTER_LAST_SUCCESS,
+        Kind::Gauge,
+        "1 if the latest refresh succeeded for every app, else 0 (also 0 before the first refresh).",
+        vec![],
+        bool_value(s.refresh.last_success),
+    );
+    if let Some(ts) = s.refresh.last_success_unix {
+        b.fixed(
+            EXPORTER_LAST_SUCCESS_TS,
+            Kind::Gauge,
+            "Unix time of the latest refresh that succeeded for every app.",
+            vec![],
+            ts,
+        );
+    }
+    if s.refresh.last_attempt_unix > 0.0 {
+        b.fixed(
+            EXPORTER_LAST_ATTEMPT_TS,
+            Kind::Gauge,
+            "Unix time the latest refresh finished, whether it succeeded or not.",
+            vec![],
+            s.refresh.last_attempt_unix,
+        );
+        b.fixed(
+            EXPORTER_DURATION,
+            Kind::Gauge,
+            "Wall-clock duration of the latest refresh.",
+            vec![],
+            s.refresh.duration_seconds,
+        );
+        if let Some(ts) = s.refresh.next_attempt_unix {
+            b.fixed(
+                EXPORTER_NEXT_TS,
+                Kind::Gauge,
+                "Unix time the next refresh is due (later than the interval while the App Store Connect rate limit holds requests back).",
+                vec![],
+                ts,
+            );
+        }
+        if s.refresh.interval_seconds > 0.0 {
+            b.fixed(
+                EXPORTER_INTERVAL,
+                Kind::Gauge,
+                "The configured time between refreshes (refresh.interval).",
+                vec![],
+                s.refresh.interval_seconds,
+            );
+        }
+    }
+    for (endpoint, status, count) in &s.api.requests {
+        let labels = vec![b.label(n::ENDPOINT, endpoint), b.label(n::STATUS, status)];
+        b.fixed(
+            API_REQUESTS,
+            Kind::Counter,
+            "App Store Connect API requests since the exporter started, by route template and HTTP status (or error/timeout).",
+            labels,
+            *count as f64,
+        );
+    }
+    b.fixed(
+        API_RETRIES,
+        Kind::Counter,
+        "App Store Connect API requests retried since the exporter started.",
+        vec![],
+        s.api.retries as f64,
+    );
+    type PerEndpoint<'a> = (&'static str, &'a str, &'a [(String, u64)]);
+    let per_endpoint: [PerEndpoint<'_>; 3] = [
+        (
+            API_AUTH_FAILURES,
+            "App Store Connect 401 responses that persisted after a freshly minted token (the key, key id or issuer id is wrong or revoked), by route template.",
+            &s.api.auth_failures,
+        ),
+        (
+            API_AUTH_RECOVERED,
+            "App Store Connect 401 responses that a freshly minted token cured (not a failure), by route template.",
+            &s.api.auth_recovered,
+        ),
+        (
+            API_DECODE_ERRORS,
+            "App Store Connect responses whose body could not be understood (malformed, empty, cut off, or missing the keys that carry data), by route template; the app keeps its last good data.",
+            &s.api.decode_errors,
+        ),
+    ];
+    for (name, help, counts) in per_endpoint {
+        for (endpoint, n) in counts.iter() {
+            let labels = vec![b.label(n::ENDPOINT, endpoint)];
+            b.fixed(name, Kind::Counter, help, labels, *n as f64);
+        }
+    }
+    if let Some(ts) = s.api.resume_unix {
+        b.fixed(
+            API_RL_RESUME_TS,
+            Kind::Gauge,
+            "While the rate-limit budget is spent or a Retry-After is honoured: the Unix time requests may go out again (absent otherwise).",
+            vec![],
+            ts,
+        );
+    }
+    if let Some(rl) = &s.api.rate_limit {
+        let windows = [
+            ("hour", rl.hour_remaining, rl.hour_limit),
+            ("minute", rl.minute_remaining, rl.minute_limit),
+        ];
+        for (window, remaining, limit) in windows {
+            let labels = vec![b.label(n::WINDOW, window)];
+            if let Some(r) = remaining {
+                b.fixed(
+                    API_RL_REMAINING,
+                    Kind::Gauge,
+                    "Requests left in the App Store Connect rate-limit window, from the latest X-Rate-Limit header.",
+                    labels.clone(),
+                    r as f64,
+                );
+            }
+            if let Some(l) = limit {
+                b.fixed(
+                    API_RL_LIMIT,
+                    Kind::Gauge,
+                    "Requests allowed in the App Store Connect rate-limit window, from the latest X-Rate-Limit header.",
+                    labels,
+                    l as f64,
+                );
+            }
+        }
+    }
+}
+
+fn app_labels(b: &mut Builder, app: &AppRef) -> Labels {
+    vec![
+        b.label(n::APP_ID, &app.id),
+        b.label(n::APP, &app.name),
+        b.label(n::BUNDLE_ID, &app.bundle_id),
+    ]
+}
+
+/// Where a metrics document came from.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    App,
+    /// A build, and its number interned.
+    Build(&'a BuildInfo, Sym),
+}
+
+impl Scope<'_> {
+    /// Adds the `build` label to build-level series.
+    fn push_build(self, labels: &mut Labels) {
+        if let Scope::Build(_, number) = self {
+            labels.push((n::BUILD, number));
+        }
+    }
+
+    /// The version of a point without one: the build's marketing version.
+    fn fallback_version(self) -> &'static str {
+        ""
+    }
+}
+
+fn app_series(b: &mut Builder, a: &AppSnapshot) {
+    let app = &a.app;
+    let labels = app_labels(b, app);
+    if let Some(ts) = a.last_success_unix {
+        b.fixed(
+            APP_LAST_SUCCESS_TS,
+            Kind::Gauge,
+            "Unix time of the latest successful refresh of the app's data.",
+            labels.clone(),
+            ts,
+        );
+    }
+    b.fixed(
+        APP_REFRESH_FAILED,
+        Kind::Gauge,
+        "1 if the latest attempt to refresh the app failed (its series are then the last good data), else 0.",
+        labels.clone(),
+        bool_value(a.last_attempt_failed),
+    );
+    if let Some(m) = &a.metrics {
+        data_available(b, &labels, "app", m.has_data());
+        latest_version(b, &labels, a, m);
+        metrics_series(b, &labels, Scope::App, m);
+        insight_series(b, &labels, Scope::App, m);
+    }
+    for build in &a.builds {
+        build_series(b, &labels, build);
+    }
+}
+
+fn data_available(b: &mut Builder, app: &Labels, scope: &str, available: bool) {
+    let mut labels = app.clone();
+    labels.push(b.label(n::SCOPE, scope));
+    b.fixed(
+        DATA_AVAILABLE,
+        Kind::Gauge,
+        "1 if App Store Connect returned metrics for the scope (app, or a build number), 0 if it returned none yet (not measured: no value series then).",
+        labels,
+        bool_value(available),
+    );
+}
+
+/// `asc_app_latest_version_info`: the newest version per platform among the
+/// app-level points, or the insights' latest version when there are no
+/// points; and `asc_app_version_rank`: every version's place counted from
+/// the newest (0 = latest, 1 = previous, ...), because PromQL cannot order
+/// version strings.
+fn latest_version(b: &mut Builder, app: &Labels, a: &AppSnapshot, m: &XcodeMetrics) {
+    let mut versions: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (platform, _, metric) in m.metrics() {
+        let list = versions.entry(platform).or_default();
+        list.extend(
+            metric
+                .datasets
+                .iter()
+                .flat_map(|d| d.points.iter())
+                .filter_map(|p| p.version.as_deref()),
+        );
+    }
+    versions.retain(|_, v| !v.is_empty());
+    let fallback;
+    if versions.is_empty() {
+        fallback = a.latest_version();
+        if let Some(v) = fallback.as_deref() {
+            let platform = m
+                .product_data
+                .iter()
+                .find_map(|p| p.platform.as_deref())
+                .unwrap_or("");
+            versions.insert(platform, vec![v]);
+        }
+    }
+    for (platform, mut list) in versions {
+        // Newest first; ties in natural order broken by the string itself.
+        list.sort_by(|x, y| natural_cmp(y, x).then_with(|| y.cmp(x)));
+        list.dedup();
+        let platform = b.label(n::PLATFORM, platform);
+        for (rank, version) in list.iter().enumerate() {
+            let mut labels = app.clone();
+            labels.push(platform);
+            labels.push(b.label(n::VERSION, version));
+            if rank == 0 {
+                b.fixed(
+                    APP_LATEST_VERSION,
+                    Kind::Gauge,
+                    "The newest app version in the app's metrics: always 1, for joins in dashboards and alerts.",
+                    labels.clone(),
+                    1.0,
+                );
+            }
+            b.fixed(
+                APP_VERSION_RANK,
+                Kind::Gauge,
+                "Place of the version among the app's versions in the metrics, counted from the newest: 0 = latest, 1 = previous, ...",
+                labels,
+                rank as f64,
+            );
+        }
+    }
+}
+
+fn build_series(b: &mut Builder, app: &Labels, bs: &BuildSnapshot) {
+    let build = &bs.build;
+    let number = b.sym(&build.number);
+    let version = b.label(n::VERSION, build.version.as_deref().unwrap_or_default());
+    if let Some(ts) = build
+        .uploaded_date
+        .as_deref()
+        .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+    {
+        let mut labels = app.clone();
+        labels.push((n::BUILD, number));
+        labels.push(version);
+        labels.push(b.label(
+            n::PROCESSING_STATE,
+            build.processing_state.as_deref().unwrap_or_default(),
+        ));
+        b.fixed(
+            BUILD_UPLOADED,
+            Kind::Gauge,
+            "Unix time the build was uploaded to App Store Connect.",
+            labels,
+            ts.timestamp_millis() as f64 / 1000.0,
+        );
+    }
+    let has_data = bs.metrics.as_ref().is_some_and(XcodeMetrics::has_data);
+    data_available(b, app, &build.number, has_data);
+    let scope = Scope::Build(build, number);
+    if let Some(m) = &bs.metrics {
+        metrics_series(b, app, scope, m);
+        insight_series(b, app, scope, m);
+    }
+    for sig in &bs.signatures {
+        let Some(weight) = sig.attributes.weight else {
+            continue;
+        };
+        let mut labels = app.clone();
+        labels.push((n::BUILD, number));
+        labels.push(version);
+        labels.push(b.label(n::DIAGNOSTIC_TYPE, sig.diagnostic_type()));
+        labels.push(b.label(n::SIGNATURE_ID, &sig.id));
+        labels.push(b.label(n::SIGNATURE, sig.signature()));
+        b.fixed(
+            SIGNATURE_WEIGHT,
+            Kind::Gauge,
+            "Weight of a diagnostic signature as a fraction of its build's total for the diagnostic type.",
+            labels,
+            weight,
+        );
+    }
+}
+
+/// The unit of a metric as Apple gives it, without fallbacks.
+fn metric_unit(metric: &AscMetric) -> UnitMapping {
+    let unit = metric.unit.as_ref();
+    unit_mapping(
+        unit.and_then(|u| u.identifier.as_deref()).unwrap_or(""),
+        unit.and_then(|u| u.display_name.as_deref()).unwrap_or(""),
+    )
+}
+
+/// Origins of data-derived families (see [`Builder::add`]).
+const O_VALUE: &str = "metric value";
+const O_MARGIN: &str = "metric error margin";
+const O_GOAL_LOWER: &str = "metric goal lower bound";
+const O_GOAL_UPPER: &str = "metric goal upper bound";
+const O_RECOMMENDED: &str = "metric recommended goal";
+const O_INSIGHT_LATEST: &str = "insight latest value";
+const O_INSIGHT_REFERENCE: &str = "insight reference value";
+
+fn metrics_series(b: &mut Builder, app: &Labels, scope: Scope<'_>, xm: &XcodeMetrics) {
+    for (platform, category, metric) in xm.metrics() {
+        one_metric(b, app, scope, platform, category, metric);
+    }
+}
+
+fn one_metric(
+    b: &mut Builder,
+    app: &Labels,
+    scope: Scope<'_>,
+    platform: &str,
+    category: &MetricCategory,
+    metric: &AscMetric,
+) {
+    let id = metric.id();
+    let unit = metric_unit(metric);
+    let phrase = unit.phrase();
+    let value_name = metric_family_name(id, &unit);
+    let margin_name = compose_name(&[], id, &["error", "margin"], &unit);
+    let lower_name = compose_name(&[], id, &["goal", "lower", "bound"], &unit);
+    let upper_name = compose_name(&[], id, &["goal", "upper", "bound"], &unit);
+    let recommended_name = compose_name(&[], id, &["recommended", "goal"], &unit);
+
+    let mut base = app.clone();
+    base.push(b.label(n::PLATFORM, platform));
+    base.push(b.label(n::CATEGORY, category.id()));
+    let metric_label = b.label(n::METRIC, id);
+    let fallback_version = match scope {
+        Scope::App => b.sym(scope.fallback_version()),
+        Scope::Build(build, _) => b.sym(build.version.as_deref().unwrap_or_default()),
+    };
+
+    for gk in &metric.goal_keys {
+        let mut labels = base.clone();
+        labels.push(b.label(n::GOAL, gk.goal_key.as_deref().unwrap_or_default()));
+        scope.push_build(&mut labels);
+        if let Some(lower) = gk.lower_bound {
+            b.gauge(
+                &lower_name,
+                O_GOAL_LOWER,
+                &unit,
+                || format!("Lower bound of each goal band of Apple metric {id} {phrase}."),
+                labels.clone(),
+                unit.convert(lower),
+            );
+        }
+        if let Some(upper) = gk.upper_bound {
+            b.gauge(
+                &upper_name,
+                O_GOAL_UPPER,
+                &unit,
+                || format!("Upper bound of each goal band of Apple metric {id} {phrase}; an open-ended band has none."),
+                labels,
+                unit.convert(upper),
+            );
+        }
+    }
+
+    for ds in &metric.datasets {
+        let fc = &ds.filter_criteria;
+        let device = b.label(n::DEVICE, fc.device());
+        let device_name = b.label(n::DEVICE_NAME, fc.device_name());
+        let percentile = b.label(n::PERCENTILE, percentile_label(fc.percentile()));
+
+        if let Some(goal) = ds.recommended_metric_goal.as_ref().and_then(|g| g.value) {
+            let mut labels = base.clone();
+            labels.extend([device, device_name, percentile]);
+            scope.push_build(&mut labels);
+            b.gauge(
+                &recommended_name,
+                O_RECOMMENDED,
+                &unit,
+                || format!("Apple's recommended goal for metric {id} {phrase}, per device and percentile."),
+                labels,
+                unit.convert(goal),
+            );
+        }
+
+        for p in &ds.points {
+            let version = match p.version.as_deref() {
+                Some(v) => (n::VERSION, b.sym(v)),
+                None => (n::VERSION, fallback_version),
+            };
+            let mut labels = Vec::with_capacity(base.len() + 5);
+            labels.extend_from_slice(&base);
+            labels.extend([version, device, device_name, percentile]);
+            scope.push_build(&mut labels);
+
+            if let Some(v) = p.value {
+                b.gauge(
+                    &value_name,
+                    O_VALUE,
+                    &unit,
+                    || {
+                        format!(
+                            "Apple metric {id} {phrase}, per app version, device and percentile."
+                        )
+                    },
+                    labels.clone(),
+                    unit.convert(v),
+                );
+            }
+            if let Some(m) = p.error_margin {
+                b.gauge(
+                    &margin_name,
+                    O_MARGIN,
+                    &unit,
+                    || format!("Error margin of Apple metric {id} {phrase}, per app version, device and percentile."),
+                    labels,
+                    unit.convert(m),
+                );
+            }
+
+            // Cross-metric, unitless families: `metric` label after `category`.
+            if p.goal.is_none() && p.percentage_breakdown.is_empty() {
+                continue;
+            }
+            let mut cross = base.clone();
+            cross.extend([metric_label, version, device, device_name, percentile]);
+            if let Some(goal) = &p.goal {
+                let mut labels = cross.clone();
+                labels.push(b.label(n::GOAL, goal));
+                scope.push_build(&mut labels);
+                b.fixed(
+                    METRIC_GOAL_INFO,
+                    Kind::Gauge,
+                    "The goal band (good, fair, poor, ...) a metric value falls in, per app version, device and percentile: always 1, band in the goal label.",
+                    labels,
+                    1.0,
+                );
+            }
+            for share in &p.percentage_breakdown {
+                let Some(v) = share.value else { continue };
+                let mut labels = cross.clone();
+                labels.push(b.label(
+                    n::SUBSYSTEM,
+                    share.sub_system_label.as_deref().unwrap_or_default(),
+                ));
+                scope.push_build(&mut labels);
+                b.fixed(
+                    METRIC_BREAKDOWN,
+                    Kind::Gauge,
+                    "Share of a metric value attributed to a subsystem (Apple's percentageBreakdown) as a ratio, per app version, device and percentile.",
+                    labels,
+                    scale(v, 1e-2),
+                );
+            }
+        }
+    }
+}
+
+/// The metric an insight refers to: exact identifier first, then
+/// case-insensitive.
+fn insight_metric<'a>(
+    xm: &'a XcodeMetrics,
+    id: &str,
+) -> Option<(&'a MetricCategory, &'a AscMetric)> {
+    xm.metrics()
+        .find(|(_, _, m)| m.id() == id)
+        .map(|(_, c, m)| (c, m))
+        .or_else(|| xm.find_metric(id))
+}
+
+fn insight_series(b: &mut Builder, app: &Labels, scope: Scope<'_>, xm: &XcodeMetrics) {
+    let Some(insights) = &xm.insights else {
+        return;
+    };
+    let kinds: [(&str, &'static str, &str, &[MetricsInsight]); 2] = [
+        (
+            "regression",
+            INSIGHT_REGRESSION_DELTA,
+            "Apple regression insight: change of the latest version against the reference versions' average, as a ratio (0.1 = +10 %), per device and percentile.",
+            &insights.regressions,
+        ),
+        (
+            "trending_up",
+            INSIGHT_TRENDING_UP_DELTA,
+            "Apple trending-up insight: change of the latest version against the reference versions' average, as a ratio (0.1 = +10 %), per device and percentile.",
+            &insights.trending_up,
+        ),
+    ];
+    for (kind, delta_name, delta_help, list) in kinds {
+        for insight in list {
+            let id = insight.metric.as_deref().unwrap_or("");
+            let found = insight_metric(xm, id);
+            let unit = found.map_or_else(UnitMapping::none, |(_, m)| metric_unit(m));
+            let phrase = if found.is_some() {
+                unit.phrase()
+            } else {
+                "in Apple's unit (metric not in the data)".to_string()
+            };
+            let category = insight
+                .metric_category
+                .as_deref()
+                .or(found.map(|(c, _)| c.id()))
+                .unwrap_or("");
+            let latest_name = compose_name(&["insight", kind, "latest"], id, &[], &unit);
+            let reference_name = compose_name(&["insight", kind, "reference"], id, &[], &unit);
+            let label_kind = kind.replace('_', "-");
+            for pop in &insight.populations {
+                let mut labels = app.clone();
+                labels.push(b.label(n::CATEGORY, category));
+                labels.push(b.label(n::METRIC, id));
+                labels.push(b.label(n::DEVICE, pop.device.as_deref().unwrap_or_default()));
+                labels.push(b.label(
+                    n::PERCENTILE,
+                    percentile_label(pop.percentile.as_deref().unwrap_or("")),
+                ));
+                labels.push(b.label(
+                    n::LATEST_VERSION,
+                    insight.latest_version.as_deref().unwrap_or_default(),
+                ));
+                labels.push(b.label(
+                    n::HIGH_IMPACT,
+                    if insight.high_impact.unwrap_or(false) {
+                        "true"
+                    } else {
+                        "false"
+                    },
+                ));
+                scope.push_build(&mut labels);
+                if let Some(d) = pop.delta_percentage {
+                    b.fixed(
+                        delta_name,
+                        Kind::Gauge,
+                        delta_help,
+                        labels.clone(),
+                        scale(d, 1e-2),
+                    );
+                }
+                if let Some(v) = pop.latest_version_value {
+                    b.gauge(
+                        &latest_name,
+                        O_INSIGHT_LATEST,
+                        &unit,
+                        || format!("Apple {label_kind} insight on metric {id}: the latest version's value {phrase}, per device and percentile."),
+                        labels.clone(),
+                        unit.convert(v),
+                    );
+                }
+                if let Some(v) = pop.reference_average_value {
+                    b.gauge(
+                        &reference_name,
+                        O_INSIGHT_REFERENCE,
+                        &unit,
+                        || format!("Apple {label_kind} insight on metric {id}: the reference versions' average value {phrase}, per device and percentile."),
+                        labels,
+                        unit.convert(v),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::model::natural_order;
+
+    fn names(set: &Families) -> Vec<String> {
+        set.families.iter().map(|f| f.name.clone()).collect()
+    }
+
+    #[test]
+    fn natural_order_matches_the_client() {
+        let values = [
+            "",
+            "1",
+            "1.0",
+            "1.9",
+            "1.10",
+            "2.0",
+            "10.0",
+            "2.0b1",
+            "2.0-beta",
+            "a",
+            "B",
+            "all_iphones",
+            "all_ipads",
+            "p50",
+            "p90",
+            "181",
+            "203",
+            "1-0",
+            "1.0.0",
+            "x.y",
+            "18446744073709551616",
+        ];
+        for a in values {
+            for b in values {
+                assert_eq!(natural_order(a, b), natural_cmp(a, b), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn label_names_are_interned_first() {
+        let b = Builder::new();
+        for (i, name) in LABEL_NAMES.iter().enumerate() {
+            assert_eq!(b.strings.get(i as Sym), *name);
+        }
+        assert_eq!(b.strings.get(n::WINDOW), "window");
+        assert_eq!(b.strings.get(n::BUILD), "build");
+    }
+
+    #[test]
+    fn colliding_names_are_kept_apart() {
+        let mut b = Builder::new();
+        let s = unit_mapping("seconds", "");
+        b.gauge(DATA_AVAILABLE, O_VALUE, &s, || "h".into(), vec![], 1.0);
+        b.gauge("asc_x_seconds", O_VALUE, &s, || "v".into(), vec![], 1.0);
+        b.gauge("asc_x_seconds", O_MARGIN, &s, || "m".into(), vec![], 2.0);
+        assert_eq!(
+            names(&b.finish()),
+            ["asc_data_available_2", "asc_x_seconds", "asc_x_seconds_2"]
+        );
+    }
+
+    /// Names OpenMetrics derives from a fixed counter or info family are
+    /// taken too: a data-derived gauge never clashes with one.
+    #[test]
+    fn openmetrics_family_names_are_reserved() {
+        let mut b = Builder::new();
+        let none = UnitMapping::none();
+        for name in [
+            "asc_api_requests",
+            "asc_api_requests_created",
+            "asc_exporter_build",
+            "asc_app_latest_version",
+            "asc_metric_goal",
+        ] {
+            b.gauge(name, O_VALUE, &none, || "v".into(), vec![], 1.0);
+        }
+        b.fixed(API_REQUESTS, Kind::Counter, "r", vec![], 1.0);
+        assert_eq!(
+            names(&b.finish()),
+            [
+                "asc_api_requests_2",
+                "asc_api_requests_created_2",
+                "asc_api_requests_total",
+                "asc_app_latest_version_2",
+                "asc_exporter_build_2",
+                "asc_metric_goal_2",
+            ]
+        );
+    }
+
+    /// Every fixed counter is named `*_total` (its OpenMetrics samples are
+    /// then the text format's), every info family `*_info`.
+    #[test]
+    fn fixed_counter_and_info_names() {
+        let mut b = Builder::new();
+        exporter_series(&mut b, &Snapshot::default(), &BuildMeta::default());
+        let mut counters = 0;
+        for f in b.finish().families {
+            if f.kind == Kind::Counter {
+                assert!(f.name.ends_with("_total"), "{}", f.name);
+                counters += 1;
+            }
+            if f.name == EXPORTER_BUILD_INFO {
+                assert_eq!(f.kind, Kind::Info);
+            }
+        }
+        assert!(counters >= 1);
+        for name in FIXED.iter().filter(|n| n.ends_with("_total")) {
+            // A counter's OpenMetrics family is the name without `_total`:
+            // no unit suffix would be left to match a `# UNIT`.
+            assert_eq!(fixed_unit(name).suffix, "", "{name}");
+        }
+        for name in INFO {
+            assert!(name.ends_with("_info") && FIXED.contains(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn empty_snapshot() {
+        let meta = BuildMeta {
+            version: "0.1.0".into(),
+            revision: "abc".into(),
+        };
+        let set = families(&Snapshot::default(), &meta);
+        assert_eq!(
+            names(&set),
+            [
+                "asc_api_retries_total",
+                "asc_exporter_build_info",
+                "asc_exporter_last_refresh_success"
+            ]
+        );
+        let info = set.get(EXPORTER_BUILD_INFO).unwrap();
+        let labels: Vec<_> = set.labels(&info.series[0]).collect();
+        assert_eq!(labels, [("version", "0.1.0"), ("revision", "abc")]);
+    }
+}
