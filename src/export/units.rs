@@ -71,29 +71,54 @@ impl UnitMapping {
 }
 
 /// Multiplies `value` by `factor`; exact decimal shift when `factor` is a
-/// power of ten.
+/// power of ten: the value's shortest decimal form (`ryu`) with its
+/// exponent moved, read back (`768.7` and `1e-3` read `768.7e-3`, the
+/// nearest `f64` to 0.7687). No allocation: it runs for every value.
 pub(crate) fn scale(value: f64, factor: f64) -> f64 {
     if factor == 1.0 || !value.is_finite() {
         return value * factor;
     }
-    let f = format!("{factor:e}");
-    let shift = match f.split_once('e') {
-        Some(("1", exp)) => exp.parse::<i32>().ok(),
-        _ => None,
-    };
-    let Some(shift) = shift else {
+    let Some(shift) = power_of_ten(factor) else {
         return value * factor;
     };
-    let v = format!("{value:e}");
-    match v.split_once('e') {
-        Some((mantissa, exp)) => match exp.parse::<i32>() {
-            Ok(exp) => format!("{mantissa}e{}", exp + shift)
-                .parse::<f64>()
-                .unwrap_or(value * factor),
-            Err(_) => value * factor,
-        },
-        None => value * factor,
+    let mut digits = ryu::Buffer::new();
+    let digits = digits.format_finite(value);
+    // `digits` is `[-]d.ddd`, `[-]d.ddde<exp>` or `[-]de<exp>`.
+    let (mantissa, exp) = match digits.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (digits, 0),
+    };
+    let mut buf = [0u8; 48];
+    let mut w = &mut buf[..];
+    use std::io::Write as _;
+    if write!(w, "{mantissa}e{}", exp + shift).is_err() {
+        return value * factor;
     }
+    let len = 48 - w.len();
+    std::str::from_utf8(&buf[..len])
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(value * factor)
+}
+
+/// `k` when `factor` is exactly `10^k` (|k| <= 22, where every power is
+/// exact in binary or is the nearest `f64` to it, as the literals are).
+fn power_of_ten(factor: f64) -> Option<i32> {
+    const POWERS: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    const NEGATIVE: [f64; 23] = [
+        1e-0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12, 1e-13,
+        1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22,
+    ];
+    if let Some(k) = POWERS.iter().position(|&p| p == factor) {
+        return Some(k as i32);
+    }
+    NEGATIVE
+        .iter()
+        .position(|&p| p == factor)
+        .map(|k| -(k as i32))
 }
 
 /// A unit we convert exactly, by its exact spelling (abbreviations are
@@ -410,5 +435,32 @@ mod tests {
         assert_eq!(scale(-1.5, 1e3), -1500.0);
         assert_eq!(scale(2.0, 60.0), 120.0);
         assert!(scale(f64::NAN, 1e-3).is_nan());
+    }
+
+    /// The decimal shift is the old formatted one (`{:e}`, shifted, parsed)
+    /// for values of every magnitude.
+    #[test]
+    fn scale_is_the_decimal_shift() {
+        let old = |value: f64, factor: f64| -> f64 {
+            let f = format!("{factor:e}");
+            let shift: i32 = f.split_once('e').unwrap().1.parse().unwrap();
+            let v = format!("{value:e}");
+            let (m, e) = v.split_once('e').unwrap();
+            format!("{m}e{}", e.parse::<i32>().unwrap() + shift)
+                .parse()
+                .unwrap()
+        };
+        let mut x = 1.234_567_890_123e-9_f64;
+        while x < 1e12 {
+            for v in [x, -x, x * 7.0 / 3.0, x.trunc(), 768.7, 2014.3, 0.1] {
+                for factor in [1e-3, 1e-2, 1e-6, 1e-9, 1e3, 1e6, 1e9, 1e12] {
+                    assert_eq!(scale(v, factor), old(v, factor), "{v:e} x {factor:e}");
+                }
+            }
+            x *= 3.7;
+        }
+        assert_eq!(power_of_ten(60.0), None);
+        assert_eq!(power_of_ten(1e-3), Some(-3));
+        assert_eq!(scale(2.0, 1024.0), 2048.0);
     }
 }
