@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the black-box benchmarks (bench/scrape.sh, bench/rss.sh,
 # bench/otlp_cpu.sh). Sourced, not run.
 #
@@ -76,8 +77,8 @@ free_port() {
 
 # wait_http URL SECONDS: waits until URL answers (any status).
 wait_http() {
-  local url="$1" secs="$2" i
-  for i in $(seq $((secs * 10))); do
+  local url="$1" secs="$2"
+  for _ in $(seq $((secs * 10))); do
     curl -s -o /dev/null --max-time 2 "$url" && return 0
     sleep 0.1
   done

@@ -16,6 +16,7 @@
 #      (default 30 s), BENCH_WARMUP (default 5 s), BENCH_OTLP_COMPRESSION
 #      (none or gzip, default none).
 # Needs: curl, python3, getconf (libc-bin).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 APPS="${1:-50}"
@@ -63,12 +64,13 @@ measure otlp-off
 measure otlp-on --otlp.enabled --otlp.protocol http/protobuf \
   --otlp.endpoint "http://127.0.0.1:$SINK_PORT" --otlp.interval 1s \
   --otlp.compression "$COMPRESSION" --otlp.logs=false
+WARNINGS="$(grep -c -E ' (WARN|ERROR) ' "$BENCH_TMP/serve.log" || true)"
 grep -q '^otlp-on [0-9]* [0-9.]* 0 ' "$BENCH_TMP/results" &&
   die "no OTLP export reached the sink (see $BENCH_TMP/serve.log)"
 
 echo "asc-perf-exporter OTLP CPU: $APPS apps, nothing refreshing, OTLP/HTTP protobuf every 1 s (compression $COMPRESSION)"
 echo "machine: $(machine)"
-echo "exporter: $BIN ($("$BIN" --version 2>/dev/null || true)), builds/app $BENCH_BUILDS"
+echo "exporter: $BIN ($("$BIN" --version 2>/dev/null || true)), builds/app $BENCH_BUILDS; warnings and errors in its log: $WARNINGS"
 python3 - "$BENCH_TMP/results" "$HZ" <<'PY'
 import sys
 hz = int(sys.argv[2])

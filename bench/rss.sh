@@ -13,13 +13,17 @@
 #
 # Usage: bench/rss.sh [apps...]   (default: 50 200)
 # Env: BIN, BENCH_CACHE, BENCH_BUILDS (see bench/lib.sh), BENCH_LEAD
-#      (default 10 s), BENCH_TAIL (default 5 s).
+#      (default 10 s), BENCH_TAIL (default 5 s), BENCH_SCRAPERS (connections,
+#      half plain and half gzip; default 32; 0 = the refresh alone).
 # Needs: wrk (apt-get install wrk), curl, python3.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 need wrk "apt-get install wrk"
 LEAD="${BENCH_LEAD:-10}"
 TAIL="${BENCH_TAIL:-5}"
+SCRAPERS="${BENCH_SCRAPERS:-32}"
+(( SCRAPERS % 2 == 0 )) || die "BENCH_SCRAPERS must be even (half plain, half gzip)"
 (( $# )) || set -- 50 200
 
 : >"$BENCH_TMP/results"
@@ -36,40 +40,33 @@ for APPS in "$@"; do
   rss_load="$(status_kib "$SERVE_PID" VmRSS)"
   (( SECONDS - started < LEAD )) || log "warning: the saved data took $((SECONDS - started)) s to serve; the refresh may have started before the scrapes"
 
-  wrk -c16 -t1 -d 3600s --timeout 60s "$SERVE_URL" >"$BENCH_TMP/wrk-plain-$APPS.txt" 2>&1 &
-  WRK1=$!
-  wrk -c16 -t1 -d 3600s --timeout 60s -H 'Accept-Encoding: gzip' "$SERVE_URL" >"$BENCH_TMP/wrk-gzip-$APPS.txt" 2>&1 &
-  WRK2=$!
-  BENCH_PIDS+=("$WRK1" "$WRK2")
-  # Peak VmRSS as sampled every 0.2 s (VmHWM is the exact peak).
-  (
-    peak=0
-    while kill -0 "$SERVE_PID" 2>/dev/null; do
-      r="$(status_kib "$SERVE_PID" VmRSS 2>/dev/null || echo 0)"
-      (( r > peak )) && { peak=$r; echo "$peak $SECONDS" >"$BENCH_TMP/peak-$APPS"; }
-      sleep 0.2
-    done
-  ) &
-  SAMPLER=$!
-  BENCH_PIDS+=("$SAMPLER")
+  WRK=()
+  if (( SCRAPERS > 0 )); then
+    wrk -c$((SCRAPERS / 2)) -t1 -d 3600s --timeout 60s "$SERVE_URL" >"$BENCH_TMP/wrk-plain-$APPS.txt" 2>&1 &
+    WRK+=("$!")
+    wrk -c$((SCRAPERS / 2)) -t1 -d 3600s --timeout 60s -H 'Accept-Encoding: gzip' "$SERVE_URL" >"$BENCH_TMP/wrk-gzip-$APPS.txt" 2>&1 &
+    WRK+=("$!")
+    BENCH_PIDS+=("${WRK[@]}")
+  fi
   t_load=$SECONDS
   wait_refresh_after "$SERVE_URL" "$loaded_at" 1800
   t_refresh=$SECONDS
   sleep "$TAIL"
   hwm="$(status_kib "$SERVE_PID" VmHWM)"
   rss_end="$(status_kib "$SERVE_PID" VmRSS)"
-  kill -INT "$WRK1" "$WRK2" 2>/dev/null || true
-  wait "$WRK1" "$WRK2" 2>/dev/null || true
-  kill "$SAMPLER" 2>/dev/null || true
+  if (( ${#WRK[@]} )); then
+    kill -INT "${WRK[@]}" 2>/dev/null || true
+    wait "${WRK[@]}" 2>/dev/null || true
+  fi
   series="$(series_count "$SERVE_URL")"
   duration="$(curl -sf "$SERVE_URL" | awk '/^asc_exporter_refresh_duration_seconds / { print $2 }')"
-  scrapes="$(cat "$BENCH_TMP"/wrk-{plain,gzip}-"$APPS".txt | awk '/requests in/ { n += $1 } END { print n + 0 }')"
+  scrapes="$(cat "$BENCH_TMP"/wrk-{plain,gzip}-"$APPS".txt 2>/dev/null | awk '/requests in/ { n += $1 } END { print n + 0 }')"
   echo "$APPS $series $hwm_load $rss_load $hwm $rss_end ${duration:-0} $((t_refresh - t_load)) $scrapes" >>"$BENCH_TMP/results"
   stop_pid "$SERVE_PID"
   stop_pid "$SIM_PID"
 done
 
-echo "asc-perf-exporter peak RSS: refresh + 32 concurrent scrapes (16 plain, 16 gzip)"
+echo "asc-perf-exporter peak RSS: refresh + $SCRAPERS concurrent scrapes ($((SCRAPERS / 2)) plain, $((SCRAPERS / 2)) gzip)"
 echo "machine: $(machine)"
 echo "exporter: $BIN ($("$BIN" --version 2>/dev/null || true)), builds/app $BENCH_BUILDS"
 python3 - "$BENCH_TMP/results" <<'PY'

@@ -23,6 +23,7 @@
 #      (default 20s), BENCH_CONNECTIONS (default 16), BENCH_PIN (default 1).
 # Needs: nginx (apt-get install nginx), wrk (apt-get install wrk), curl,
 #        python3, taskset (util-linux) when pinning.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 APPS="${1:-50}"
