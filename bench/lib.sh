@@ -12,6 +12,7 @@
 #   BENCH_CACHE  where the loaded accounts (state dirs) are kept between runs
 #                (default: $CARGO_TARGET_DIR/bench-state, or target/bench-state)
 #   BENCH_BUILDS builds per app (default 3)
+#   BENCH_KEEP   1: keep the temp dir (logs, saved bodies, wrk output) and print its path
 #
 # Needs: bash, curl, python3, coreutils (mktemp, sha256sum, stat, timeout).
 
@@ -46,7 +47,11 @@ bench_cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
-  rm -rf "$BENCH_TMP"
+  if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
+    echo "# kept $BENCH_TMP" >&2
+  else
+    rm -rf "$BENCH_TMP"
+  fi
 }
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
@@ -106,14 +111,15 @@ if "$BIN" simulate --help 2>/dev/null | grep -q -- '--minute-limit'; then
   SIM_SUPPORTS_MINUTE_LIMIT=1
 fi
 
-# start_sim APPS: starts `simulate` with APPS apps on a free port, without
+# start_sim APPS [idle]: starts `simulate` with APPS apps on a free port, without
 # a rate limit that would make loading the account take minutes; sets
 # SIM_URL, SIM_PID, SIM_KEY, SIM_KEY_ID, SIM_ISSUER_ID. The budget: an hour
 # limit of 10^7, and no minute window (`--minute-limit 0`, or on a binary
 # without that flag a helper that refills the minute window every 2 ms
-# through the admin API, so the exporter does not pause on it).
+# through the admin API, so the exporter does not pause on it; `idle`: no
+# refill, for runs that make no API call and must not share the CPU with it).
 start_sim() {
-  local apps="$1" port dir
+  local apps="$1" idle="${2:-}" port dir
   port="$(free_port)"
   dir="$BENCH_TMP/sim-$apps"
   mkdir -p "$dir"
@@ -131,7 +137,7 @@ start_sim() {
   SIM_KEY="$dir/sim-key.p8"
   SIM_KEY_ID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key_id"])' "$dir/info.json")"
   SIM_ISSUER_ID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["issuer_id"])' "$dir/info.json")"
-  if [[ -z "$SIM_SUPPORTS_MINUTE_LIMIT" ]]; then
+  if [[ -z "$SIM_SUPPORTS_MINUTE_LIMIT" && "$idle" != idle ]]; then
     # 150 requests can go out in less than 100 ms: refill every 2 ms over
     # one kept-alive connection.
     python3 - "$port" "$SIM_PID" <<'PY' &

@@ -60,7 +60,9 @@ for APPS in "$@"; do
   fi
   series="$(series_count "$SERVE_URL")"
   duration="$(curl -sf "$SERVE_URL" | awk '/^asc_exporter_refresh_duration_seconds / { print $2 }')"
-  scrapes="$(cat "$BENCH_TMP"/wrk-{plain,gzip}-"$APPS".txt 2>/dev/null | awk '/requests in/ { n += $1 } END { print n + 0 }')"
+  scrapes=0
+  (( SCRAPERS > 0 )) &&
+    scrapes="$(awk '/requests in/ { n += $1 } END { print n + 0 }' "$BENCH_TMP"/wrk-{plain,gzip}-"$APPS".txt)"
   echo "$APPS $series $hwm_load $rss_load $hwm $rss_end ${duration:-0} $((t_refresh - t_load)) $scrapes" >>"$BENCH_TMP/results"
   stop_pid "$SERVE_PID"
   stop_pid "$SIM_PID"

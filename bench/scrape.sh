@@ -41,7 +41,7 @@ if [[ "$PIN" == 1 ]]; then
 fi
 
 copy_account "$APPS" "$BENCH_TMP/state"
-start_sim "$APPS"
+start_sim "$APPS" idle
 "${SERVER_CPU[@]}" true # fail early if taskset cannot pin
 start_serve "$BENCH_TMP/state" --refresh.interval 100000h
 [[ "$PIN" == 1 ]] && taskset -a -p -c 1 "$SERVE_PID" >/dev/null
