@@ -20,7 +20,9 @@
 #
 # Usage: bench/scrape.sh [apps]   (default 50)
 # Env: BIN, BENCH_CACHE, BENCH_BUILDS (see bench/lib.sh), BENCH_DURATION
-#      (default 20s), BENCH_CONNECTIONS (default 16), BENCH_PIN (default 1).
+#      (default 20s), BENCH_CONNECTIONS (default 16), BENCH_PIN (default 1),
+#      BENCH_ROUNDS (default 1: the four runs once; N: N rounds of the four
+#      runs in turn, each round's ratios and their median, for a noisy machine).
 # Needs: nginx (apt-get install nginx), wrk (apt-get install wrk), curl,
 #        python3, taskset (util-linux) when pinning.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -30,6 +32,7 @@ APPS="${1:-50}"
 DURATION="${BENCH_DURATION:-20s}"
 CONNS="${BENCH_CONNECTIONS:-16}"
 PIN="${BENCH_PIN:-1}"
+ROUNDS="${BENCH_ROUNDS:-1}"
 need wrk "apt-get install wrk"
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 [[ -x "$NGINX" ]] || die "'nginx' is not installed (install it: apt-get install nginx)"
@@ -106,15 +109,15 @@ check_same() {
   [[ "$sa" == "$sb" ]] || die "the $kind bodies differ (exporter $sa, nginx $sb)"
 }
 
-# run_wrk NAME URL [HEADER...]: one wrk run; appends "NAME p50ms p99ms req/s
-# MB/s errors" to $BENCH_TMP/results.
+# run_wrk ROUND NAME URL [HEADER...]: one wrk run; appends "ROUND NAME p50ms
+# p99ms req/s errors" to $BENCH_TMP/results.
 run_wrk() {
-  local name="$1" url="$2"; shift 2
-  local out="$BENCH_TMP/wrk-$name.txt"
+  local round="$1" name="$2" url="$3"; shift 3
+  local out="$BENCH_TMP/wrk-$round-$name.txt"
   "${WRK_CPU[@]}" wrk -c"$CONNS" -t2 --latency -d "$DURATION" --timeout 30s "$@" "$url" >"$out"
-  python3 - "$name" "$out" >>"$BENCH_TMP/results" <<'PY'
+  python3 - "$round" "$name" "$out" >>"$BENCH_TMP/results" <<'PY'
 import re, sys
-name, text = sys.argv[1], open(sys.argv[2]).read()
+rnd, name, text = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
 def ms(v):
     m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", v)
     return float(m[1]) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[m[2]]
@@ -124,7 +127,7 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1])
 errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 errors += int(non2xx[1]) if non2xx else 0
-print(name, p50, p99, rps, errors)
+print(rnd, name, p50, p99, rps, errors)
 PY
 }
 
@@ -136,32 +139,44 @@ echo "load: wrk -c$CONNS -t2 --latency -d $DURATION --timeout 30s; pinning: $([[
 check_same plain
 check_same gzip -H 'Accept-Encoding: gzip'
 : >"$BENCH_TMP/results"
-run_wrk exporter-plain "$SERVE_URL"
-run_wrk nginx-plain "$NGINX_URL"
-run_wrk exporter-gzip "$SERVE_URL" -H 'Accept-Encoding: gzip'
-run_wrk nginx-gzip "$NGINX_URL" -H 'Accept-Encoding: gzip'
+for round in $(seq "$ROUNDS"); do
+  run_wrk "$round" exporter-plain "$SERVE_URL"
+  run_wrk "$round" nginx-plain "$NGINX_URL"
+  run_wrk "$round" exporter-gzip "$SERVE_URL" -H 'Accept-Encoding: gzip'
+  run_wrk "$round" nginx-gzip "$NGINX_URL" -H 'Accept-Encoding: gzip'
+done
 # The responses under load are the same bytes too (nothing refreshed).
 check_same plain >/dev/null
 check_same gzip -H 'Accept-Encoding: gzip' >/dev/null
 
 python3 - "$BENCH_TMP/results" "$(stat -c %s "$WWW/metrics")" "$(stat -c %s "$WWW/metrics.gz")" <<'PY'
-import sys
+import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    name, p50, p99, rps, errors = line.split()
-    rows[name] = (float(p50), float(p99), float(rps), int(errors))
+    rnd, name, p50, p99, rps, errors = line.split()
+    rows.setdefault(int(rnd), {})[name] = (float(p50), float(p99), float(rps), int(errors))
 size = {"plain": int(sys.argv[2]), "gzip": int(sys.argv[3])}
+multi = len(rows) > 1
 print()
-print(f"{'body':<6} {'bytes':>10} | {'server':<8} | {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'MB/s':>8} {'errors':>6}")
-for kind in ("plain", "gzip"):
-    for server in ("exporter", "nginx"):
-        p50, p99, rps, err = rows[f"{server}-{kind}"]
-        print(f"{kind:<6} {size[kind]:>10} | {server:<8} | {p50:>8.2f} {p99:>8.2f} {rps:>8.1f} {rps * size[kind] / 1e6:>8.1f} {err:>6}")
+print(f"{'round':>6} {'body':<6} {'bytes':>10} | {'server':<8} | {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'MB/s':>8} {'errors':>6}")
+for rnd, r in rows.items():
+    for kind in ("plain", "gzip"):
+        for server in ("exporter", "nginx"):
+            p50, p99, rps, err = r[f"{server}-{kind}"]
+            print(f"{rnd:>6} {kind:<6} {size[kind]:>10} | {server:<8} | {p50:>8.2f} {p99:>8.2f} {rps:>8.1f} {rps * size[kind] / 1e6:>8.1f} {err:>6}")
 print()
-print(f"{'body':<6} | exporter/nginx: {'p50':>6} {'p99':>6} {'req/s':>6}   (target: p50 and p99 at most 1.0x plain, 1.25x gzip)")
-for kind in ("plain", "gzip"):
-    e, n = rows[f"exporter-{kind}"], rows[f"nginx-{kind}"]
-    print(f"{kind:<6} | {'':15} {e[0] / n[0]:>5.2f}x {e[1] / n[1]:>5.2f}x {e[2] / n[2]:>5.2f}x")
-if any(r[3] for r in rows.values()):
+print(f"{'round':>6} {'body':<6} | exporter/nginx: {'p50':>6} {'p99':>6} {'req/s':>6}   (target: p50 and p99 at most 1.0x plain, 1.25x gzip)")
+ratios = {"plain": [], "gzip": []}
+for rnd, r in rows.items():
+    for kind in ("plain", "gzip"):
+        e, n = r[f"exporter-{kind}"], r[f"nginx-{kind}"]
+        q = (e[0] / n[0], e[1] / n[1], e[2] / n[2])
+        ratios[kind].append(q)
+        print(f"{rnd:>6} {kind:<6} | {'':15} {q[0]:>5.2f}x {q[1]:>5.2f}x {q[2]:>5.2f}x")
+if multi:
+    for kind in ("plain", "gzip"):
+        med = [statistics.median(q[i] for q in ratios[kind]) for i in range(3)]
+        print(f"{'median':>6} {kind:<6} | {'':15} {med[0]:>5.2f}x {med[1]:>5.2f}x {med[2]:>5.2f}x")
+if any(v[3] for r in rows.values() for v in r.values()):
     print("\nwarning: some requests failed (see the errors column)")
 PY
