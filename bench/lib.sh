@@ -56,12 +56,14 @@ bench_cleanup() {
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
-# stop_pid PID: stops one process started here and waits for it.
+# stop_pid PID: stops one process started here (SIGTERM, SIGKILL after 20 s)
+# and waits for it.
 stop_pid() {
   local pid="$1"
   kill "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
 }
 
 need curl "apt-get install curl"
