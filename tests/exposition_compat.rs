@@ -173,7 +173,7 @@ fn to_protos(set: &Families) -> Vec<MetricFamily> {
                 .iter()
                 .map(|s| {
                     let mut m = Metric::from_label(
-                        set.labels(s)
+                        set.labels(f, s)
                             .map(|(n, v)| {
                                 let mut lp = LabelPair::default();
                                 lp.set_name(n.to_string());

@@ -437,7 +437,7 @@ mod tests {
     use std::io::Read;
 
     use super::*;
-    use crate::export::model::{Family, Kind, Series, Strings};
+    use crate::export::model::{Family, Kind, Strings};
     use crate::export::units::UnitMapping;
 
     fn exposition_of(families: &[(&str, Kind, &str, f64)]) -> Exposition {
@@ -447,16 +447,9 @@ mod tests {
         for (name, kind, unit, value) in families {
             let mut u = UnitMapping::none();
             u.suffix = unit.to_string();
-            set.families.push(Family {
-                name: name.to_string(),
-                help: format!("Help of {name}."),
-                kind: *kind,
-                unit: u,
-                series: vec![Series {
-                    labels: vec![label].into_boxed_slice(),
-                    value: *value,
-                }],
-            });
+            let mut f = Family::new(*name, format!("Help of {name}."), *kind, u);
+            f.push(&[label], *value);
+            set.families.push(f);
         }
         Exposition::encode(&set)
     }
@@ -524,21 +517,16 @@ mod tests {
         // Enough series for several segments and both threads.
         let mut strings = Strings::default();
         let name = strings.intern("version");
-        let series: Vec<Series> = (0..200_000)
-            .map(|i| Series {
-                labels: vec![(name, strings.intern(&format!("1.{i}")))].into_boxed_slice(),
-                value: i as f64 * 0.25,
-            })
+        let labels: Vec<_> = (0..200_000)
+            .map(|i| (name, strings.intern(&format!("1.{i}"))))
             .collect();
         let mut set = Families::with_strings(strings);
         for (n, kind) in [("big_seconds", Kind::Gauge), ("big_total", Kind::Counter)] {
-            set.families.push(Family {
-                name: n.into(),
-                help: "h".into(),
-                kind,
-                unit: UnitMapping::none(),
-                series: series.clone(),
-            });
+            let mut f = Family::new(n, "h", kind, UnitMapping::none());
+            for (i, l) in labels.iter().enumerate() {
+                f.push(&[*l], i as f64 * 0.25);
+            }
+            set.families.push(f);
         }
         let e = Exposition::encode(&set);
         assert!(e.text_len() > 8 * SEGMENT, "{}", e.text_len());
@@ -566,16 +554,9 @@ mod tests {
                 ] {
                     let mut u = UnitMapping::none();
                     u.suffix = unit.to_string();
-                    set.families.push(Family {
-                        name: name.to_string(),
-                        help: format!("Help of {name}."),
-                        kind,
-                        unit: u,
-                        series: vec![Series {
-                            labels: vec![label].into_boxed_slice(),
-                            value,
-                        }],
-                    });
+                    let mut f = Family::new(name, format!("Help of {name}."), kind, u);
+                    f.push(&[label], value);
+                    set.families.push(f);
                 }
                 set
             },

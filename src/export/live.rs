@@ -21,7 +21,7 @@ use ::prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
 use ::prometheus::{IntCounterVec, Opts, Registry, TextEncoder};
 
 use super::exposition::Format;
-use super::model::{Families, Family, Kind, Series, Strings};
+use super::model::{Families, Family, Kind, Strings};
 use super::openmetrics;
 use super::stats::ExportStats;
 use super::units::UnitMapping;
@@ -262,29 +262,21 @@ pub fn from_protos(protos: &[MetricFamily]) -> Families {
                 continue;
             }
         };
-        let series = mf
-            .get_metric()
-            .iter()
-            .map(|m| Series {
-                labels: m
-                    .get_label()
-                    .iter()
-                    .map(|lp| (strings.intern(lp.name()), strings.intern(lp.value())))
-                    .collect(),
-                value: match t {
-                    MetricType::COUNTER => m.get_counter().value(),
-                    MetricType::GAUGE => m.get_gauge().value(),
-                    _ => m.untyped.value(),
-                },
-            })
-            .collect();
-        families.push(Family {
-            name: mf.name().to_string(),
-            help: mf.help().to_string(),
-            kind,
-            unit: unit_of(mf.name()),
-            series,
-        });
+        let mut f = Family::new(mf.name(), mf.help(), kind, unit_of(mf.name()));
+        for m in mf.get_metric() {
+            let labels: Vec<_> = m
+                .get_label()
+                .iter()
+                .map(|lp| (strings.intern(lp.name()), strings.intern(lp.value())))
+                .collect();
+            let value = match t {
+                MetricType::COUNTER => m.get_counter().value(),
+                MetricType::GAUGE => m.get_gauge().value(),
+                _ => m.untyped.value(),
+            };
+            f.push(&labels, value);
+        }
+        families.push(f);
     }
     let mut set = Families::with_strings(strings);
     set.families = families;

@@ -9,7 +9,9 @@
 //! not a string allocation per label. Family names follow [`super::units`]
 //! (data-derived) and [`super::names`] (fixed).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use crate::asc::BuildInfo;
 use crate::asc::client::natural_cmp;
@@ -18,7 +20,7 @@ use crate::asc::model::{
 };
 use crate::refresh::snapshot::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};
 
-use super::model::{Families, Family, Kind, Label, Series, Strings, Sym};
+use super::model::{Families, Family, Kind, Label, Strings, Sym};
 use super::names::*;
 use super::units::{UnitMapping, compose_name, metric_family_name, scale, unit_mapping};
 
@@ -111,7 +113,7 @@ struct Entry {
 struct Builder {
     strings: Strings,
     entries: Vec<Entry>,
-    by_name: HashMap<String, usize>,
+    by_name: FxHashMap<String, usize>,
 }
 
 impl Builder {
@@ -124,7 +126,7 @@ impl Builder {
         let mut b = Self {
             strings,
             entries: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: FxHashMap::default(),
         };
         for name in FIXED {
             let reserved = std::iter::once((*name).to_string()).chain(openmetrics_names(name));
@@ -140,13 +142,7 @@ impl Builder {
         self.by_name.insert(name.clone(), self.entries.len());
         self.entries.push(Entry {
             origin,
-            family: Family {
-                name,
-                help: String::new(),
-                kind,
-                unit,
-                series: Vec::new(),
-            },
+            family: Family::new(name, String::new(), kind, unit),
         });
     }
 
@@ -227,10 +223,7 @@ impl Builder {
             family.help = help();
             family.kind = kind;
         }
-        family.series.push(Series {
-            labels: labels.into_boxed_slice(),
-            value,
-        });
+        family.push(&labels, value);
     }
 
     fn finish(self) -> Families {
@@ -982,7 +975,7 @@ mod tests {
             ]
         );
         let info = set.get(EXPORTER_BUILD_INFO).unwrap();
-        let labels: Vec<_> = set.labels(&info.series[0]).collect();
+        let labels: Vec<_> = set.labels(info, &info.series[0]).collect();
         assert_eq!(labels, [("version", "0.1.0"), ("revision", "abc")]);
     }
 }

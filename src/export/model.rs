@@ -11,8 +11,9 @@
 //! series carry it.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use super::units::UnitMapping;
 
@@ -46,7 +47,8 @@ impl Kind {
 #[derive(Debug, Default, Clone)]
 pub struct Strings {
     values: Vec<Arc<str>>,
-    index: HashMap<Arc<str>, Sym>,
+    /// FxHash: the keys are short label values, hashed for every series.
+    index: FxHashMap<Arc<str>, Sym>,
 }
 
 impl Strings {
@@ -89,7 +91,7 @@ impl Strings {
 
     /// Drops the lookup table once the set is complete (the strings stay).
     fn freeze(&mut self) {
-        self.index = HashMap::new();
+        self.index = FxHashMap::default();
         self.values.shrink_to_fit();
     }
 
@@ -123,16 +125,19 @@ impl Strings {
 /// One label: interned name and value.
 pub type Label = (Sym, Sym);
 
-/// One series: its labels in exposition order and its value.
-#[derive(Debug, Clone, PartialEq)]
+/// One series: where its labels (in exposition order) are in its family's
+/// label array, and its value. 16 bytes; the labels 8 bytes each.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Series {
-    pub labels: Box<[Label]>,
+    start: u32,
+    len: u32,
     pub value: f64,
 }
 
 /// One family: its exposition name (`asc_launch_time_seconds`), help,
 /// type, unit and series, sorted by label values with exact label-set
-/// duplicates removed.
+/// duplicates removed. The series' labels live in one array per family (no
+/// allocation per series).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Family {
     pub name: String,
@@ -142,6 +147,42 @@ pub struct Family {
     /// fits, see the OpenMetrics writer), [`UnitMapping::ucum`] the OTLP unit.
     pub unit: UnitMapping,
     pub series: Vec<Series>,
+    labels: Vec<Label>,
+}
+
+impl Family {
+    /// A family without series.
+    pub fn new(
+        name: impl Into<String>,
+        help: impl Into<String>,
+        kind: Kind,
+        unit: UnitMapping,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            help: help.into(),
+            kind,
+            unit,
+            series: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+
+    /// Adds a series.
+    pub fn push(&mut self, labels: &[Label], value: f64) {
+        let start = u32::try_from(self.labels.len()).expect("fewer than 2^32 labels in a family");
+        self.labels.extend_from_slice(labels);
+        self.series.push(Series {
+            start,
+            len: labels.len() as u32,
+            value,
+        });
+    }
+
+    /// The labels of one of this family's series.
+    pub fn labels_of(&self, s: &Series) -> &[Label] {
+        &self.labels[s.start as usize..(s.start + s.len) as usize]
+    }
 }
 
 /// All families of one snapshot, sorted by name, with their strings.
@@ -169,8 +210,10 @@ impl Families {
         self.strings.freeze();
         let natural = self.strings.natural_ranks();
         let bytes = self.strings.byte_ranks();
-        let cmp = |a: &Series, b: &Series| -> Ordering {
-            for (&(an, av), &(bn, bv)) in a.labels.iter().zip(b.labels.iter()) {
+        let cmp = |arena: &[Label], a: &Series, b: &Series| -> Ordering {
+            let la = &arena[a.start as usize..(a.start + a.len) as usize];
+            let lb = &arena[b.start as usize..(b.start + b.len) as usize];
+            for (&(an, av), &(bn, bv)) in la.iter().zip(lb.iter()) {
                 if an == bn && av == bv {
                     continue;
                 }
@@ -181,21 +224,30 @@ impl Families {
                     return o;
                 }
             }
-            a.labels.len().cmp(&b.labels.len())
+            la.len().cmp(&lb.len())
         };
         self.families.retain(|f| !f.series.is_empty());
         for f in &mut self.families {
-            f.series.sort_by(cmp);
-            f.series
-                .dedup_by(|later, first| later.labels == first.labels);
+            let arena = &f.labels;
+            f.series.sort_by(|a, b| cmp(arena, a, b));
+            let same = |a: &Series, b: &Series| {
+                arena[a.start as usize..(a.start + a.len) as usize]
+                    == arena[b.start as usize..(b.start + b.len) as usize]
+            };
+            f.series.dedup_by(|later, first| same(later, first));
             f.series.shrink_to_fit();
+            f.labels.shrink_to_fit();
         }
         self.families.sort_by(|a, b| a.name.cmp(&b.name));
     }
 
-    /// The labels of a series as strings.
-    pub fn labels<'a>(&'a self, s: &'a Series) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        s.labels
+    /// The labels of a series of `f` as strings.
+    pub fn labels<'a>(
+        &'a self,
+        f: &'a Family,
+        s: &'a Series,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        f.labels_of(s)
             .iter()
             .map(|&(n, v)| (self.strings.get(n), self.strings.get(v)))
     }
@@ -230,10 +282,7 @@ impl Families {
                 f.name.len()
                     + f.help.len()
                     + f.series.capacity() * std::mem::size_of::<Series>()
-                    + f.series
-                        .iter()
-                        .map(|s| s.labels.len() * std::mem::size_of::<Label>())
-                        .sum::<usize>()
+                    + f.labels.capacity() * std::mem::size_of::<Label>()
             })
             .sum();
         strings + series
@@ -266,22 +315,15 @@ mod tests {
     use super::*;
 
     fn family(strings: &mut Strings, name: &str, series: &[(&[(&str, &str)], f64)]) -> Family {
-        Family {
-            name: name.into(),
-            help: "h".into(),
-            kind: Kind::Gauge,
-            unit: UnitMapping::none(),
-            series: series
+        let mut f = Family::new(name, "h", Kind::Gauge, UnitMapping::none());
+        for (labels, value) in series {
+            let labels: Vec<Label> = labels
                 .iter()
-                .map(|(labels, value)| Series {
-                    labels: labels
-                        .iter()
-                        .map(|(n, v)| (strings.intern(n), strings.intern(v)))
-                        .collect(),
-                    value: *value,
-                })
-                .collect(),
+                .map(|(n, v)| (strings.intern(n), strings.intern(v)))
+                .collect();
+            f.push(&labels, *value);
         }
+        f
     }
 
     #[test]
@@ -316,7 +358,7 @@ mod tests {
         let got: Vec<(Vec<(&str, &str)>, f64)> = z
             .series
             .iter()
-            .map(|s| (set.labels(s).collect(), s.value))
+            .map(|s| (set.labels(z, s).collect(), s.value))
             .collect();
         assert_eq!(
             got,

@@ -143,7 +143,7 @@ pub fn write_family(out: &mut Vec<u8>, set: &Families, f: &Family) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::model::{Series, Strings};
+    use crate::export::model::Strings;
     use crate::export::units::UnitMapping;
 
     fn set(
@@ -154,26 +154,18 @@ mod tests {
         series: &[(&[(&str, &str)], f64)],
     ) -> Families {
         let mut strings = Strings::default();
-        let series = series
-            .iter()
-            .map(|(labels, value)| Series {
-                labels: labels
-                    .iter()
-                    .map(|(n, v)| (strings.intern(n), strings.intern(v)))
-                    .collect(),
-                value: *value,
-            })
-            .collect();
         let mut unit_mapping = UnitMapping::none();
         unit_mapping.suffix = unit.to_string();
+        let mut f = Family::new(name, help, kind, unit_mapping);
+        for (labels, value) in series {
+            let labels: Vec<_> = labels
+                .iter()
+                .map(|(n, v)| (strings.intern(n), strings.intern(v)))
+                .collect();
+            f.push(&labels, *value);
+        }
         let mut s = Families::with_strings(strings);
-        s.families.push(Family {
-            name: name.into(),
-            help: help.into(),
-            kind,
-            unit: unit_mapping,
-            series,
-        });
+        s.families.push(f);
         s
     }
 

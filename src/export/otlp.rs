@@ -141,8 +141,8 @@ pub fn otel_families_of(set: &Families) -> BTreeMap<String, OtelFamily> {
             .series
             .iter()
             .map(|s| {
-                let attrs = s
-                    .labels
+                let attrs = f
+                    .labels_of(s)
                     .iter()
                     .map(|&(n, v)| {
                         KeyValue::new(

@@ -86,7 +86,7 @@ fn estimate(set: &Families) -> usize {
                     .map(|s| {
                         f.name.len()
                             + 26
-                            + s.labels
+                            + f.labels_of(s)
                                 .iter()
                                 .map(|&(n, v)| len(n) + 2 * len(v) + 4)
                                 .sum::<usize>()
@@ -127,7 +127,7 @@ pub(crate) fn write_samples(out: &mut Vec<u8>, escaped: &Escaped<'_>, name: &[u8
     for s in &f.series {
         out.extend_from_slice(name);
         let mut sep = b'{';
-        for &(n, v) in s.labels.iter() {
+        for &(n, v) in f.labels_of(s) {
             out.push(sep);
             out.extend_from_slice(escaped.get(n));
             out.extend_from_slice(b"=\"");
