@@ -468,7 +468,11 @@ async fn a_build_apple_has_not_measured_exports_availability_zero_and_no_values(
         one(
             &s1,
             "asc_data_available",
-            &[("app_id", &app.app.id), ("scope", &build.number)]
+            &[
+                ("app_id", &app.app.id),
+                ("scope", "build"),
+                ("build", &build.number)
+            ]
         ),
         1.0
     );
@@ -501,7 +505,11 @@ async fn a_build_apple_has_not_measured_exports_availability_zero_and_no_values(
         one(
             &s2,
             "asc_data_available",
-            &[("app_id", &app_id), ("scope", &build.number)]
+            &[
+                ("app_id", &app_id),
+                ("scope", "build"),
+                ("build", &build.number)
+            ]
         ),
         0.0
     );
@@ -567,7 +575,11 @@ async fn a_low_hourly_budget_drops_optional_work_instead_of_hitting_429() {
         find(&s2, "asc_api_requests_total", &[("status", "429")]).is_empty(),
         "never ran into the limit"
     );
-    let remaining = one(&s2, "asc_api_rate_limit_remaining", &[("window", "hour")]);
+    let remaining = one(
+        &s2,
+        "asc_api_rate_limit_remaining_requests",
+        &[("window", "hour")],
+    );
     assert!(
         remaining / 200.0 < 0.9,
         "budget is below the reserve: {remaining}"

@@ -484,7 +484,7 @@ fn versions_signatures_availability_and_status() {
         one(
             &s,
             "asc_data_available",
-            &[("app_id", APP), ("scope", "203")]
+            &[("app_id", APP), ("scope", "build"), ("build", "203")]
         ),
         1.0
     );
@@ -492,7 +492,7 @@ fn versions_signatures_availability_and_status() {
         one(
             &s,
             "asc_data_available",
-            &[("app_id", APP), ("scope", "181")]
+            &[("app_id", APP), ("scope", "build"), ("build", "181")]
         ),
         0.0
     );
@@ -641,15 +641,33 @@ fn exporter_families() {
         Value::Counter(2.0)
     );
     assert_eq!(
-        one(&s, "asc_api_rate_limit_remaining", &[("window", "hour")]),
+        one(
+            &s,
+            "asc_api_rate_limit_remaining_requests",
+            &[("window", "hour")]
+        ),
         3545.0
     );
     assert_eq!(
-        one(&s, "asc_api_rate_limit_limit", &[("window", "hour")]),
+        one(&s, "asc_api_rate_limit_max_requests", &[("window", "hour")]),
         3600.0
     );
-    assert!(find(&s, "asc_api_rate_limit_remaining", &[("window", "minute")]).is_empty());
-    assert!(find(&s, "asc_api_rate_limit_limit", &[("window", "minute")]).is_empty());
+    assert!(
+        find(
+            &s,
+            "asc_api_rate_limit_remaining_requests",
+            &[("window", "minute")]
+        )
+        .is_empty()
+    );
+    assert!(
+        find(
+            &s,
+            "asc_api_rate_limit_max_requests",
+            &[("window", "minute")]
+        )
+        .is_empty()
+    );
 }
 
 #[test]

@@ -14,7 +14,8 @@ TAG = "asc-perf-exporter"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
 # (category, Apple identifier, family base name, Grafana unit, title)
-# The family is `asc_<snake>` + unit suffix (docs/metrics.md). Units: Apple's
+# The family is `asc_<snake>` + unit suffix (docs/metrics.md; a kept unit that starts
+# with the metric, terminationsPerDay, does not repeat it: `_per_day`). Units: Apple's
 # MB are 10^6 bytes, so sizes use Grafana's SI bytes (`decbytes`) and show the
 # same numbers as App Store Connect; rates Apple gives in its own unit keep it.
 METRICS = [
@@ -25,7 +26,7 @@ METRICS = [
     ("DISK", "logicalWrites", "asc_logical_writes", "_bytes", "decbytes", "Logical writes (per day)"),
     ("BATTERY", "batteryUsage", "asc_battery_usage", "_percent_per_day", "suffix: %/day", "Battery usage"),
     ("BATTERY", "onScreenBatteryUsage", "asc_on_screen_battery_usage", "_percent_per_hour", "suffix: %/h", "On-screen battery usage"),
-    ("TERMINATION", "terminations", "asc_terminations", "_terminations_per_day", "suffix: /day", "Terminations"),
+    ("TERMINATION", "terminations", "asc_terminations", "_per_day", "suffix: /day", "Terminations"),
     ("ANIMATION", "scrollHitchRate", "asc_scroll_hitch_rate", "_ratio", "percentunit", "Scroll hitch rate"),
     ("STORAGE", "documentsAndData", "asc_documents_and_data", "_bytes", "decbytes", "Documents and data"),
 ]
@@ -1231,7 +1232,7 @@ def diagnostics():
             "Upload time, processing state and whether Apple has metrics for each build (no: not measured yet, never zero).",
             [
                 target(f"max by (build, version, processing_state) (asc_build_uploaded_timestamp_seconds{{{a}}}) * 1000", ref="A", instant=True, table=True),
-                target(f'max by (build) (label_replace(asc_data_available{{{a}, scope!="app"}}, "build", "$1", "scope", "(.*)"))', ref="B", instant=True, table=True),
+                target(f'max by (build) (asc_data_available{{{a}, scope="build"}})', ref="B", instant=True, table=True),
                 target(f"count by (build) ({sig}{{{a}}})", ref="C", instant=True, table=True),
             ],
             "dateTimeAsIso",
@@ -1319,7 +1320,7 @@ def health():
         stat(
             "Hourly API budget left",
             "Requests left in the hourly App Store Connect rate-limit window, as a share of the limit.",
-            [target(f'min(asc_api_rate_limit_remaining{{{j}, window="hour"}} / asc_api_rate_limit_limit{{{j}, window="hour"}})', instant=True)],
+            [target(f'min(asc_api_rate_limit_remaining_requests{{{j}, window="hour"}} / asc_api_rate_limit_max_requests{{{j}, window="hour"}})', instant=True)],
             "percentunit",
             thresholds("red", 0.1, "orange", 0.25, "green"),
         ),
@@ -1443,8 +1444,8 @@ def health():
             "Rate limit: remaining vs limit",
             "Requests left in each X-Rate-Limit window (solid) against the window's limit (dashed).",
             [
-                target(f"asc_api_rate_limit_remaining{{{j}}}", "remaining ({{window}})", ref="A"),
-                target(f"asc_api_rate_limit_limit{{{j}}}", "limit ({{window}})", ref="B"),
+                target(f"asc_api_rate_limit_remaining_requests{{{j}}}", "remaining ({{window}})", ref="A"),
+                target(f"asc_api_rate_limit_max_requests{{{j}}}", "limit ({{window}})", ref="B"),
             ],
             "none",
             overrides=[
