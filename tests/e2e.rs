@@ -1257,7 +1257,7 @@ scrape_configs:
         r#"asc_data_available{scope="app"}"#,
         r#"asc_data_available{scope="build", build!=""}"#,
         "asc_terminations_per_day",
-        r#"asc_api_rate_limit_remaining_requests{window="hour"} <= asc_api_rate_limit_max_requests{window="hour"}"#,
+        r#"asc_api_rate_limit_remaining{window="hour"} <= asc_api_rate_limit_budget{window="hour"}"#,
         "asc_api_requests_total",
         "asc_exporter_http_connections_accepted_total > 0",
         "asc_exporter_http_connections_open",

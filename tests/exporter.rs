@@ -575,11 +575,7 @@ async fn a_low_hourly_budget_drops_optional_work_instead_of_hitting_429() {
         find(&s2, "asc_api_requests_total", &[("status", "429")]).is_empty(),
         "never ran into the limit"
     );
-    let remaining = one(
-        &s2,
-        "asc_api_rate_limit_remaining_requests",
-        &[("window", "hour")],
-    );
+    let remaining = one(&s2, "asc_api_rate_limit_remaining", &[("window", "hour")]);
     assert!(
         remaining / 200.0 < 0.9,
         "budget is below the reserve: {remaining}"

@@ -22,16 +22,7 @@ mod common;
 use common::examples::{large, meta, snapshot};
 
 /// `(old family name, new family name)`: the names issue 12 changed.
-const RENAMES: &[(&str, &str)] = &[
-    (
-        "asc_api_rate_limit_limit",
-        "asc_api_rate_limit_max_requests",
-    ),
-    (
-        "asc_api_rate_limit_remaining",
-        "asc_api_rate_limit_remaining_requests",
-    ),
-];
+const RENAMES: &[(&str, &str)] = &[("asc_api_rate_limit_limit", "asc_api_rate_limit_budget")];
 
 /// `(family, how an old sample line reads now)`: the families whose labels
 /// issue 12 changed (their samples are compared after the change, their

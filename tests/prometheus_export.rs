@@ -641,33 +641,15 @@ fn exporter_families() {
         Value::Counter(2.0)
     );
     assert_eq!(
-        one(
-            &s,
-            "asc_api_rate_limit_remaining_requests",
-            &[("window", "hour")]
-        ),
+        one(&s, "asc_api_rate_limit_remaining", &[("window", "hour")]),
         3545.0
     );
     assert_eq!(
-        one(&s, "asc_api_rate_limit_max_requests", &[("window", "hour")]),
+        one(&s, "asc_api_rate_limit_budget", &[("window", "hour")]),
         3600.0
     );
-    assert!(
-        find(
-            &s,
-            "asc_api_rate_limit_remaining_requests",
-            &[("window", "minute")]
-        )
-        .is_empty()
-    );
-    assert!(
-        find(
-            &s,
-            "asc_api_rate_limit_max_requests",
-            &[("window", "minute")]
-        )
-        .is_empty()
-    );
+    assert!(find(&s, "asc_api_rate_limit_remaining", &[("window", "minute")]).is_empty());
+    assert!(find(&s, "asc_api_rate_limit_budget", &[("window", "minute")]).is_empty());
 }
 
 #[test]

@@ -1268,7 +1268,7 @@ def health():
     d = Dash(
         "asc-exporter-health",
         "App Store Connect: exporter health",
-        "Refresh success and duration, data age, App Store Connect API requests and rate-limit budget, and per-app refresh state.",
+        "Refresh success and duration, data age, App Store Connect API requests and rate-limit budget, per-app refresh state, and the HTTP server's connections.",
         ["exporter"],
         [
             ds_var(),
@@ -1320,7 +1320,7 @@ def health():
         stat(
             "Hourly API budget left",
             "Requests left in the hourly App Store Connect rate-limit window, as a share of the limit.",
-            [target(f'min(asc_api_rate_limit_remaining_requests{{{j}, window="hour"}} / asc_api_rate_limit_max_requests{{{j}, window="hour"}})', instant=True)],
+            [target(f'min(asc_api_rate_limit_remaining{{{j}, window="hour"}} / asc_api_rate_limit_budget{{{j}, window="hour"}})', instant=True)],
             "percentunit",
             thresholds("red", 0.1, "orange", 0.25, "green"),
         ),
@@ -1444,8 +1444,8 @@ def health():
             "Rate limit: remaining vs limit",
             "Requests left in each X-Rate-Limit window (solid) against the window's limit (dashed).",
             [
-                target(f"asc_api_rate_limit_remaining_requests{{{j}}}", "remaining ({{window}})", ref="A"),
-                target(f"asc_api_rate_limit_max_requests{{{j}}}", "limit ({{window}})", ref="B"),
+                target(f"asc_api_rate_limit_remaining{{{j}}}", "remaining ({{window}})", ref="A"),
+                target(f"asc_api_rate_limit_budget{{{j}}}", "limit ({{window}})", ref="B"),
             ],
             "none",
             overrides=[
@@ -1535,6 +1535,42 @@ def health():
             [target(f"asc_app_refresh_failed{{{ja}}}", "{{app}}")],
             "none",
             stack=True,
+            min_=0,
+        ),
+        12,
+        8,
+    )
+    d.row("HTTP server")
+    d.add(
+        timeseries(
+            "HTTP connections",
+            "Connections open now (scrapers, probes, browsers; capped at web.max_connections) and accepted per hour.",
+            [
+                target(f"sum by (instance) (asc_exporter_http_connections_open{{{j}}})", "open ({{instance}})", ref="A"),
+                target(f"sum by (instance) (increase(asc_exporter_http_connections_accepted_total{{{j}}}[1h]))", "accepted / h ({{instance}})", ref="B"),
+            ],
+            "none",
+            min_=0,
+        ),
+        12,
+        8,
+    )
+    d.add(
+        timeseries(
+            "Connections the server closed",
+            "Per hour: idle connections evicted at the connection cap (web.max_connections), connections idle past web.idle_timeout, requests whose headers missed web.header_read_timeout, failed TLS handshakes (a plain-HTTP client, a missing or rejected client certificate, a scanner) and failed accepts (usually the file-descriptor limit). All 0 on a healthy exporter with a few scrapers.",
+            [
+                target(f"sum(increase(asc_exporter_http_connections_evicted_total{{{j}}}[1h]))", "evicted at the cap", ref="A"),
+                target(f"sum(increase(asc_exporter_http_connections_idle_closed_total{{{j}}}[1h]))", "idle timeout", ref="B"),
+                target(f"sum(increase(asc_exporter_http_header_timeouts_total{{{j}}}[1h]))", "header timeout", ref="C"),
+                target(f"sum(increase(asc_exporter_http_tls_handshake_failures_total{{{j}}}[1h]))", "TLS handshake failed", ref="D"),
+                target(f"sum(increase(asc_exporter_http_accept_errors_total{{{j}}}[1h]))", "accept failed", ref="E"),
+            ],
+            "none",
+            overrides=[
+                override("byFrameRefID", "D", color={"mode": "fixed", "fixedColor": "orange"}),
+                override("byFrameRefID", "E", color={"mode": "fixed", "fixedColor": "red"}),
+            ],
             min_=0,
         ),
         12,

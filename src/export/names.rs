@@ -16,10 +16,11 @@ pub const EXPORTER_INTERVAL: &str = "asc_exporter_refresh_interval_seconds";
 pub const EXPORTER_NEXT_TS: &str = "asc_exporter_next_refresh_timestamp_seconds";
 pub const API_REQUESTS: &str = "asc_api_requests_total";
 pub const API_RETRIES: &str = "asc_api_retries_total";
-/// Requests left in a rate-limit window (was `asc_api_rate_limit_remaining`).
-pub const API_RL_REMAINING: &str = "asc_api_rate_limit_remaining_requests";
-/// Requests a rate-limit window allows (was `asc_api_rate_limit_limit`).
-pub const API_RL_LIMIT: &str = "asc_api_rate_limit_max_requests";
+/// Requests left in a rate-limit window (`X-Rate-Limit`).
+pub const API_RL_REMAINING: &str = "asc_api_rate_limit_remaining";
+/// Requests a rate-limit window allows, its budget (`CONTRACT.md`; was
+/// `asc_api_rate_limit_limit`, which said "limit" twice).
+pub const API_RL_LIMIT: &str = "asc_api_rate_limit_budget";
 pub const APP_LAST_SUCCESS_TS: &str = "asc_app_last_refresh_success_timestamp_seconds";
 pub const APP_REFRESH_FAILED: &str = "asc_app_refresh_failed";
 pub const APP_LATEST_VERSION: &str = "asc_app_latest_version_info";
