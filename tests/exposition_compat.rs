@@ -27,7 +27,10 @@ const RENAMES: &[(&str, &str)] = &[("asc_api_rate_limit_limit", "asc_api_rate_li
 /// `(family, how an old sample line reads now)`: the families whose labels
 /// issue 12 changed (their samples are compared after the change, their
 /// HELP is not).
-const RELABELLED: &[(&str, fn(&str) -> String)] = &[("asc_data_available", build_scope)];
+const RELABELLED: &[(&str, Relabel)] = &[("asc_data_available", build_scope)];
+
+/// How an old sample line of a relabelled family reads now.
+type Relabel = fn(&str) -> String;
 
 /// `asc_data_available`: a build number was the `scope`; now the scope is
 /// `build` and the number is in the `build` label (the last label, as on
@@ -137,7 +140,7 @@ fn assert_same_up_to_renames(old: &str, new: &str, what: &str) {
             }
             _ => {
                 let to = renamed(name).unwrap_or(name);
-                let samples = |ls: &[String], n: &str, change: fn(&str) -> String| {
+                let samples = |ls: &[String], n: &str, change: Relabel| {
                     let mut v: Vec<String> = ls
                         .iter()
                         .filter(|l| !l.starts_with('#'))
