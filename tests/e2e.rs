@@ -1295,8 +1295,8 @@ scrape_configs:
         ("asc_api_requests", "counter", ""),
         ("asc_exporter_refresh_duration_seconds", "gauge", "seconds"),
         ("asc_launch_time_seconds", "gauge", "seconds"),
-        // A unit kept from Apple that does not end the name has no UNIT.
-        ("asc_terminations_per_day", "gauge", ""),
+        // The name ends with Apple's whole unit (`asc_` + `terminations_per_day`).
+        ("asc_terminations_per_day", "gauge", "terminations_per_day"),
         ("asc_exporter_http_connections_accepted", "counter", ""),
         ("promhttp_metric_handler_requests", "counter", ""),
         ("process_cpu_seconds", "counter", "seconds"),
