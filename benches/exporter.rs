@@ -281,14 +281,14 @@ fn main() {
     );
     println!(
         "  bytes per series: {:.1} text, {:.2} gzip; family model {:.1} bytes per series",
-        encoded.text.len() as f64 / encoded.series.max(1) as f64,
+        encoded.text_len() as f64 / encoded.series.max(1) as f64,
         encoded.gzip.len() as f64 / encoded.series.max(1) as f64,
         set.heap_bytes() as f64 / encoded.series.max(1) as f64
     );
     println!(
         "encode (once per refresh, both formats): CPU {:.2} ms, {} bytes text, {} bytes gzip; {} bytes OpenMetrics, {} bytes gzip; {} bytes held",
         encode_cpu.as_secs_f64() * 1e3,
-        encoded.text.len(),
+        encoded.text_len(),
         encoded.gzip.len(),
         encoded.openmetrics_len(),
         encoded.openmetrics_gzip.len(),

@@ -226,6 +226,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     {
         let mut rx = rx.clone();
         let target = exposition.clone();
+        let current = exposition.clone();
         let meta = Arc::new(build_meta());
         let shutdown = shutdown.clone();
         let prometheus = config.prometheus.enabled;
@@ -241,6 +242,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         publish(map_snapshot(
             rx.borrow_and_update().clone(),
             &meta,
+            None,
             prometheus,
             keep,
         ));
@@ -252,12 +254,23 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
                 }
                 let snap = rx.borrow_and_update().clone();
                 let meta = meta.clone();
+                let previous = current.load_full();
                 let started = std::time::Instant::now();
-                match tokio::task::spawn_blocking(move || map_snapshot(snap, &meta, prometheus, keep))
-                    .await
+                match tokio::task::spawn_blocking(move || {
+                    map_snapshot(snap, &meta, previous.as_deref(), prometheus, keep)
+                })
+                .await
                 {
                     Ok(out) => {
-                        tracing::debug!(elapsed = ?started.elapsed(), "snapshot mapped and encoded");
+                        if let Some(e) = &out.0 {
+                            tracing::debug!(
+                                elapsed = ?started.elapsed(),
+                                series = e.series,
+                                families = e.families,
+                                reused = e.reused,
+                                "snapshot mapped and encoded"
+                            );
+                        }
                         publish(out);
                     }
                     Err(e) => tracing::error!(error = %e, "mapping the snapshot failed"),
@@ -342,17 +355,19 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
 }
 
 /// Maps a snapshot (none yet: the empty one) to its families, writes the
-/// exposition from them (`prometheus`) and keeps them for OTLP (`keep`).
+/// exposition from them (`prometheus`; reusing what `previous` holds of
+/// unchanged families) and keeps them for OTLP (`keep`).
 fn map_snapshot(
     s: Option<Arc<Snapshot>>,
     meta: &BuildMeta,
+    previous: Option<&Exposition>,
     prometheus: bool,
     keep: bool,
 ) -> (Option<Exposition>, Option<Arc<Mapped>>) {
     let had = s.is_some();
     let snapshot = s.unwrap_or_default();
     let set = mapping::families(&snapshot, meta);
-    let exposition = prometheus.then(|| Exposition::encode(&set));
+    let exposition = prometheus.then(|| Exposition::encode_after(&set, previous));
     let mapped = (keep && had).then(|| {
         Arc::new(Mapped {
             snapshot,

@@ -165,7 +165,8 @@ fn assert_same_up_to_renames(old: &str, new: &str, what: &str) {
 fn apple_examples_are_what_they_were() {
     let e = encode(&snapshot(), &meta());
     let old = String::from_utf8(golden("apple-examples.prom")).unwrap();
-    let new = std::str::from_utf8(&e.text).unwrap();
+    let text = e.text_bytes();
+    let new = std::str::from_utf8(&text).unwrap();
     assert_same_up_to_renames(&old, new, "text format");
     if RENAMES.is_empty() && RELABELLED.is_empty() {
         assert_eq!(new, old, "byte for byte");
@@ -184,7 +185,8 @@ fn a_large_account_is_what_it_was() {
     let e = encode(&large(10), &meta());
     assert!(e.series > 500, "{} series", e.series);
     let old = String::from_utf8(golden("large.prom.gz")).unwrap();
-    let new = std::str::from_utf8(&e.text).unwrap();
+    let text = e.text_bytes();
+    let new = std::str::from_utf8(&text).unwrap();
     assert_same_up_to_renames(&old, new, "large account");
 }
 
@@ -246,7 +248,10 @@ fn the_text_writer_is_the_text_encoder_on_the_examples() {
     for snap in [snapshot(), large(3)] {
         let set = families(&snap, &meta());
         let e = Exposition::encode(&set);
-        assert_eq!(std::str::from_utf8(&e.text).unwrap(), text_encoder(&set));
+        assert_eq!(
+            String::from_utf8(e.text_bytes()).unwrap(),
+            text_encoder(&set)
+        );
     }
 }
 
@@ -257,7 +262,8 @@ async fn the_text_writer_is_the_text_encoder_on_a_simulated_account() {
     assert!(set.series() > 5_000, "{} series", set.series());
     let e = Exposition::encode(&set);
     let want = text_encoder(&set);
-    let got = std::str::from_utf8(&e.text).unwrap();
+    let text = e.text_bytes();
+    let got = std::str::from_utf8(&text).unwrap();
     if got != want {
         let at = got
             .bytes()
@@ -298,7 +304,7 @@ fn promtool_accepts_the_large_exposition() {
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(&e.text).unwrap();
+        stdin.write_all(&e.text_bytes()).unwrap();
     }
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -365,7 +365,7 @@ fn both_formats_parse_to_the_same_samples() {
     for (gz, plain) in [
         (&scraped.text_gz, &scraped.text[..]),
         (&scraped.om_gz, &om_bytes[..]),
-        (&e.gzip.to_vec(), &e.text[..]),
+        (&e.gzip.to_vec(), &e.text_bytes()[..]),
         (&e.openmetrics_gzip.to_vec(), &e.openmetrics_bytes()[..]),
     ] {
         let mut out = Vec::new();
@@ -377,8 +377,14 @@ fn both_formats_parse_to_the_same_samples() {
     }
 
     // OpenMetrics' sample lines are the text's own bytes: what it holds of
-    // its own is exactly its metadata lines and `# EOF` (and the gzip copy).
-    let own = e.heap_bytes() - e.text.len() - e.gzip.len() - e.openmetrics_gzip.len();
+    // its own is exactly its metadata lines and `# EOF`.
+    let text_parts: Vec<*const u8> = e.text().iter().map(|b| b.as_ptr()).collect();
+    let own: usize = e
+        .openmetrics()
+        .iter()
+        .filter(|b| !text_parts.contains(&b.as_ptr()))
+        .map(|b| b.len())
+        .sum();
     let cached = e.openmetrics_bytes();
     let metadata: usize = utf8(&cached)
         .lines()

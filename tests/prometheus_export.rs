@@ -12,8 +12,8 @@ use prometheus_parse::{Sample, Scrape, Value};
 mod common;
 use common::examples::{APP, EMPTY_APP, ODD_APP, meta, snapshot};
 
-fn text(e: &Exposition) -> &str {
-    std::str::from_utf8(&e.text).expect("UTF-8 exposition")
+fn text(e: &Exposition) -> String {
+    String::from_utf8(e.text_bytes()).expect("UTF-8 exposition")
 }
 
 fn parse(text: &str) -> Scrape {
@@ -132,7 +132,7 @@ fn close(a: f64, b: f64) -> bool {
 #[test]
 fn launch_time_fixed_points_and_labels() {
     let e = encode(&snapshot(), &meta());
-    let s = parse(text(&e));
+    let s = parse(&text(&e));
     let app = ("app_id", APP);
 
     let v = one(
@@ -197,7 +197,7 @@ fn launch_time_fixed_points_and_labels() {
 #[test]
 fn scroll_hitch_rate_goals_margins_breakdown() {
     let e = encode(&snapshot(), &meta());
-    let s = parse(text(&e));
+    let s = parse(&text(&e));
     let b = [("app_id", APP), ("build", "203")];
 
     let v = one(&s, "asc_scroll_hitch_rate_ratio", &b);
@@ -314,7 +314,7 @@ fn scroll_hitch_rate_goals_margins_breakdown() {
 #[test]
 fn insights() {
     let e = encode(&snapshot(), &meta());
-    let s = parse(text(&e));
+    let s = parse(&text(&e));
     let app = ("app_id", APP);
     let d50 = one(
         &s,
@@ -396,7 +396,7 @@ fn insights() {
 #[test]
 fn versions_signatures_availability_and_status() {
     let e = encode(&snapshot(), &meta());
-    let s = parse(text(&e));
+    let s = parse(&text(&e));
 
     let v = find(&s, "asc_app_latest_version_info", &[("app_id", APP)]);
     assert_eq!(v.len(), 1);
@@ -587,7 +587,7 @@ fn versions_signatures_availability_and_status() {
 #[test]
 fn exporter_families() {
     let e = encode(&snapshot(), &meta());
-    let s = parse(text(&e));
+    let s = parse(&text(&e));
     assert_eq!(
         one(
             &s,
@@ -617,7 +617,7 @@ fn exporter_families() {
     // prometheus-parse cannot read a `}` inside a label value (its sample
     // regex stops at the first `}`): the route templates are checked with the
     // strict parser below.
-    let strict = strict_samples(text(&e));
+    let strict = strict_samples(&text(&e));
     let r: Vec<_> = strict
         .iter()
         .filter(|x| {
@@ -657,7 +657,7 @@ fn exporter_families() {
 fn format_help_types_counts_gzip_and_determinism() {
     let snap = snapshot();
     let e = encode(&snap, &meta());
-    let t = text(&e);
+    let t = &text(&e);
     let s = parse(t);
 
     let mut types: BTreeMap<&str, &str> = BTreeMap::new();
@@ -743,10 +743,10 @@ fn format_help_types_counts_gzip_and_determinism() {
     flate2::read::GzDecoder::new(&e.gzip[..])
         .read_to_string(&mut unzipped)
         .expect("gzip decodes");
-    assert_eq!(unzipped, t);
+    assert_eq!(&unzipped, t);
 
     let again = encode(&snap, &meta());
-    assert_eq!(again.text, e.text, "deterministic");
+    assert_eq!(again.text_bytes(), e.text_bytes(), "deterministic");
 }
 
 /// `promtool check metrics` must accept the exposition with no lint output.
@@ -774,7 +774,7 @@ fn promtool_check_metrics() {
         }
     };
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(&e.text).expect("write to promtool");
+        stdin.write_all(&e.text_bytes()).expect("write to promtool");
     }
     let out = child.wait_with_output().expect("promtool runs");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -5,15 +5,26 @@
 //! after the cached families without copying or compressing them again
 //! ([`Exposition::body`]).
 //!
-//! The two formats share their sample lines (the families of the model are
-//! written identically in both, see [`openmetrics::shares_text_samples`]):
-//! OpenMetrics is its own metadata lines interleaved with slices of the
-//! text buffer, and the sample lines are compressed once, as gzip segments
-//! ([`gzip::Segment`]) that both formats' members are made of. Segments are
-//! at most [`SEGMENT`] bytes of whole lines and are compressed on two
-//! threads.
+//! The exposition is kept per family: each family's metadata and sample
+//! lines are buffers of their own, with their gzip segments
+//! ([`gzip::Segment`]: compressed alone, so they can be put together in any
+//! order). That gives three things:
+//!
+//! - the two formats share their sample lines (the families of the model
+//!   are written identically in both, see
+//!   [`openmetrics::shares_text_samples`]), uncompressed and compressed:
+//!   OpenMetrics adds only its own metadata lines;
+//! - a new snapshot's exposition reuses the buffers and segments of every
+//!   family whose bytes did not change ([`Exposition::encode_after`]): Apple
+//!   refreshes its data daily, the exporter hourly, so most refreshes write
+//!   the text again (to compare it) but compress and keep only what
+//!   changed, and hold one copy of the unchanged families, not two;
+//! - the compression of what changed runs on two threads, in segments of at
+//!   most [`SEGMENT`] bytes of whole lines.
 
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
@@ -22,7 +33,7 @@ use flate2::{Compress, Compression};
 use super::gzip::{self, Resume, Segment};
 use super::model::Families;
 use super::openmetrics;
-use super::text;
+use super::text::{self, Escaped};
 
 /// The `Content-Type` of the text format 0.0.4, exactly as Prometheus
 /// (expfmt's `FmtText`) writes it.
@@ -47,31 +58,46 @@ impl Format {
     }
 }
 
+/// Some bytes of the exposition and their gzip segments.
+#[derive(Debug, Clone, Default)]
+struct Chunk {
+    bytes: Bytes,
+    segments: Arc<[Segment]>,
+}
+
+/// One family as written in both formats.
+#[derive(Debug, Clone)]
+struct Part {
+    name: String,
+    /// `# HELP` and `# TYPE` of the text format.
+    text_meta: Chunk,
+    /// The sample lines (the same in both formats when `shared`).
+    samples: Chunk,
+    /// OpenMetrics' metadata lines; the whole OpenMetrics family when the
+    /// samples are not shared.
+    om: Chunk,
+    shared: bool,
+    series: usize,
+}
+
 /// One encoded exposition. Encoded once per snapshot; cloning the buffers is
 /// cheap. [`Exposition::body`] builds a scrape's body from them.
 #[derive(Debug, Clone, Default)]
 pub struct Exposition {
-    /// The text format 0.0.4 (UTF-8, [`TEXT_CONTENT_TYPE`]).
-    pub text: Bytes,
-    /// `text`, gzip-compressed, for clients sending `Accept-Encoding: gzip`.
-    /// Empty only if compression failed, which an in-memory sink cannot do;
-    /// serve `text` then.
+    parts: Vec<Part>,
+    /// The text format, gzip-compressed, for clients sending
+    /// `Accept-Encoding: gzip`. Empty only if compression failed, which an
+    /// in-memory sink cannot do; the plain text is served then.
     pub gzip: Bytes,
-    /// OpenMetrics 1.0.0 ([`openmetrics::CONTENT_TYPE`]) as buffers to send
-    /// in order, the last one `# EOF`: metadata lines (its own) and sample
-    /// lines (slices of `text`, not copies).
-    pub openmetrics: Vec<Bytes>,
     /// The OpenMetrics exposition, gzip-compressed (empty as `gzip` is).
     pub openmetrics_gzip: Bytes,
     /// Number of metric families (the same in both formats).
     pub families: usize,
     /// Number of series (sample lines; the same in both formats).
     pub series: usize,
-    /// Whether a scrape adds the exporter's live metrics after the cached
-    /// families (off with `web.disable_exporter_metrics`: then only the
-    /// families of the live registry that are not process metrics). Set by
-    /// the service; `false` as encoded.
-    pub process_metrics: bool,
+    /// Families whose buffers came from the previous exposition unchanged.
+    pub reused: usize,
+    eof: Bytes,
     text_resume: Option<Resume>,
     openmetrics_resume: Option<Resume>,
 }
@@ -89,128 +115,210 @@ pub const SEGMENT: usize = 1 << 20;
 impl Exposition {
     /// Writes `set` in both formats and compresses each.
     pub fn encode(set: &Families) -> Exposition {
-        let text = text::write(set);
-        let series = set.series();
-        // OpenMetrics' own lines: per family its metadata (or, for a family
-        // whose samples differ, everything), then `# EOF`.
-        let mut own = Vec::with_capacity(set.families.len() * 256 + 8);
-        enum Piece {
-            Own(Range<usize>),
-            /// The sample lines of family `.0` of the text buffer.
-            Text(usize, Range<usize>),
-        }
-        let mut om = Vec::with_capacity(set.families.len() * 2 + 1);
-        for (i, (f, (_, samples))) in set.families.iter().zip(&text.families).enumerate() {
-            let start = own.len();
-            if openmetrics::shares_text_samples(f) {
-                openmetrics::write_metadata(&mut own, f);
-                om.push(Piece::Own(start..own.len()));
-                om.push(Piece::Text(i, samples.clone()));
-            } else {
-                openmetrics::write_family(&mut own, set, f);
-                om.push(Piece::Own(start..own.len()));
-            }
-        }
-        let eof_start = own.len();
-        own.extend_from_slice(openmetrics::EOF.as_bytes());
+        Self::encode_after(set, None)
+    }
 
-        // The gzip jobs: every text range (metadata and samples cut at
-        // segment size) once, and OpenMetrics' own ranges.
-        let mut text_jobs: Vec<Range<usize>> = Vec::new();
-        // Per family: the jobs of its sample lines.
-        let mut sample_jobs: Vec<Range<usize>> = Vec::with_capacity(text.families.len());
-        for (meta, samples) in &text.families {
-            text_jobs.push(meta.clone());
-            let first = text_jobs.len();
-            split_lines(&text.bytes, samples.clone(), SEGMENT, &mut text_jobs);
-            sample_jobs.push(first..text_jobs.len());
+    /// [`Exposition::encode`], reusing the buffers and gzip segments of the
+    /// families of `previous` whose bytes are unchanged.
+    pub fn encode_after(set: &Families, previous: Option<&Exposition>) -> Exposition {
+        let old: HashMap<&str, &Part> = previous
+            .map(|p| {
+                p.parts
+                    .iter()
+                    .map(|part| (part.name.as_str(), part))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let escaped = Escaped::new(set);
+        let mut scratch = Vec::new();
+        let mut parts = Vec::with_capacity(set.families.len());
+        // Inputs to compress: (part, which chunk, range of the chunk).
+        let mut jobs: Vec<(usize, u8, Range<usize>)> = Vec::new();
+        let mut reused = 0;
+        for f in &set.families {
+            scratch.clear();
+            let meta = text::write_family(&mut scratch, &escaped, f);
+            let shared = openmetrics::shares_text_samples(f);
+            let om_start = scratch.len();
+            if shared {
+                openmetrics::write_metadata(&mut scratch, f);
+            } else {
+                openmetrics::write_family(&mut scratch, set, f);
+            }
+            let (text_meta, samples, om) = (
+                &scratch[..meta],
+                &scratch[meta..om_start],
+                &scratch[om_start..],
+            );
+            let i = parts.len();
+            if let Some(p) = old.get(f.name.as_str()).filter(|p| {
+                p.shared == shared
+                    && p.text_meta.bytes[..] == *text_meta
+                    && p.samples.bytes[..] == *samples
+                    && p.om.bytes[..] == *om
+            }) {
+                parts.push((*p).clone());
+                reused += 1;
+                continue;
+            }
+            let new = |b: &[u8]| Chunk {
+                bytes: Bytes::copy_from_slice(b),
+                segments: Arc::from(Vec::new()),
+            };
+            parts.push(Part {
+                name: f.name.clone(),
+                text_meta: new(text_meta),
+                samples: new(samples),
+                om: new(om),
+                shared,
+                series: f.series.len(),
+            });
+            let p: &Part = &parts[i];
+            jobs.push((i, 0, 0..p.text_meta.bytes.len()));
+            let mut ranges = Vec::new();
+            split_lines(
+                &p.samples.bytes,
+                0..p.samples.bytes.len(),
+                SEGMENT,
+                &mut ranges,
+            );
+            jobs.extend(ranges.into_iter().map(|r| (i, 1, r)));
+            jobs.push((i, 2, 0..p.om.bytes.len()));
         }
-        let own_jobs: Vec<Range<usize>> = om
+        drop(scratch);
+
+        let inputs: Vec<&[u8]> = jobs
             .iter()
-            .filter_map(|p| match p {
-                Piece::Own(r) => Some(r.clone()),
-                Piece::Text(..) => None,
+            .map(|(i, which, r)| {
+                let p = &parts[*i];
+                let chunk = match which {
+                    0 => &p.text_meta,
+                    1 => &p.samples,
+                    _ => &p.om,
+                };
+                &chunk.bytes[r.clone()]
             })
             .collect();
-        let inputs: Vec<&[u8]> = text_jobs
-            .iter()
-            .map(|r| &text.bytes[r.clone()])
-            .chain(own_jobs.iter().map(|r| &own[r.clone()]))
-            .collect();
-        let segments = compress_all(&inputs, LEVEL);
+        let compressed = compress_all(&inputs, LEVEL);
+        drop(inputs);
+        let ok = compressed.is_some();
+        if let Some(segments) = compressed {
+            let mut per: HashMap<(usize, u8), Vec<Segment>> = HashMap::new();
+            for ((i, which, _), seg) in jobs.iter().zip(segments) {
+                per.entry((*i, *which)).or_default().push(seg);
+            }
+            for ((i, which), segs) in per {
+                let p = &mut parts[i];
+                let chunk = match which {
+                    0 => &mut p.text_meta,
+                    1 => &mut p.samples,
+                    _ => &mut p.om,
+                };
+                chunk.segments = Arc::from(segs);
+            }
+        }
 
-        let (gzip, text_resume, om_gzip, om_resume) = match &segments {
-            Some(segs) => {
-                let text_segs: Vec<&Segment> = segs[..text_jobs.len()].iter().collect();
-                let (text_gz, text_resume) =
-                    finish(gzip::member_of_segments(&text_segs, b"", LEVEL));
-                let mut own_segs = segs[text_jobs.len()..].iter();
-                let mut om_segs: Vec<&Segment> = Vec::with_capacity(segs.len());
-                for p in &om {
-                    match p {
-                        Piece::Own(_) => om_segs.extend(own_segs.next()),
-                        Piece::Text(i, _) => om_segs.extend(&segs[sample_jobs[*i].clone()]),
-                    }
-                }
-                // `# EOF` is the member's tail.
-                let (om_gz, om_resume) = finish(gzip::member_of_segments(
-                    &om_segs,
-                    openmetrics::EOF.as_bytes(),
-                    LEVEL,
-                ));
-                (text_gz, text_resume, om_gz, om_resume)
-            }
-            None => {
-                tracing::warn!("gzip of the exposition failed; serving it uncompressed");
-                (Bytes::new(), None, Bytes::new(), None)
-            }
+        let series = parts.iter().map(|p| p.series).sum();
+        let mut e = Exposition {
+            families: parts.len(),
+            series,
+            reused,
+            eof: Bytes::from_static(openmetrics::EOF.as_bytes()),
+            parts,
+            ..Default::default()
         };
+        if ok {
+            let text: Vec<&Segment> = e
+                .parts
+                .iter()
+                .flat_map(|p| p.text_meta.segments.iter().chain(p.samples.segments.iter()))
+                .collect();
+            let om: Vec<&Segment> = e
+                .parts
+                .iter()
+                .flat_map(|p| {
+                    let samples: &[Segment] = if p.shared { &p.samples.segments } else { &[] };
+                    p.om.segments.iter().chain(samples.iter())
+                })
+                .collect();
+            let (gz, resume) = finish(gzip::member_of_segments(&text, b"", LEVEL));
+            let (om_gz, om_resume) = finish(gzip::member_of_segments(
+                &om,
+                openmetrics::EOF.as_bytes(),
+                LEVEL,
+            ));
+            e.gzip = gz;
+            e.text_resume = resume;
+            e.openmetrics_gzip = om_gz;
+            e.openmetrics_resume = om_resume;
+        } else {
+            tracing::warn!("gzip of the exposition failed; serving it uncompressed");
+        }
+        e
+    }
 
-        let text_bytes = Bytes::from(text.bytes);
-        let own = Bytes::from(own);
-        let mut openmetrics: Vec<Bytes> = om
-            .into_iter()
-            .map(|p| match p {
-                Piece::Own(r) => own.slice(r),
-                Piece::Text(_, r) => text_bytes.slice(r),
+    /// The text format as buffers to send in order (shared, not copied).
+    pub fn text(&self) -> Vec<Bytes> {
+        self.parts
+            .iter()
+            .flat_map(|p| [p.text_meta.bytes.clone(), p.samples.bytes.clone()])
+            .filter(|b| !b.is_empty())
+            .collect()
+    }
+
+    /// The text format in one buffer (a copy, for tests and tools).
+    pub fn text_bytes(&self) -> Vec<u8> {
+        self.text().concat()
+    }
+
+    /// The length of the text format.
+    pub fn text_len(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|p| p.text_meta.bytes.len() + p.samples.bytes.len())
+            .sum()
+    }
+
+    /// OpenMetrics 1.0.0 as buffers to send in order, the last one `# EOF`:
+    /// its own metadata lines and the text's sample lines (shared).
+    pub fn openmetrics(&self) -> Vec<Bytes> {
+        let mut out: Vec<Bytes> = self
+            .parts
+            .iter()
+            .flat_map(|p| {
+                let samples = if p.shared {
+                    p.samples.bytes.clone()
+                } else {
+                    Bytes::new()
+                };
+                [p.om.bytes.clone(), samples]
             })
             .filter(|b| !b.is_empty())
             .collect();
-        openmetrics.push(own.slice(eof_start..));
-        Exposition {
-            text: text_bytes,
-            gzip,
-            openmetrics,
-            openmetrics_gzip: om_gzip,
-            families: set.families.len(),
-            series,
-            process_metrics: false,
-            text_resume,
-            openmetrics_resume: om_resume,
-        }
+        out.push(self.eof.clone());
+        out
     }
 
     /// The length of the OpenMetrics exposition.
     pub fn openmetrics_len(&self) -> usize {
-        self.openmetrics.iter().map(Bytes::len).sum()
+        self.openmetrics().iter().map(Bytes::len).sum()
     }
 
     /// The OpenMetrics exposition in one buffer (a copy, for tests and tools).
     pub fn openmetrics_bytes(&self) -> Vec<u8> {
-        self.openmetrics.concat()
+        self.openmetrics().concat()
     }
 
-    /// Bytes this exposition holds: the text, the two gzip copies and
-    /// OpenMetrics' own metadata (its sample lines are the text's).
+    /// Bytes this exposition holds: the text, OpenMetrics' own lines, the
+    /// gzip segments and the two gzip members.
     pub fn heap_bytes(&self) -> usize {
-        let text = self.text.as_ptr_range();
-        let own: usize = self
-            .openmetrics
+        let chunk = |c: &Chunk| c.bytes.len() + c.segments.iter().map(Segment::len).sum::<usize>();
+        self.parts
             .iter()
-            .filter(|b| !text.contains(&b.as_ptr()))
-            .map(Bytes::len)
-            .sum();
-        self.text.len() + self.gzip.len() + self.openmetrics_gzip.len() + own
+            .map(|p| chunk(&p.text_meta) + chunk(&p.samples) + chunk(&p.om))
+            .sum::<usize>()
+            + self.gzip.len()
+            + self.openmetrics_gzip.len()
     }
 
     /// The body of a scrape in `format` with `extra` (already encoded in
@@ -238,8 +346,8 @@ impl Exposition {
             }
         }
         let mut parts = match format {
-            Format::Text => vec![self.text.clone()],
-            Format::OpenMetrics => self.openmetrics.clone(),
+            Format::Text => self.text(),
+            Format::OpenMetrics => self.openmetrics(),
         };
         if !extra.is_empty() {
             if format == Format::OpenMetrics && parts.last().is_some_and(|b| b[..] == *tail) {
@@ -388,10 +496,10 @@ mod tests {
              d{app=\"Odd \\\"q\\\" b\\\\s\\nn\"} +Inf\n\
              # EOF\n"
         );
-        // The sample lines of a, b and c are slices of the text buffer.
-        let text = e.text.as_ptr_range();
-        let shared: Vec<&[u8]> = e
-            .openmetrics
+        // The sample lines of a, b and c are the text's buffers.
+        let text: Vec<*const u8> = e.text().iter().map(|b| b.as_ptr()).collect();
+        let om_parts = e.openmetrics();
+        let shared: Vec<&[u8]> = om_parts
             .iter()
             .filter(|b| text.contains(&b.as_ptr()))
             .map(|b| &b[..])
@@ -400,7 +508,8 @@ mod tests {
         assert!(shared.iter().all(|s| s.starts_with(b"a_total{")
             || s.starts_with(b"b_info{")
             || s.starts_with(b"c_seconds{")));
-        let text = std::str::from_utf8(&e.text).unwrap();
+        let text_bytes = e.text_bytes();
+        let text = std::str::from_utf8(&text_bytes).unwrap();
         assert!(text.contains("# TYPE b_info gauge\n"), "{text}");
         assert!(text.contains("} inf\n"), "{text}");
         assert_eq!(
@@ -432,13 +541,68 @@ mod tests {
             });
         }
         let e = Exposition::encode(&set);
-        assert!(e.text.len() > 8 * SEGMENT, "{}", e.text.len());
-        assert_eq!(gunzip(std::slice::from_ref(&e.gzip)), e.text.to_vec());
+        assert!(e.text_len() > 8 * SEGMENT, "{}", e.text_len());
+        assert_eq!(gunzip(std::slice::from_ref(&e.gzip)), e.text_bytes());
         assert_eq!(
             gunzip(std::slice::from_ref(&e.openmetrics_gzip)),
             e.openmetrics_bytes()
         );
-        assert!(e.gzip.len() * 5 < e.text.len());
+        assert!(e.gzip.len() * 5 < e.text_len());
+    }
+
+    #[test]
+    fn unchanged_families_are_reused() {
+        let first = exposition();
+        let again = Exposition::encode_after(
+            &{
+                let mut strings = Strings::default();
+                let label = (strings.intern("app"), strings.intern("Odd \"q\" b\\s\nn"));
+                let mut set = Families::with_strings(strings);
+                for (name, kind, unit, value) in [
+                    ("a_total", Kind::Counter, "", 6.0),
+                    ("b_info", Kind::Info, "", 1.0),
+                    ("c_seconds", Kind::Gauge, "seconds", 0.7687),
+                    ("d", Kind::Gauge, "", f64::INFINITY),
+                ] {
+                    let mut u = UnitMapping::none();
+                    u.suffix = unit.to_string();
+                    set.families.push(Family {
+                        name: name.to_string(),
+                        help: format!("Help of {name}."),
+                        kind,
+                        unit: u,
+                        series: vec![Series {
+                            labels: vec![label].into_boxed_slice(),
+                            value,
+                        }],
+                    });
+                }
+                set
+            },
+            Some(&first),
+        );
+        // a changed (5 -> 6); b, c and d are the first exposition's buffers.
+        assert_eq!(again.reused, 3);
+        let old: Vec<*const u8> = first.text().iter().map(|b| b.as_ptr()).collect();
+        let shared = again
+            .text()
+            .iter()
+            .filter(|b| old.contains(&b.as_ptr()))
+            .count();
+        assert_eq!(shared, 6, "metadata and samples of b, c and d");
+        let text = String::from_utf8(again.text_bytes()).unwrap();
+        assert!(
+            text.contains("a_total{app=\"Odd \\\"q\\\" b\\\\s\\nn\"} 6\n"),
+            "{text}"
+        );
+        assert_eq!(
+            gunzip(std::slice::from_ref(&again.gzip)),
+            again.text_bytes()
+        );
+        assert_eq!(
+            gunzip(std::slice::from_ref(&again.openmetrics_gzip)),
+            again.openmetrics_bytes()
+        );
     }
 
     #[test]
@@ -457,7 +621,7 @@ mod tests {
         let extra = b"process_open_fds 9\n";
         let om = e.openmetrics_bytes();
         let om_with = [&om[..om.len() - 6], extra, b"# EOF\n"].concat();
-        let text_with = [&e.text[..], extra].concat();
+        let text_with = [&e.text_bytes()[..], extra].concat();
         for (format, want) in [(Format::Text, &text_with), (Format::OpenMetrics, &om_with)] {
             let (plain, gz) = e.body(format, false, extra);
             assert!(!gz);
@@ -471,7 +635,7 @@ mod tests {
             assert!(gz && parts.len() == 1);
             let (parts, _) = e.body(format, false, b"");
             let cached = match format {
-                Format::Text => e.text.to_vec(),
+                Format::Text => e.text_bytes(),
                 Format::OpenMetrics => om.clone(),
             };
             assert_eq!(parts.concat(), cached);
@@ -490,7 +654,7 @@ mod tests {
     #[test]
     fn an_empty_set_is_just_eof() {
         let e = Exposition::encode(&Families::default());
-        assert_eq!(e.text.len(), 0);
+        assert_eq!(e.text_len(), 0);
         assert_eq!(e.openmetrics_bytes(), b"# EOF\n");
         assert_eq!(
             gunzip(std::slice::from_ref(&e.openmetrics_gzip)),

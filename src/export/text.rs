@@ -37,12 +37,13 @@ pub struct Text {
 }
 
 /// Label values (and names) as written: escaped once per distinct string.
-pub(crate) struct Escaped<'a> {
+pub struct Escaped<'a> {
     strings: Vec<Cow<'a, str>>,
 }
 
 impl<'a> Escaped<'a> {
-    pub(crate) fn new(set: &'a Families) -> Self {
+    /// Escapes every string of `set` once.
+    pub fn new(set: &'a Families) -> Self {
         Self {
             strings: set.strings.all().iter().map(|s| escape(s, true)).collect(),
         }
@@ -53,17 +54,15 @@ impl<'a> Escaped<'a> {
     }
 }
 
-/// Writes every family of `set`.
+/// Writes every family of `set` into one buffer.
 pub fn write(set: &Families) -> Text {
     let escaped = Escaped::new(set);
     let mut out = Vec::with_capacity(estimate(set));
     let mut families = Vec::with_capacity(set.families.len());
     for f in &set.families {
         let start = out.len();
-        write_metadata(&mut out, f);
-        let samples = out.len();
-        write_samples(&mut out, &escaped, f.name.as_bytes(), f);
-        families.push((start..samples, samples..out.len()));
+        let meta = write_family(&mut out, &escaped, f);
+        families.push((start..start + meta, start + meta..out.len()));
     }
     out.shrink_to_fit();
     Text {
@@ -95,6 +94,16 @@ fn estimate(set: &Families) -> usize {
                     .sum::<usize>()
         })
         .sum()
+}
+
+/// Writes one family (metadata, then samples) at the end of `out`; returns
+/// the length of its metadata lines.
+pub fn write_family(out: &mut Vec<u8>, escaped: &Escaped<'_>, f: &Family) -> usize {
+    let start = out.len();
+    write_metadata(out, f);
+    let meta = out.len() - start;
+    write_samples(out, escaped, f.name.as_bytes(), f);
+    meta
 }
 
 fn write_metadata(out: &mut Vec<u8>, f: &Family) {
