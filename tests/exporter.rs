@@ -382,7 +382,9 @@ async fn http_endpoints_gzip_and_landing_page() {
     let stable = |t: &str| -> String {
         t.lines()
             .filter(|l| {
-                let name = l.trim_start_matches("# HELP ").trim_start_matches("# TYPE ");
+                let name = l
+                    .trim_start_matches("# HELP ")
+                    .trim_start_matches("# TYPE ");
                 !["asc_exporter_http_", "process_", "promhttp_"]
                     .iter()
                     .any(|p| name.starts_with(p))
