@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 
+use asc_perf_exporter::export::units::name_suffix;
 use asc_perf_exporter::export::{metric_family_name, unit_mapping};
 use asc_perf_exporter::sim::data::METRICS;
 use dashboards_support::{
@@ -74,10 +75,11 @@ impl Docs {
         for spec in METRICS {
             let unit = unit_mapping(spec.unit, spec.unit_display);
             let family = metric_family_name(spec.identifier, &unit);
-            let suffix = if unit.suffix.is_empty() {
-                String::new()
-            } else {
-                format!("_{}", unit.suffix)
+            // The suffix as names carry it (a unit that starts with the
+            // metric's stem does not repeat it: `asc_terminations_per_day`).
+            let suffix = match name_suffix(spec.identifier, &unit) {
+                "" => String::new(),
+                s => format!("_{s}"),
             };
             let stem = family
                 .strip_prefix("asc_")

@@ -484,7 +484,11 @@ async fn a_build_apple_has_not_measured_exports_availability_zero_and_no_values(
         one(
             &s1,
             "asc_data_available",
-            &[("app_id", &app.app.id), ("scope", &build.number)]
+            &[
+                ("app_id", &app.app.id),
+                ("scope", "build"),
+                ("build", &build.number)
+            ]
         ),
         1.0
     );
@@ -517,7 +521,11 @@ async fn a_build_apple_has_not_measured_exports_availability_zero_and_no_values(
         one(
             &s2,
             "asc_data_available",
-            &[("app_id", &app_id), ("scope", &build.number)]
+            &[
+                ("app_id", &app_id),
+                ("scope", "build"),
+                ("build", &build.number)
+            ]
         ),
         0.0
     );

@@ -484,7 +484,7 @@ fn versions_signatures_availability_and_status() {
         one(
             &s,
             "asc_data_available",
-            &[("app_id", APP), ("scope", "203")]
+            &[("app_id", APP), ("scope", "build"), ("build", "203")]
         ),
         1.0
     );
@@ -492,7 +492,7 @@ fn versions_signatures_availability_and_status() {
         one(
             &s,
             "asc_data_available",
-            &[("app_id", APP), ("scope", "181")]
+            &[("app_id", APP), ("scope", "build"), ("build", "181")]
         ),
         0.0
     );
@@ -530,6 +530,7 @@ fn versions_signatures_availability_and_status() {
         .filter(|x| {
             x.labels.get("build") == Some("181")
                 && x.metric != "asc_build_uploaded_timestamp_seconds"
+                && x.metric != "asc_data_available"
         })
         .collect();
     assert!(leaked.is_empty(), "{leaked:#?}");
@@ -645,11 +646,11 @@ fn exporter_families() {
         3545.0
     );
     assert_eq!(
-        one(&s, "asc_api_rate_limit_limit", &[("window", "hour")]),
+        one(&s, "asc_api_rate_limit_budget", &[("window", "hour")]),
         3600.0
     );
     assert!(find(&s, "asc_api_rate_limit_remaining", &[("window", "minute")]).is_empty());
-    assert!(find(&s, "asc_api_rate_limit_limit", &[("window", "minute")]).is_empty());
+    assert!(find(&s, "asc_api_rate_limit_budget", &[("window", "minute")]).is_empty());
 }
 
 #[test]

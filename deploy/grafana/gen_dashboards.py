@@ -14,7 +14,8 @@ TAG = "asc-perf-exporter"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
 # (category, Apple identifier, family base name, Grafana unit, title)
-# The family is `asc_<snake>` + unit suffix (docs/metrics.md). Units: Apple's
+# The family is `asc_<snake>` + unit suffix (docs/metrics.md; a kept unit that starts
+# with the metric, terminationsPerDay, does not repeat it: `_per_day`). Units: Apple's
 # MB are 10^6 bytes, so sizes use Grafana's SI bytes (`decbytes`) and show the
 # same numbers as App Store Connect; rates Apple gives in its own unit keep it.
 METRICS = [
@@ -25,7 +26,7 @@ METRICS = [
     ("DISK", "logicalWrites", "asc_logical_writes", "_bytes", "decbytes", "Logical writes (per day)"),
     ("BATTERY", "batteryUsage", "asc_battery_usage", "_percent_per_day", "suffix: %/day", "Battery usage"),
     ("BATTERY", "onScreenBatteryUsage", "asc_on_screen_battery_usage", "_percent_per_hour", "suffix: %/h", "On-screen battery usage"),
-    ("TERMINATION", "terminations", "asc_terminations", "_terminations_per_day", "suffix: /day", "Terminations"),
+    ("TERMINATION", "terminations", "asc_terminations", "_per_day", "suffix: /day", "Terminations"),
     ("ANIMATION", "scrollHitchRate", "asc_scroll_hitch_rate", "_ratio", "percentunit", "Scroll hitch rate"),
     ("STORAGE", "documentsAndData", "asc_documents_and_data", "_bytes", "decbytes", "Documents and data"),
 ]
@@ -1231,7 +1232,7 @@ def diagnostics():
             "Upload time, processing state and whether Apple has metrics for each build (no: not measured yet, never zero).",
             [
                 target(f"max by (build, version, processing_state) (asc_build_uploaded_timestamp_seconds{{{a}}}) * 1000", ref="A", instant=True, table=True),
-                target(f'max by (build) (label_replace(asc_data_available{{{a}, scope!="app"}}, "build", "$1", "scope", "(.*)"))', ref="B", instant=True, table=True),
+                target(f'max by (build) (asc_data_available{{{a}, scope="build"}})', ref="B", instant=True, table=True),
                 target(f"count by (build) ({sig}{{{a}}})", ref="C", instant=True, table=True),
             ],
             "dateTimeAsIso",
@@ -1267,7 +1268,7 @@ def health():
     d = Dash(
         "asc-exporter-health",
         "App Store Connect: exporter health",
-        "Refresh success and duration, data age, App Store Connect API requests and rate-limit budget, and per-app refresh state.",
+        "Refresh success and duration, data age, App Store Connect API requests and rate-limit budget, per-app refresh state, and the HTTP server's connections.",
         ["exporter"],
         [
             ds_var(),
@@ -1319,7 +1320,7 @@ def health():
         stat(
             "Hourly API budget left",
             "Requests left in the hourly App Store Connect rate-limit window, as a share of the limit.",
-            [target(f'min(asc_api_rate_limit_remaining{{{j}, window="hour"}} / asc_api_rate_limit_limit{{{j}, window="hour"}})', instant=True)],
+            [target(f'min(asc_api_rate_limit_remaining{{{j}, window="hour"}} / asc_api_rate_limit_budget{{{j}, window="hour"}})', instant=True)],
             "percentunit",
             thresholds("red", 0.1, "orange", 0.25, "green"),
         ),
@@ -1444,7 +1445,7 @@ def health():
             "Requests left in each X-Rate-Limit window (solid) against the window's limit (dashed).",
             [
                 target(f"asc_api_rate_limit_remaining{{{j}}}", "remaining ({{window}})", ref="A"),
-                target(f"asc_api_rate_limit_limit{{{j}}}", "limit ({{window}})", ref="B"),
+                target(f"asc_api_rate_limit_budget{{{j}}}", "limit ({{window}})", ref="B"),
             ],
             "none",
             overrides=[
@@ -1534,6 +1535,42 @@ def health():
             [target(f"asc_app_refresh_failed{{{ja}}}", "{{app}}")],
             "none",
             stack=True,
+            min_=0,
+        ),
+        12,
+        8,
+    )
+    d.row("HTTP server")
+    d.add(
+        timeseries(
+            "HTTP connections",
+            "Connections open now (scrapers, probes, browsers; capped at web.max_connections) and accepted per hour.",
+            [
+                target(f"sum by (instance) (asc_exporter_http_connections_open{{{j}}})", "open ({{instance}})", ref="A"),
+                target(f"sum by (instance) (increase(asc_exporter_http_connections_accepted_total{{{j}}}[1h]))", "accepted / h ({{instance}})", ref="B"),
+            ],
+            "none",
+            min_=0,
+        ),
+        12,
+        8,
+    )
+    d.add(
+        timeseries(
+            "Connections the server closed",
+            "Per hour: idle connections evicted at the connection cap (web.max_connections), connections idle past web.idle_timeout, requests whose headers missed web.header_read_timeout, failed TLS handshakes (a plain-HTTP client, a missing or rejected client certificate, a scanner) and failed accepts (usually the file-descriptor limit). All 0 on a healthy exporter with a few scrapers.",
+            [
+                target(f"sum(increase(asc_exporter_http_connections_evicted_total{{{j}}}[1h]))", "evicted at the cap", ref="A"),
+                target(f"sum(increase(asc_exporter_http_connections_idle_closed_total{{{j}}}[1h]))", "idle timeout", ref="B"),
+                target(f"sum(increase(asc_exporter_http_header_timeouts_total{{{j}}}[1h]))", "header timeout", ref="C"),
+                target(f"sum(increase(asc_exporter_http_tls_handshake_failures_total{{{j}}}[1h]))", "TLS handshake failed", ref="D"),
+                target(f"sum(increase(asc_exporter_http_accept_errors_total{{{j}}}[1h]))", "accept failed", ref="E"),
+            ],
+            "none",
+            overrides=[
+                override("byFrameRefID", "D", color={"mode": "fixed", "fixedColor": "orange"}),
+                override("byFrameRefID", "E", color={"mode": "fixed", "fixedColor": "red"}),
+            ],
             min_=0,
         ),
         12,

@@ -434,7 +434,7 @@ fn app_series(b: &mut Builder, a: &AppSnapshot) {
         bool_value(a.last_attempt_failed),
     );
     if let Some(m) = &a.metrics {
-        data_available(b, &labels, "app", m.has_data());
+        data_available(b, &labels, None, m.has_data());
         latest_version(b, &labels, a, m);
         metrics_series(b, &labels, Scope::App, m);
         insight_series(b, &labels, Scope::App, m);
@@ -444,13 +444,22 @@ fn app_series(b: &mut Builder, a: &AppSnapshot) {
     }
 }
 
-fn data_available(b: &mut Builder, app: &Labels, scope: &str, available: bool) {
+/// `asc_data_available`: `scope="app"` for the app's metrics, or
+/// `scope="build"` and the build number in `build` (the last label, as on
+/// every build-level series) for a build's.
+fn data_available(b: &mut Builder, app: &Labels, build: Option<Sym>, available: bool) {
     let mut labels = app.clone();
-    labels.push(b.label(n::SCOPE, scope));
+    match build {
+        None => labels.push(b.label(n::SCOPE, "app")),
+        Some(number) => {
+            labels.push(b.label(n::SCOPE, "build"));
+            labels.push((n::BUILD, number));
+        }
+    }
     b.fixed(
         DATA_AVAILABLE,
         Kind::Gauge,
-        "1 if App Store Connect returned metrics for the scope (app, or a build number), 0 if it returned none yet (not measured: no value series then).",
+        "1 if App Store Connect returned metrics for the app (scope app) or for the build in the build label (scope build), 0 if it returned none yet (not measured: no value series then).",
         labels,
         bool_value(available),
     );
@@ -540,7 +549,7 @@ fn build_series(b: &mut Builder, app: &Labels, bs: &BuildSnapshot) {
         );
     }
     let has_data = bs.metrics.as_ref().is_some_and(XcodeMetrics::has_data);
-    data_available(b, app, &build.number, has_data);
+    data_available(b, app, Some(number), has_data);
     let scope = Scope::Build(build, number);
     if let Some(m) = &bs.metrics {
         metrics_series(b, app, scope, m);

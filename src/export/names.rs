@@ -16,12 +16,17 @@ pub const EXPORTER_INTERVAL: &str = "asc_exporter_refresh_interval_seconds";
 pub const EXPORTER_NEXT_TS: &str = "asc_exporter_next_refresh_timestamp_seconds";
 pub const API_REQUESTS: &str = "asc_api_requests_total";
 pub const API_RETRIES: &str = "asc_api_retries_total";
+/// Requests left in a rate-limit window (`X-Rate-Limit`).
 pub const API_RL_REMAINING: &str = "asc_api_rate_limit_remaining";
-pub const API_RL_LIMIT: &str = "asc_api_rate_limit_limit";
+/// Requests a rate-limit window allows, its budget (`CONTRACT.md`; was
+/// `asc_api_rate_limit_limit`, which said "limit" twice).
+pub const API_RL_LIMIT: &str = "asc_api_rate_limit_budget";
 pub const APP_LAST_SUCCESS_TS: &str = "asc_app_last_refresh_success_timestamp_seconds";
 pub const APP_REFRESH_FAILED: &str = "asc_app_refresh_failed";
 pub const APP_LATEST_VERSION: &str = "asc_app_latest_version_info";
 pub const APP_VERSION_RANK: &str = "asc_app_version_rank";
+/// Whether Apple returned metrics: `scope="app"`, or `scope="build"` with
+/// the build number in `build` (a build number was in `scope` before).
 pub const DATA_AVAILABLE: &str = "asc_data_available";
 pub const BUILD_UPLOADED: &str = "asc_build_uploaded_timestamp_seconds";
 pub const SIGNATURE_WEIGHT: &str = "asc_diagnostic_signature_weight_ratio";

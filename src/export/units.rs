@@ -3,6 +3,16 @@
 //! Apple unit is converted and named ([`unit_mapping`]), and how an Apple
 //! metric identifier becomes a family name ([`metric_family_name`],
 //! [`snake_case`]).
+//!
+//! Two rules keep names reading right whatever Apple sends:
+//! - a unit kept from Apple never repeats the metric: a unit that starts
+//!   with the metric's stem drops it (`terminations` in
+//!   `terminationsPerDay` is `asc_terminations_per_day`, not
+//!   `asc_terminations_terminations_per_day`), see [`name_suffix`];
+//! - a unit never ends a name in a suffix Prometheus or OpenMetrics reserves
+//!   for the samples of another type (`_count`, `_sum`, `_bucket`, `_total`,
+//!   `_created`, `_info`): such a unit is an OTLP annotation only
+//!   (`count` is `{count}`, no name suffix), see [`RESERVED_SUFFIXES`].
 
 /// How an Apple unit is exported: the name suffix, the factor to the base
 /// unit, and the UCUM unit for OTLP.
@@ -61,7 +71,14 @@ impl UnitMapping {
     /// A phrase for HELP texts: `in seconds`, `as a ratio (0-1)`, ...
     pub(crate) fn phrase(&self) -> String {
         match self.suffix.as_str() {
-            "" => "(Apple gives no unit)".to_string(),
+            "" => match self
+                .ucum
+                .strip_prefix('{')
+                .and_then(|u| u.strip_suffix('}'))
+            {
+                Some(kept) => format!("in Apple's unit {kept} (not converted)"),
+                None => "(Apple gives no unit)".to_string(),
+            },
             "seconds" => "in seconds".to_string(),
             "bytes" => "in bytes".to_string(),
             "ratio" => "as a ratio (1 = 100 %)".to_string(),
@@ -168,8 +185,10 @@ fn known_unit(unit: &str) -> Option<UnitMapping> {
 /// `scrollHitchRate` unit has identifier `scrollHitchRate` and display name
 /// `%`). A unit that is not converted exactly is kept: its identifier (or,
 /// without one, its display name) in snake_case becomes the suffix
-/// (`secondsPerHour` -> `seconds_per_hour`, `%/day` -> `percent_per_day`).
-/// No unit at all gives no suffix.
+/// (`secondsPerHour` -> `seconds_per_hour`, `%/day` -> `percent_per_day`),
+/// unless it ends with a reserved word ([`RESERVED_SUFFIXES`]): then it is
+/// the OTLP annotation only (`count` -> no suffix, UCUM `{count}`). No unit
+/// at all gives no suffix.
 pub fn unit_mapping(unit_identifier: &str, display_name: &str) -> UnitMapping {
     if let Some(m) = known_unit(unit_identifier).or_else(|| known_unit(display_name)) {
         return m;
@@ -183,11 +202,33 @@ pub fn unit_mapping(unit_identifier: &str, display_name: &str) -> UnitMapping {
     if suffix.is_empty() {
         return UnitMapping::none();
     }
+    let ucum = format!("{{{suffix}}}");
+    if ends_reserved(&suffix) {
+        return UnitMapping::annotation(&ucum);
+    }
     UnitMapping {
-        ucum: format!("{{{suffix}}}"),
+        ucum,
         suffix,
         factor: 1.0,
     }
+}
+
+/// The name endings that belong to the samples of another metric type, so a
+/// unit never becomes one: `_count` and `_sum` (summaries and histograms),
+/// `_bucket` (histograms), `_total` and `_created` (counters), `_info`
+/// (OpenMetrics info families). `promtool check metrics` flags a gauge
+/// named `..._count`, `..._sum`, `..._bucket` or `..._total`, and
+/// OpenMetrics reads such a sample as part of the family without the suffix.
+pub const RESERVED_SUFFIXES: &[&str] = &["count", "sum", "bucket", "total", "created", "info"];
+
+/// Whether a snake_case unit's last word is reserved, or the plural of one
+/// (`count`, `counts`, `crash_count`, `event_totals`, `buckets`).
+fn ends_reserved(snake: &str) -> bool {
+    let last = snake.rsplit('_').next().unwrap_or(snake);
+    let singular = last.strip_suffix('s').unwrap_or(last);
+    RESERVED_SUFFIXES
+        .iter()
+        .any(|r| *r == last || *r == singular)
 }
 
 /// snake_case for units: `%` reads `percent`, `/` reads `per`.
@@ -241,18 +282,56 @@ pub fn metric_family_name(metric_identifier: &str, unit: &UnitMapping) -> String
     compose_name(&[], metric_identifier, &[], unit)
 }
 
-/// `asc_<prefix..>_<metric stem>_<part..>_<suffix>`.
+/// The metric identifier in snake_case, `unknown_metric` when empty.
+fn stem(metric_identifier: &str) -> String {
+    let stem = snake_case(metric_identifier);
+    if stem.is_empty() {
+        "unknown_metric".to_string()
+    } else {
+        stem
+    }
+}
+
+/// The unit suffix the families of a metric carry in their names: the
+/// unit's suffix, except that a unit kept from Apple which starts with the
+/// metric's stem (or the stem's singular, a trailing `s` dropped) does not
+/// repeat it: `terminations` in `terminations_per_day` gives `per_day`, so
+/// `asc_terminations_per_day`, `asc_terminations_error_margin_per_day`,
+/// `asc_insight_regression_latest_terminations_per_day`. A kept unit that is
+/// the stem itself (`scrollHitchRate` in the unit `scrollHitchRate`) gives
+/// none. Base units (`seconds`, `bytes`, `ratio`) always stay: they are
+/// what the name is measured in.
+pub fn name_suffix<'a>(metric_identifier: &str, unit: &'a UnitMapping) -> &'a str {
+    let suffix = unit.suffix.as_str();
+    if suffix.is_empty() || unit.is_base_unit() {
+        return suffix;
+    }
+    let stem = stem(metric_identifier);
+    let singular = stem.strip_suffix('s').filter(|s| !s.is_empty());
+    for prefix in std::iter::once(stem.as_str()).chain(singular) {
+        if suffix == prefix {
+            return "";
+        }
+        if let Some(rest) = suffix
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('_'))
+        {
+            return rest;
+        }
+    }
+    suffix
+}
+
+/// `asc_<prefix..>_<metric stem>_<part..>_<suffix>`, the suffix as
+/// [`name_suffix`] gives it.
 pub(crate) fn compose_name(
     prefix: &[&str],
     metric_identifier: &str,
     part: &[&str],
     unit: &UnitMapping,
 ) -> String {
-    let mut stem = snake_case(metric_identifier);
-    if stem.is_empty() {
-        stem = "unknown_metric".to_string();
-    }
-    let suffix = unit.suffix.as_str();
+    let mut stem = stem(metric_identifier);
+    let suffix = name_suffix(metric_identifier, unit);
     let mut append_suffix = !suffix.is_empty();
     if append_suffix {
         if let Some(s) = stem.strip_suffix(suffix).and_then(|s| s.strip_suffix('_')) {
@@ -346,7 +425,142 @@ mod tests {
         assert_eq!(unit_mapping("", "").suffix, "");
         assert_eq!(unit_mapping("  ", "").ucum, "");
         assert_eq!(unit_mapping("", "").factor, 1.0);
-        assert_eq!(unit_mapping("count", "").suffix, "count");
+        assert_eq!(unit_mapping("countPerDay", "").suffix, "count_per_day");
+        assert_eq!(unit_mapping("discount", "").suffix, "discount");
+        assert_eq!(unit_mapping("accounts", "").suffix, "accounts");
+    }
+
+    /// A unit ending in a word reserved for another type's samples is an
+    /// OTLP annotation, never a name suffix.
+    #[test]
+    fn reserved_units_are_annotations_only() {
+        for (id, display, snake) in [
+            ("count", "", "count"),
+            ("counts", "", "counts"),
+            ("Count", "", "count"),
+            ("crashCount", "", "crash_count"),
+            ("", "count", "count"),
+            ("sum", "", "sum"),
+            ("sums", "", "sums"),
+            ("bucket", "", "bucket"),
+            ("buckets", "", "buckets"),
+            ("total", "", "total"),
+            ("eventTotals", "", "event_totals"),
+            ("created", "", "created"),
+            ("info", "", "info"),
+        ] {
+            let u = unit_mapping(id, display);
+            assert_eq!(u.suffix, "", "{id:?} {display:?}");
+            assert_eq!(u.ucum, format!("{{{snake}}}"), "{id:?} {display:?}");
+            assert_eq!(u.factor, 1.0);
+            assert_eq!(
+                u.phrase(),
+                format!("in Apple's unit {snake} (not converted)")
+            );
+            for part in [
+                &[][..],
+                &["error", "margin"][..],
+                &["goal", "lower", "bound"][..],
+            ] {
+                let n = compose_name(&[], "crashes", part, &u);
+                let last = n.rsplit('_').next().unwrap();
+                assert!(!RESERVED_SUFFIXES.contains(&last), "{n}");
+            }
+        }
+        let count = unit_mapping("count", "");
+        assert_eq!(metric_family_name("crashes", &count), "asc_crashes");
+        assert_eq!(
+            compose_name(&[], "crashes", &["error", "margin"], &count),
+            "asc_crashes_error_margin"
+        );
+        assert_eq!(UnitMapping::none().phrase(), "(Apple gives no unit)");
+    }
+
+    /// A unit kept from Apple that starts with the metric's stem does not
+    /// repeat it, in every family of the metric.
+    #[test]
+    fn a_unit_does_not_repeat_the_metric() {
+        let per_day = unit_mapping("terminationsPerDay", "per day");
+        assert_eq!(per_day.suffix, "terminations_per_day");
+        assert_eq!(per_day.ucum, "{terminations_per_day}");
+        assert_eq!(name_suffix("terminations", &per_day), "per_day");
+        assert_eq!(
+            metric_family_name("terminations", &per_day),
+            "asc_terminations_per_day"
+        );
+        for (prefix, part, want) in [
+            (
+                &[][..],
+                &["error", "margin"][..],
+                "asc_terminations_error_margin_per_day",
+            ),
+            (
+                &[],
+                &["goal", "lower", "bound"],
+                "asc_terminations_goal_lower_bound_per_day",
+            ),
+            (
+                &[],
+                &["goal", "upper", "bound"],
+                "asc_terminations_goal_upper_bound_per_day",
+            ),
+            (
+                &[],
+                &["recommended", "goal"],
+                "asc_terminations_recommended_goal_per_day",
+            ),
+            (
+                &["insight", "regression", "latest"],
+                &[],
+                "asc_insight_regression_latest_terminations_per_day",
+            ),
+            (
+                &["insight", "trending_up", "reference"],
+                &[],
+                "asc_insight_trending_up_reference_terminations_per_day",
+            ),
+        ] {
+            assert_eq!(compose_name(prefix, "terminations", part, &per_day), want);
+        }
+        // The stem's singular, too.
+        let singular = unit_mapping("terminationPerDay", "");
+        assert_eq!(
+            metric_family_name("terminations", &singular),
+            "asc_terminations_per_day"
+        );
+        // A unit that is the stem itself adds nothing.
+        let itself = unit_mapping("scrollHitchRate", "");
+        assert_eq!(name_suffix("scrollHitchRate", &itself), "");
+        assert_eq!(
+            metric_family_name("scrollHitchRate", &itself),
+            "asc_scroll_hitch_rate"
+        );
+        assert_eq!(
+            compose_name(&[], "scrollHitchRate", &["error", "margin"], &itself),
+            "asc_scroll_hitch_rate_error_margin"
+        );
+        // Only whole words: `hangar` does not start with the stem `hang`.
+        let hangar = unit_mapping("hangarPerDay", "");
+        assert_eq!(
+            metric_family_name("hang", &hangar),
+            "asc_hang_hangar_per_day"
+        );
+        // Other metrics keep their unit.
+        assert_eq!(
+            metric_family_name("hangRate", &unit_mapping("seconds.per.hour", "")),
+            "asc_hang_rate_seconds_per_hour"
+        );
+        assert_eq!(
+            metric_family_name("batteryUsage", &unit_mapping("percentPerDay", "%/day")),
+            "asc_battery_usage_percent_per_day"
+        );
+        // Base units always stay: they are what the value is measured in.
+        let s = unit_mapping("seconds", "");
+        assert_eq!(name_suffix("seconds", &s), "seconds");
+        assert_eq!(
+            compose_name(&[], "seconds", &["error", "margin"], &s),
+            "asc_seconds_error_margin_seconds"
+        );
     }
 
     #[test]
