@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::data::{self, BuildRef, CATEGORIES, DIAGNOSTIC_TYPES, MetricsQuery, SimApp};
 use super::fixtures::{self, FixtureRoute};
+use super::jsonapi::{Ctx, MAX_LIMIT};
 use super::response::{Answer, ApiError};
-use super::server::{Ctx, MAX_LIMIT};
 use crate::asc::client::{
     DIAGNOSTIC_LOGS_JSON, JSON, XCODE_METRICS_JSON, XCODE_OVERVIEW_JSON, natural_cmp,
 };
