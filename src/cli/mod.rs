@@ -18,7 +18,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::asc::client::{DEFAULT_BASE_URL, parse_base_url};
+use crate::asc::api::DEFAULT_BASE_URL;
+use crate::asc::client::parse_base_url;
 use crate::asc::{AscClient, AuthConfig, AuthError, ClientConfig, KeySource, TokenProvider};
 
 pub mod apps;

@@ -13,10 +13,8 @@ use super::control::SimControl;
 use super::data::{self, Account};
 use super::fixtures;
 use super::response::ApiError;
+use crate::asc::api::MAX_PAGE;
 use crate::asc::model::{PagedDocumentLinks, Paging, PagingInformation};
-
-/// Largest `limit` Apple accepts.
-pub(super) const MAX_LIMIT: usize = 200;
 
 /// The parsed request: origin for links, path, query pairs.
 pub(super) struct Ctx<'a> {
@@ -71,18 +69,18 @@ impl Ctx<'_> {
 
     pub(super) fn limit(&self, default: usize) -> Result<usize, ApiError> {
         match self.get("limit") {
-            None => Ok(default.clamp(1, MAX_LIMIT)),
+            None => Ok(default.clamp(1, MAX_PAGE)),
             Some(v) => match v.trim().parse::<usize>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-                Ok(n) if n > MAX_LIMIT => Err(ApiError::invalid(
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+                Ok(n) if n > MAX_PAGE => Err(ApiError::invalid(
                     "limit",
                     format!(
-                        "The parameter 'limit' exceeds the maximum allowed value of {MAX_LIMIT}"
+                        "The parameter 'limit' exceeds the maximum allowed value of {MAX_PAGE}"
                     ),
                 )),
                 _ => Err(ApiError::invalid(
                     "limit",
-                    format!("The parameter 'limit' must be an integer between 1 and {MAX_LIMIT}"),
+                    format!("The parameter 'limit' must be an integer between 1 and {MAX_PAGE}"),
                 )),
             },
         }

@@ -32,7 +32,7 @@ use super::inject::{self, FaultEnv};
 use super::jsonapi::{Ctx, origin};
 use super::response::{ApiError, Reply};
 use super::routes as handlers;
-use crate::asc::client::{
+use crate::asc::api::{
     DIAGNOSTIC_LOGS_JSON, JSON, XCODE_METRICS_JSON, XCODE_OVERVIEW_JSON, routes,
 };
 
