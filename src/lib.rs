@@ -4,10 +4,11 @@
 //! Data flows one way: [`asc`] (auth, client, model) → [`refresh`] (loop,
 //! snapshot, state) → [`export`] (Prometheus) → [`server`]. [`sim`] is a
 //! simulated App Store Connect; [`cli`] the command line; [`service`] wires the exporter together;
-//! [`config`] holds its settings.
+//! [`config`] holds its settings; [`clock`] reads the wall clock as Unix time.
 
 pub mod asc;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod export;
 pub mod refresh;

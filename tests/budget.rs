@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use asc_perf_exporter::asc::client::routes;
-use asc_perf_exporter::refresh::runner::unix_now;
+use asc_perf_exporter::asc::api::routes;
+use asc_perf_exporter::clock::unix_now;
 use common::exporter::{config, next_snapshot, scrape, sim_env, snapshot_where, start};
 use common::prom::{find, one};
 

@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use asc_perf_exporter::asc::auth::Claims;
 use asc_perf_exporter::asc::client::AppsQuery;
 use asc_perf_exporter::asc::model::{CallStackNode, DiagnosticLogs, XcodeMetrics};
-use asc_perf_exporter::asc::{MetricsFilter, auth::generate_key_pair};
+use asc_perf_exporter::asc::{
+    AuthConfig, KeySource, MetricsFilter, TokenProvider, auth::generate_key_pair,
+};
 use asc_perf_exporter::cli::render::{num, with_unit};
 use asc_perf_exporter::sim::Scenario;
 use cli_support::*;
@@ -493,20 +495,16 @@ fn credential_problems_are_one_line_errors_without_secrets() {
     );
 }
 
-#[test]
-fn simulate_generates_a_key_and_prints_working_exports() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("sim-key.p8");
+/// Spawns `simulate --listen 127.0.0.1:0 --write-key KEY ARGS...` and
+/// returns it with the `export K=V` lines of its banner.
+fn spawn_simulate(
+    key: &std::path::Path,
+    args: &[&str],
+) -> (std::process::Child, Vec<(String, String)>) {
     let mut child = bare()
-        .args([
-            "simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--apps",
-            "2",
-            "--write-key",
-        ])
-        .arg(&key)
+        .args(["simulate", "--listen", "127.0.0.1:0", "--write-key"])
+        .arg(key)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -533,6 +531,14 @@ fn simulate_generates_a_key_and_prints_working_exports() {
             break;
         }
     }
+    (child, exports)
+}
+
+#[test]
+fn simulate_generates_a_key_and_prints_working_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("sim-key.p8");
+    let (mut child, exports) = spawn_simulate(&key, &["--apps", "2"]);
     let names: Vec<&str> = exports.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         names,
@@ -556,6 +562,83 @@ fn simulate_generates_a_key_and_prints_working_exports() {
     let _ = child.wait();
     let apps: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(apps.as_array().unwrap().len(), 2);
+}
+
+/// `GET {base}/v1/apps?limit=1` `n` times with a token of the key `simulate`
+/// generated; returns each response's status and `X-Rate-Limit`.
+fn get_apps_n_times(exports: &[(String, String)], n: usize) -> Vec<(u16, String)> {
+    let var = |k: &str| {
+        exports
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{k} in the banner"))
+    };
+    let auth = TokenProvider::new(AuthConfig::new(
+        Some(var("ASC_ISSUER_ID")),
+        var("ASC_KEY_ID"),
+        KeySource::Path(var("ASC_PRIVATE_KEY_PATH").into()),
+    ))
+    .unwrap();
+    let token = auth.token().unwrap();
+    let url = format!("{}/v1/apps?limit=1", var("ASC_API_BASE_URL"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let resp = http.get(&url).bearer_auth(&token).send().await.unwrap();
+            let header = resp
+                .headers()
+                .get("x-rate-limit")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            out.push((resp.status().as_u16(), header));
+        }
+        out
+    })
+}
+
+#[test]
+fn simulate_minute_limit_sets_or_removes_the_minute_window() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // 0: no minute window, so more than Apple's 150 a minute get through.
+    let (mut child, exports) = spawn_simulate(
+        &dir.path().join("a.p8"),
+        &["--apps", "1", "--minute-limit", "0"],
+    );
+    let answers = get_apps_n_times(&exports, 160);
+    child.kill().unwrap();
+    let _ = child.wait();
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(refused.is_empty(), "refused: {refused:?}");
+    let (_, last) = answers.last().unwrap();
+    assert!(
+        last.contains("user-hour-lim:3600;user-hour-rem:3440;") && !last.contains("minute"),
+        "{last}"
+    );
+
+    // 3: the fourth request of the minute is refused.
+    let (mut child, exports) = spawn_simulate(
+        &dir.path().join("b.p8"),
+        &["--apps", "1", "--minute-limit", "3"],
+    );
+    let answers = get_apps_n_times(&exports, 4);
+    child.kill().unwrap();
+    let _ = child.wait();
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    assert!(
+        answers[2]
+            .1
+            .contains("user-minute-lim:3;user-minute-rem:0;"),
+        "{answers:?}"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 mod cli_support;
 
-use asc_perf_exporter::asc::client::BuildInfo;
+use asc_perf_exporter::asc::api::BuildInfo;
 use asc_perf_exporter::asc::model::callstack::call_stack_trees;
 use asc_perf_exporter::asc::model::decode::{self, MAX_CALL_STACK_DEPTH, TRUNCATED_FRAME};
 use asc_perf_exporter::asc::model::{CallStackNode, DiagnosticLogs, DiagnosticSignature};
@@ -172,7 +172,7 @@ fn deep_logs_server(rt: &tokio::runtime::Runtime) -> String {
             (
                 [(
                     axum::http::header::CONTENT_TYPE,
-                    asc_perf_exporter::asc::client::DIAGNOSTIC_LOGS_JSON,
+                    asc_perf_exporter::asc::api::DIAGNOSTIC_LOGS_JSON,
                 )],
                 deep_logs_json(depth),
             )

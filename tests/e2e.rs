@@ -42,6 +42,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use asc_perf_exporter::clock::unix_now;
 use serde_json::Value;
 
 mod web_support;
@@ -1128,13 +1129,6 @@ async fn firing_alert_names(api: &Api) -> BTreeSet<String> {
         .iter()
         .filter_map(|a| a["metric"]["alertname"].as_str().map(str::to_string))
         .collect()
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
 }
 
 /// `(alert name, state)` of every alerting rule, once each one's last

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asc_perf_exporter::asc::auth::generate_key_pair;
-use asc_perf_exporter::refresh::runner::unix_now;
+use asc_perf_exporter::clock::unix_now;
 use asc_perf_exporter::sim::{self, Fault, SimConfig, SimHandle};
 use common::prom::{Sample, find, one, parse};
 use serde_json::Value;

@@ -7,7 +7,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use asc_perf_exporter::asc::client::{OverviewFilter, routes};
+use asc_perf_exporter::asc::api::routes;
+use asc_perf_exporter::asc::client::OverviewFilter;
 use asc_perf_exporter::asc::model::{
     CallSiteKind, CallStackNode, Dataset, XcodeMetrics, XcodeOverview, decode,
 };

@@ -4,7 +4,7 @@
 //! parser, unit conversion and version ordering hold their laws on
 //! generated input. Case counts are modest so the file runs in seconds.
 
-use asc_perf_exporter::asc::client::natural_cmp;
+use asc_perf_exporter::asc::api::natural_cmp;
 use asc_perf_exporter::asc::model::decode::{self, DecodeErrorKind};
 use asc_perf_exporter::asc::model::{App, DiagnosticLogs, Document, XcodeMetrics};
 use asc_perf_exporter::asc::ratelimit::{RateLimit, Window};

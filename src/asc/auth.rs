@@ -7,10 +7,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
+
+use crate::clock::unix_secs;
 
 /// Audience every App Store Connect token carries.
 pub const AUDIENCE: &str = "appstoreconnect-v1";
@@ -146,13 +148,6 @@ impl fmt::Debug for TokenProvider {
             .field("key_id", &self.config.key_id)
             .finish_non_exhaustive()
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Loads and checks a `.p8` key: PEM, PKCS#8, EC P-256.
@@ -349,13 +344,13 @@ impl TokenProvider {
 
     /// Mints a new token, bypassing the cache.
     pub fn mint(&self) -> Result<String, AuthError> {
-        self.mint_at(now_secs()).map(|(t, _)| t)
+        self.mint_at(unix_secs()).map(|(t, _)| t)
     }
 
     /// Mints a new token, bypassing the cache, and returns it with its `exp`
     /// (unix seconds). Used by the `token` command.
     pub fn mint_with_expiry(&self) -> Result<(String, u64), AuthError> {
-        self.mint_at(now_secs())
+        self.mint_at(unix_secs())
     }
 
     fn mint_at(&self, now: u64) -> Result<(String, u64), AuthError> {
@@ -370,7 +365,7 @@ impl TokenProvider {
 
     /// A valid token: the cached one, or a fresh one when it is about to expire.
     pub fn token(&self) -> Result<String, AuthError> {
-        let now = now_secs();
+        let now = unix_secs();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = cache.as_ref()
             && c.expires_at > now + REMINT_MARGIN.as_secs()

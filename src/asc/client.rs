@@ -8,7 +8,8 @@
 //! re-mint on 401, and `ErrorResponse` decoding. Paging follows `links.next`
 //! and refuses to leave the configured origin, so the bearer token is never
 //! sent anywhere else. The typed endpoints are in [`super::endpoints`], the
-//! counters in [`super::stats`].
+//! counters in [`super::stats`], the API contract (routes, media types,
+//! [`BuildInfo`], the version order) in [`super::api`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,41 +23,19 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::auth::TokenProvider;
-pub use super::endpoints::{
-    AppsQuery, BuildInfo, MetricsFilter, OverviewFilter, join_builds, natural_cmp,
+// The API contract, at the paths it had before it moved to `asc::api`.
+pub use super::api::{
+    BuildInfo, DEFAULT_BASE_URL, DIAGNOSTIC_LOGS_JSON, JSON, MAX_PAGE, XCODE_METRICS_JSON,
+    XCODE_OVERVIEW_JSON, join_builds, natural_cmp, routes,
 };
+pub use super::endpoints::{AppsQuery, MetricsFilter, OverviewFilter};
 use super::error::AscError;
 use super::model::{Document, ErrorResponse, Included};
 use super::ratelimit::{RateLimit, RateLimitObservation};
 pub use super::stats::{ALL_ROUTES, ApiStats};
 
-pub const DEFAULT_BASE_URL: &str = "https://api.appstoreconnect.apple.com";
-/// Vendor media type of perfPowerMetrics (API-NOTES §0).
-pub const XCODE_METRICS_JSON: &str = "application/vnd.apple.xcode-metrics+json";
-/// Vendor media type of the performance overview (API 4.5, API-NOTES §11).
-pub const XCODE_OVERVIEW_JSON: &str = "application/vnd.apple.xcode-overview+json";
-/// Vendor media type of diagnostic logs.
-pub const DIAGNOSTIC_LOGS_JSON: &str = "application/vnd.apple.diagnostic-logs+json";
-pub const JSON: &str = "application/json";
-
-/// Route templates: the `endpoint` label of request metrics, never a raw URL.
-pub mod routes {
-    pub const APPS: &str = "/v1/apps";
-    pub const APP: &str = "/v1/apps/{id}";
-    pub const APP_BUILDS: &str = "/v1/apps/{id}/builds";
-    pub const BUILDS: &str = "/v1/builds";
-    pub const BUILD: &str = "/v1/builds/{id}";
-    pub const APP_METRICS: &str = "/v1/apps/{id}/perfPowerMetrics";
-    pub const APP_OVERVIEW: &str = "/v1/apps/{id}/performanceOverviews";
-    pub const BUILD_METRICS: &str = "/v1/builds/{id}/perfPowerMetrics";
-    pub const BUILD_SIGNATURES: &str = "/v1/builds/{id}/diagnosticSignatures";
-    pub const SIGNATURE_LOGS: &str = "/v1/diagnosticSignatures/{id}/logs";
-}
-
 /// Guard against a server that keeps handing out `links.next`.
 const MAX_PAGES: usize = 1000;
-/// The largest `limit` the JSON:API endpoints accept (API-NOTES §1.3-1.6).
-pub const MAX_PAGE: usize = 200;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {

@@ -2,16 +2,15 @@
 //! top of [`AscClient`]'s request machinery: URLs and filters, paging
 //! limits, and what each response is decoded into.
 
-use super::client::{
-    AscClient, DIAGNOSTIC_LOGS_JSON, Fetched, JSON, MAX_PAGE, XCODE_METRICS_JSON,
-    XCODE_OVERVIEW_JSON, routes,
+use super::api::{
+    BuildInfo, DIAGNOSTIC_LOGS_JSON, JSON, MAX_PAGE, XCODE_METRICS_JSON, XCODE_OVERVIEW_JSON,
+    join_builds, natural_cmp, routes,
 };
+use super::client::{AscClient, Fetched};
 use super::error::AscError;
 use super::model::{
-    App, Build, DiagnosticLogs, DiagnosticSignature, Included, SingleDocument, XcodeMetrics,
-    XcodeOverview,
+    App, Build, DiagnosticLogs, DiagnosticSignature, SingleDocument, XcodeMetrics, XcodeOverview,
 };
-use std::collections::BTreeMap;
 use url::Url;
 
 /// Filters of the perfPowerMetrics endpoints (comma-joined, API-NOTES §1.1).
@@ -37,20 +36,6 @@ pub struct AppsQuery {
     pub bundle_ids: Vec<String>,
     /// Page size (max 200).
     pub limit: Option<u32>,
-}
-
-/// A build with its marketing version resolved through `preReleaseVersion`.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct BuildInfo {
-    pub id: String,
-    /// Build number (CFBundleVersion).
-    pub number: String,
-    /// Marketing version, e.g. `2.0` (what metrics points carry).
-    pub version: Option<String>,
-    pub platform: Option<String>,
-    pub uploaded_date: Option<String>,
-    pub processing_state: Option<String>,
-    pub expired: Option<bool>,
 }
 
 impl AscClient {
@@ -223,59 +208,4 @@ fn metrics_url(mut url: Url, f: &MetricsFilter) -> Url {
         url.set_query(None);
     }
     url
-}
-
-/// Attaches marketing versions from `included` preReleaseVersions.
-pub fn join_builds(builds: Vec<Build>, included: &[Included]) -> Vec<BuildInfo> {
-    let versions: BTreeMap<&str, (&Option<String>, &Option<String>)> = included
-        .iter()
-        .filter_map(|i| match i {
-            Included::PreReleaseVersion(p) => Some((
-                p.id.as_str(),
-                (&p.attributes.version, &p.attributes.platform),
-            )),
-            Included::Other(_) => None,
-        })
-        .collect();
-    builds
-        .into_iter()
-        .map(|b| {
-            let (version, platform) = b
-                .pre_release_version_id()
-                .and_then(|id| versions.get(id))
-                .map(|(v, p)| ((*v).clone(), (*p).clone()))
-                .unwrap_or((None, None));
-            BuildInfo {
-                number: b.number().to_string(),
-                version,
-                platform,
-                uploaded_date: b.attributes.uploaded_date.clone(),
-                processing_state: b.attributes.processing_state.clone(),
-                expired: b.attributes.expired,
-                id: b.id,
-            }
-        })
-        .collect()
-}
-
-/// Compares version-like strings numerically by dot/alpha runs ("1.10" > "1.9").
-pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let parts = |s: &str| -> Vec<(u64, String)> {
-        s.split(|c: char| !c.is_ascii_alphanumeric())
-            .map(|p| (p.parse::<u64>().unwrap_or(u64::MAX), p.to_string()))
-            .collect()
-    };
-    parts(a).cmp(&parts(b))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn natural_order_of_versions() {
-        assert!(natural_cmp("1.10", "1.9").is_gt());
-        assert!(natural_cmp("2.0", "10.0").is_lt());
-        assert!(natural_cmp("203", "181").is_gt());
-    }
 }

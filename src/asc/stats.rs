@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::client::routes;
+use super::api::routes;
 use super::ratelimit::{Gate, Hold, RateLimitObservation};
 
 /// Below this many requests left in a rate-limit window, requests go out

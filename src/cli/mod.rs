@@ -4,7 +4,8 @@
 //! dispatch and the error → exit-code mapping; each command group lives in
 //! its own file with an `Args` struct and an async `run(args, &Context)`.
 //! Adding a command (e.g. `serve`) means: one variant in [`Command`], one
-//! arm in [`Command::run`], one file.
+//! arm in [`Command::run`], one file. [`logging`] is the one logging setup
+//! of every command.
 //!
 //! Exit codes: 0 on success, 1 on any failure (exactly one `error: …` line
 //! on stderr), 2 on usage errors (clap's own).
@@ -18,12 +19,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::asc::client::{DEFAULT_BASE_URL, parse_base_url};
+use crate::asc::api::DEFAULT_BASE_URL;
+use crate::asc::client::parse_base_url;
 use crate::asc::{AscClient, AuthConfig, AuthError, ClientConfig, KeySource, TokenProvider};
 
 pub mod apps;
 pub mod diagnostics;
 pub mod insights;
+pub mod logging;
 pub mod overview;
 pub mod parse;
 pub mod render;
@@ -367,18 +370,6 @@ pub fn error_line(e: &anyhow::Error) -> String {
     format!("error: {}", render::escape_text(&folded.join(" ")))
 }
 
-fn init_logging(default_level: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
-}
-
 /// Parses a command line (`argv[0]` first): the command and its context.
 /// A usage error is clap's (exit code 2, printed by [`clap::Error::exit`]).
 pub fn parse<I, T>(argv: I) -> Result<(Command, Context), clap::Error>
@@ -421,7 +412,7 @@ pub fn main() -> ExitCode {
     };
     // `serve` sets up logging from its configuration.
     if !matches!(command, Command::Serve(_)) {
-        init_logging(command.default_log_level());
+        logging::init_logging(&logging::LogSetup::command(command.default_log_level()));
     }
     // A bug must still end in one `error:` line and exit 1, not a backtrace.
     std::panic::set_hook(Box::new(|info| {

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::Context;
-use crate::config::{self, Config, ConfigError, Loaded, Loader, PRIVATE_KEY_ENV, SettingArgs};
+use super::logging::{LogSetup, init_logging};
+use crate::config::{self, ConfigError, Loaded, Loader, PRIVATE_KEY_ENV, SettingArgs};
 use crate::service::{self, Demo, ServeOptions};
 
 /// Arguments of `serve`. Every setting can also be given in the config file
@@ -79,23 +80,6 @@ pub fn resolve<V: Into<OsString>>(
     loader.load()
 }
 
-fn init_logging(config: &Config) {
-    use tracing_subscriber::EnvFilter;
-    // log.level is validated (and holds RUST_LOG when that is set).
-    let filter = EnvFilter::builder()
-        .parse(&config.log.level)
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = if config.log.format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
 /// The `.p8` contents from `ASC_PRIVATE_KEY`: blank is unset, invalid UTF-8
 /// an error (a PEM key is ASCII), never echoed.
 fn inline_key() -> anyhow::Result<Option<String>> {
@@ -120,7 +104,7 @@ pub async fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
         // Header values are API keys: never printed.
         return ctx.emit(&config.to_yaml());
     }
-    init_logging(&config);
+    init_logging(&LogSetup::serve(&config));
     for w in &warnings {
         tracing::warn!("{w}");
     }

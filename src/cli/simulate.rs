@@ -53,6 +53,10 @@ pub struct SimulateArgs {
     /// Hourly request budget reported in X-Rate-Limit.
     #[arg(long, default_value_t = 3600)]
     pub hour_limit: u64,
+    /// Per-minute request budget reported in X-Rate-Limit (Apple's is 150);
+    /// 0 = no minute window, e.g. to load a benchmark account at full speed.
+    #[arg(long, default_value_t = 150, value_name = "N")]
+    pub minute_limit: u64,
     /// The account at start: baseline (healthy, no insight), regression (a
     /// new version regresses sharply) or mixed (standing insights of a
     /// lived-in account); switch later with PUT /_sim/scenario.
@@ -103,6 +107,7 @@ pub async fn run(args: SimulateArgs, ctx: &Context) -> anyhow::Result<()> {
     config.apps = usize::try_from(args.apps).unwrap_or(1);
     config.versions = usize::try_from(args.versions).unwrap_or(8);
     config.hour_limit = args.hour_limit;
+    config.minute_limit = args.minute_limit;
     if generated {
         config.key_id = Some(SIM_KEY_ID.to_string());
         config.issuer_id = Some(SIM_ISSUER_ID.to_string());

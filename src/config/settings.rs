@@ -70,7 +70,7 @@ section! {
         pub private_key_path: Option<PathBuf> = None,
             env ["ASC_PRIVATE_KEY_PATH"], flag "asc.private-key-path", global "private_key_path", aliases ["private-key-path"];
         /// API base URL (http or https; point it at `simulate` for a local run).
-        pub base_url: String = crate::asc::client::DEFAULT_BASE_URL.into(),
+        pub base_url: String = crate::asc::api::DEFAULT_BASE_URL.into(),
             env ["ASC_API_BASE_URL"], flag "asc.base-url", global "base_url", aliases ["base-url"];
         /// Timeout of one API request (more than 0, at most 1h).
         pub timeout: Duration = Duration::from_secs(60),

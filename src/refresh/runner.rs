@@ -4,7 +4,7 @@
 //! last good data while the others move on.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use rand::Rng;
@@ -41,12 +41,7 @@ impl From<&Config> for RefreshOptions {
     }
 }
 
-pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+pub use crate::clock::unix_now;
 
 /// Fetches one complete snapshot.
 #[derive(Debug, Clone)]

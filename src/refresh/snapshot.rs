@@ -146,6 +146,6 @@ impl AppSnapshot {
             .flat_map(|d| d.points.iter())
             .filter_map(|p| p.version.clone())
             .chain(from_insights)
-            .max_by(|a, b| crate::asc::client::natural_cmp(a, b))
+            .max_by(|a, b| crate::asc::api::natural_cmp(a, b))
     }
 }

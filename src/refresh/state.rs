@@ -55,7 +55,7 @@ impl StateStats {
             *self
                 .last_success_unix
                 .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(super::runner::unix_now());
+                .unwrap_or_else(|p| p.into_inner()) = Some(crate::clock::unix_now());
         } else {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use super::control::Scenario;
 use super::faults::Fault;
 use super::server::Shared;
-use crate::asc::client::JSON;
+use crate::asc::api::JSON;
 
 fn admin_json(status: StatusCode, v: Value) -> Response {
     (status, [(header::CONTENT_TYPE, JSON)], v.to_string()).into_response()

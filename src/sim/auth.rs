@@ -7,8 +7,6 @@
 //! individual key has `sub: "user"` instead). Failures name the cause but
 //! never echo the token.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
@@ -43,13 +41,6 @@ struct RawClaims {
     exp: Option<f64>,
     #[serde(default)]
     aud: Option<serde_json::Value>,
-}
-
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 impl Verifier {
@@ -119,7 +110,7 @@ impl Verifier {
         if !aud_ok {
             return Err(format!("token aud must be '{AUDIENCE}'"));
         }
-        let now = now_secs();
+        let now = crate::clock::unix_now();
         let exp = c.exp.ok_or("token has no exp claim")?;
         if exp <= now {
             return Err("token expired".into());

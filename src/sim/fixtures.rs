@@ -71,11 +71,11 @@ impl FixtureRoute {
     pub fn content_type(&self) -> &'static str {
         match self {
             FixtureRoute::AppMetrics | FixtureRoute::BuildMetrics => {
-                crate::asc::client::XCODE_METRICS_JSON
+                crate::asc::api::XCODE_METRICS_JSON
             }
-            FixtureRoute::SignatureLogs => crate::asc::client::DIAGNOSTIC_LOGS_JSON,
-            FixtureRoute::AppOverview => crate::asc::client::XCODE_OVERVIEW_JSON,
-            _ => crate::asc::client::JSON,
+            FixtureRoute::SignatureLogs => crate::asc::api::DIAGNOSTIC_LOGS_JSON,
+            FixtureRoute::AppOverview => crate::asc::api::XCODE_OVERVIEW_JSON,
+            _ => crate::asc::api::JSON,
         }
     }
 }

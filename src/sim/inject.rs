@@ -21,7 +21,7 @@ use serde_json::{Map, Number, Value};
 
 use super::faults::{Drift, FaultKind, Framing, NanLiteral};
 use super::response::{ApiError, Reply, body_response};
-use crate::asc::client::DIAGNOSTIC_LOGS_JSON;
+use crate::asc::api::DIAGNOSTIC_LOGS_JSON;
 
 /// Deepest JSON level a drift or NaN transform looks at (serde_json's own
 /// recursion limit: the simulator's documents never come near it).

@@ -13,7 +13,8 @@
 //!   (`seed`, [`Scenario`], released versions, removed apps);
 //!   [`overview`]: API 4.5's performance overview built from it.
 //! * [`server`]: the axum HTTP server and the API pipeline (count, JWT,
-//!   budget, faults, answer); `routes`: the routes' handlers; `response`:
+//!   budget, faults, answer); `routes`: the routes' handlers; `jsonapi`:
+//!   the parsed query, paging and links the handlers share; `response`:
 //!   `ErrorResponse` errors and the common headers.
 //! * `admin`: the `/_sim` admin API (documented in `docs/simulator.md`).
 //! * [`auth`]: JWT verification.
@@ -40,6 +41,7 @@ pub mod data;
 pub mod faults;
 pub mod fixtures;
 pub mod inject;
+mod jsonapi;
 pub mod overview;
 mod response;
 mod routes;

@@ -9,7 +9,7 @@ use rand::Rng;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::asc::client::JSON;
+use crate::asc::api::JSON;
 use crate::asc::model::{ApiErrorItem, ErrorResponse};
 
 /// An API error: status plus one `ErrorResponse` item.

@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 
 use super::data::{self, BuildRef, CATEGORIES, DIAGNOSTIC_TYPES, MetricsQuery, SimApp};
 use super::fixtures::{self, FixtureRoute};
+use super::jsonapi::Ctx;
 use super::response::{Answer, ApiError};
-use super::server::{Ctx, MAX_LIMIT};
-use crate::asc::client::{
-    DIAGNOSTIC_LOGS_JSON, JSON, XCODE_METRICS_JSON, XCODE_OVERVIEW_JSON, natural_cmp,
+use crate::asc::api::{
+    DIAGNOSTIC_LOGS_JSON, JSON, MAX_PAGE, XCODE_METRICS_JSON, XCODE_OVERVIEW_JSON, natural_cmp,
 };
 use crate::asc::model::{
     App, AppAttributes, Build, BuildAttributes, BuildRelationships, DiagnosticSignature,
@@ -675,7 +675,7 @@ pub(super) fn build_signatures(ctx: &Ctx<'_>, id: &str) -> Result<Answer, ApiErr
 pub(super) fn signature_logs(ctx: &Ctx<'_>, id: &str) -> Result<Answer, ApiError> {
     ctx.allow(&["limit"])?;
     let limit = match ctx.get("limit") {
-        Some(_) => Some(ctx.limit(MAX_LIMIT)?),
+        Some(_) => Some(ctx.limit(MAX_PAGE)?),
         None => None,
     };
     if let Some(a) = fixture_answer(ctx, FixtureRoute::SignatureLogs, id) {
