@@ -559,7 +559,9 @@ fn stable(samples: &[Sample]) -> BTreeMap<Key, f64> {
     by_key(samples)
         .into_iter()
         .map(|(k, v)| {
-            let moving = k.0.starts_with("process_") || k.0.starts_with("promhttp_");
+            let moving = ["process_", "promhttp_", "asc_exporter_http_connections_"]
+                .iter()
+                .any(|p| k.0.starts_with(p));
             let v = if moving { 0.0 } else { v };
             (k, v)
         })

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 
 use crate::asc::BuildInfo;
-use crate::asc::client::natural_cmp;
+use crate::asc::api::natural_cmp;
 use crate::asc::model::{
     Metric as AscMetric, MetricCategory, MetricsInsight, XcodeMetrics, percentile_label,
 };
@@ -155,7 +155,7 @@ impl Builder {
     }
 
     /// Adds a series to a fixed family.
-    fn fixed(&mut self, name: &'static str, kind: Kind, help: &str, labels: Labels, value: f64) {
+    fn fixed(&mut self, name: &'static str, kind: Kind, help: &str, labels: &[Label], value: f64) {
         self.add(
             name,
             name,
@@ -174,7 +174,7 @@ impl Builder {
         origin: &'static str,
         unit: &UnitMapping,
         help: impl FnOnce() -> String,
-        labels: Labels,
+        labels: &[Label],
         value: f64,
     ) {
         self.add(name, origin, Kind::Gauge, unit, help, labels, value);
@@ -188,7 +188,7 @@ impl Builder {
         kind: Kind,
         unit: &UnitMapping,
         help: impl FnOnce() -> String,
-        labels: Labels,
+        labels: &[Label],
         value: f64,
     ) {
         if !value.is_finite() {
@@ -223,7 +223,7 @@ impl Builder {
             family.help = help();
             family.kind = kind;
         }
-        family.push(&labels, value);
+        family.push(labels, value);
     }
 
     fn finish(self) -> Families {
@@ -252,14 +252,14 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
         EXPORTER_BUILD_INFO,
         Kind::Gauge,
         "Exporter build: always 1, version and revision in labels.",
-        labels,
+        &labels,
         1.0,
     );
     b.fixed(
         EXPORTER_LAST_SUCCESS,
         Kind::Gauge,
         "1 if the latest refresh succeeded for every app, else 0 (also 0 before the first refresh).",
-        vec![],
+        &[],
         bool_value(s.refresh.last_success),
     );
     if let Some(ts) = s.refresh.last_success_unix {
@@ -267,7 +267,7 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
             EXPORTER_LAST_SUCCESS_TS,
             Kind::Gauge,
             "Unix time of the latest refresh that succeeded for every app.",
-            vec![],
+            &[],
             ts,
         );
     }
@@ -276,14 +276,14 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
             EXPORTER_LAST_ATTEMPT_TS,
             Kind::Gauge,
             "Unix time the latest refresh finished, whether it succeeded or not.",
-            vec![],
+            &[],
             s.refresh.last_attempt_unix,
         );
         b.fixed(
             EXPORTER_DURATION,
             Kind::Gauge,
             "Wall-clock duration of the latest refresh.",
-            vec![],
+            &[],
             s.refresh.duration_seconds,
         );
         if let Some(ts) = s.refresh.next_attempt_unix {
@@ -291,7 +291,7 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
                 EXPORTER_NEXT_TS,
                 Kind::Gauge,
                 "Unix time the next refresh is due (later than the interval while the App Store Connect rate limit holds requests back).",
-                vec![],
+                &[],
                 ts,
             );
         }
@@ -300,7 +300,7 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
                 EXPORTER_INTERVAL,
                 Kind::Gauge,
                 "The configured time between refreshes (refresh.interval).",
-                vec![],
+                &[],
                 s.refresh.interval_seconds,
             );
         }
@@ -311,7 +311,7 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
             API_REQUESTS,
             Kind::Counter,
             "App Store Connect API requests since the exporter started, by route template and HTTP status (or error/timeout).",
-            labels,
+            &labels,
             *count as f64,
         );
     }
@@ -319,7 +319,7 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
         API_RETRIES,
         Kind::Counter,
         "App Store Connect API requests retried since the exporter started.",
-        vec![],
+        &[],
         s.api.retries as f64,
     );
     type PerEndpoint<'a> = (&'static str, &'a str, &'a [(String, u64)]);
@@ -343,7 +343,7 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
     for (name, help, counts) in per_endpoint {
         for (endpoint, n) in counts.iter() {
             let labels = vec![b.label(n::ENDPOINT, endpoint)];
-            b.fixed(name, Kind::Counter, help, labels, *n as f64);
+            b.fixed(name, Kind::Counter, help, &labels, *n as f64);
         }
     }
     if let Some(ts) = s.api.resume_unix {
@@ -351,7 +351,7 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
             API_RL_RESUME_TS,
             Kind::Gauge,
             "While the rate-limit budget is spent or a Retry-After is honoured: the Unix time requests may go out again (absent otherwise).",
-            vec![],
+            &[],
             ts,
         );
     }
@@ -367,7 +367,7 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
                     API_RL_REMAINING,
                     Kind::Gauge,
                     "Requests left in the App Store Connect rate-limit window, from the latest X-Rate-Limit header.",
-                    labels.clone(),
+                    &labels,
                     r as f64,
                 );
             }
@@ -376,7 +376,7 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
                     API_RL_LIMIT,
                     Kind::Gauge,
                     "Requests allowed in the App Store Connect rate-limit window, from the latest X-Rate-Limit header.",
-                    labels,
+                    &labels,
                     l as f64,
                 );
             }
@@ -422,7 +422,7 @@ fn app_series(b: &mut Builder, a: &AppSnapshot) {
             APP_LAST_SUCCESS_TS,
             Kind::Gauge,
             "Unix time of the latest successful refresh of the app's data.",
-            labels.clone(),
+            &labels,
             ts,
         );
     }
@@ -430,7 +430,7 @@ fn app_series(b: &mut Builder, a: &AppSnapshot) {
         APP_REFRESH_FAILED,
         Kind::Gauge,
         "1 if the latest attempt to refresh the app failed (its series are then the last good data), else 0.",
-        labels.clone(),
+        &labels,
         bool_value(a.last_attempt_failed),
     );
     if let Some(m) = &a.metrics {
@@ -460,7 +460,7 @@ fn data_available(b: &mut Builder, app: &Labels, build: Option<Sym>, available: 
         DATA_AVAILABLE,
         Kind::Gauge,
         "1 if App Store Connect returned metrics for the app (scope app) or for the build in the build label (scope build), 0 if it returned none yet (not measured: no value series then).",
-        labels,
+        &labels,
         bool_value(available),
     );
 }
@@ -509,7 +509,7 @@ fn latest_version(b: &mut Builder, app: &Labels, a: &AppSnapshot, m: &XcodeMetri
                     APP_LATEST_VERSION,
                     Kind::Gauge,
                     "The newest app version in the app's metrics: always 1, for joins in dashboards and alerts.",
-                    labels.clone(),
+                    &labels,
                     1.0,
                 );
             }
@@ -517,7 +517,7 @@ fn latest_version(b: &mut Builder, app: &Labels, a: &AppSnapshot, m: &XcodeMetri
                 APP_VERSION_RANK,
                 Kind::Gauge,
                 "Place of the version among the app's versions in the metrics, counted from the newest: 0 = latest, 1 = previous, ...",
-                labels,
+                &labels,
                 rank as f64,
             );
         }
@@ -544,7 +544,7 @@ fn build_series(b: &mut Builder, app: &Labels, bs: &BuildSnapshot) {
             BUILD_UPLOADED,
             Kind::Gauge,
             "Unix time the build was uploaded to App Store Connect.",
-            labels,
+            &labels,
             ts.timestamp_millis() as f64 / 1000.0,
         );
     }
@@ -569,7 +569,7 @@ fn build_series(b: &mut Builder, app: &Labels, bs: &BuildSnapshot) {
             SIGNATURE_WEIGHT,
             Kind::Gauge,
             "Weight of a diagnostic signature as a fraction of its build's total for the diagnostic type.",
-            labels,
+            &labels,
             weight,
         );
     }
@@ -635,7 +635,7 @@ fn one_metric(
                 O_GOAL_LOWER,
                 &unit,
                 || format!("Lower bound of each goal band of Apple metric {id} {phrase}."),
-                labels.clone(),
+                &labels,
                 unit.convert(lower),
             );
         }
@@ -645,12 +645,16 @@ fn one_metric(
                 O_GOAL_UPPER,
                 &unit,
                 || format!("Upper bound of each goal band of Apple metric {id} {phrase}; an open-ended band has none."),
-                labels,
+                &labels,
                 unit.convert(upper),
             );
         }
     }
 
+    // Label buffers reused for every point: no allocation per series.
+    let mut labels: Labels = Vec::with_capacity(base.len() + 6);
+    let mut cross: Labels = Vec::with_capacity(base.len() + 6);
+    let mut extra: Labels = Vec::with_capacity(base.len() + 8);
     for ds in &metric.datasets {
         let fc = &ds.filter_criteria;
         let device = b.label(n::DEVICE, fc.device());
@@ -666,7 +670,7 @@ fn one_metric(
                 O_RECOMMENDED,
                 &unit,
                 || format!("Apple's recommended goal for metric {id} {phrase}, per device and percentile."),
-                labels,
+                &labels,
                 unit.convert(goal),
             );
         }
@@ -676,7 +680,7 @@ fn one_metric(
                 Some(v) => (n::VERSION, b.sym(v)),
                 None => (n::VERSION, fallback_version),
             };
-            let mut labels = Vec::with_capacity(base.len() + 5);
+            labels.clear();
             labels.extend_from_slice(&base);
             labels.extend([version, device, device_name, percentile]);
             scope.push_build(&mut labels);
@@ -691,7 +695,7 @@ fn one_metric(
                             "Apple metric {id} {phrase}, per app version, device and percentile."
                         )
                     },
-                    labels.clone(),
+                    &labels,
                     unit.convert(v),
                 );
             }
@@ -701,7 +705,7 @@ fn one_metric(
                     O_MARGIN,
                     &unit,
                     || format!("Error margin of Apple metric {id} {phrase}, per app version, device and percentile."),
-                    labels,
+                    &labels,
                     unit.convert(m),
                 );
             }
@@ -710,33 +714,36 @@ fn one_metric(
             if p.goal.is_none() && p.percentage_breakdown.is_empty() {
                 continue;
             }
-            let mut cross = base.clone();
+            cross.clear();
+            cross.extend_from_slice(&base);
             cross.extend([metric_label, version, device, device_name, percentile]);
             if let Some(goal) = &p.goal {
-                let mut labels = cross.clone();
-                labels.push(b.label(n::GOAL, goal));
-                scope.push_build(&mut labels);
+                extra.clear();
+                extra.extend_from_slice(&cross);
+                extra.push(b.label(n::GOAL, goal));
+                scope.push_build(&mut extra);
                 b.fixed(
                     METRIC_GOAL_INFO,
                     Kind::Gauge,
                     "The goal band (good, fair, poor, ...) a metric value falls in, per app version, device and percentile: always 1, band in the goal label.",
-                    labels,
+                    &extra,
                     1.0,
                 );
             }
             for share in &p.percentage_breakdown {
                 let Some(v) = share.value else { continue };
-                let mut labels = cross.clone();
-                labels.push(b.label(
+                extra.clear();
+                extra.extend_from_slice(&cross);
+                extra.push(b.label(
                     n::SUBSYSTEM,
                     share.sub_system_label.as_deref().unwrap_or_default(),
                 ));
-                scope.push_build(&mut labels);
+                scope.push_build(&mut extra);
                 b.fixed(
                     METRIC_BREAKDOWN,
                     Kind::Gauge,
                     "Share of a metric value attributed to a subsystem (Apple's percentageBreakdown) as a ratio, per app version, device and percentile.",
-                    labels,
+                    &extra,
                     scale(v, 1e-2),
                 );
             }
@@ -815,13 +822,7 @@ fn insight_series(b: &mut Builder, app: &Labels, scope: Scope<'_>, xm: &XcodeMet
                 ));
                 scope.push_build(&mut labels);
                 if let Some(d) = pop.delta_percentage {
-                    b.fixed(
-                        delta_name,
-                        Kind::Gauge,
-                        delta_help,
-                        labels.clone(),
-                        scale(d, 1e-2),
-                    );
+                    b.fixed(delta_name, Kind::Gauge, delta_help, &labels, scale(d, 1e-2));
                 }
                 if let Some(v) = pop.latest_version_value {
                     b.gauge(
@@ -829,7 +830,7 @@ fn insight_series(b: &mut Builder, app: &Labels, scope: Scope<'_>, xm: &XcodeMet
                         O_INSIGHT_LATEST,
                         &unit,
                         || format!("Apple {label_kind} insight on metric {id}: the latest version's value {phrase}, per device and percentile."),
-                        labels.clone(),
+                        &labels,
                         unit.convert(v),
                     );
                 }
@@ -839,7 +840,7 @@ fn insight_series(b: &mut Builder, app: &Labels, scope: Scope<'_>, xm: &XcodeMet
                         O_INSIGHT_REFERENCE,
                         &unit,
                         || format!("Apple {label_kind} insight on metric {id}: the reference versions' average value {phrase}, per device and percentile."),
-                        labels,
+                        &labels,
                         unit.convert(v),
                     );
                 }
@@ -851,42 +852,9 @@ fn insight_series(b: &mut Builder, app: &Labels, scope: Scope<'_>, xm: &XcodeMet
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::model::natural_order;
 
     fn names(set: &Families) -> Vec<String> {
         set.families.iter().map(|f| f.name.clone()).collect()
-    }
-
-    #[test]
-    fn natural_order_matches_the_client() {
-        let values = [
-            "",
-            "1",
-            "1.0",
-            "1.9",
-            "1.10",
-            "2.0",
-            "10.0",
-            "2.0b1",
-            "2.0-beta",
-            "a",
-            "B",
-            "all_iphones",
-            "all_ipads",
-            "p50",
-            "p90",
-            "181",
-            "203",
-            "1-0",
-            "1.0.0",
-            "x.y",
-            "18446744073709551616",
-        ];
-        for a in values {
-            for b in values {
-                assert_eq!(natural_order(a, b), natural_cmp(a, b), "{a:?} {b:?}");
-            }
-        }
     }
 
     #[test]
@@ -903,9 +871,9 @@ mod tests {
     fn colliding_names_are_kept_apart() {
         let mut b = Builder::new();
         let s = unit_mapping("seconds", "");
-        b.gauge(DATA_AVAILABLE, O_VALUE, &s, || "h".into(), vec![], 1.0);
-        b.gauge("asc_x_seconds", O_VALUE, &s, || "v".into(), vec![], 1.0);
-        b.gauge("asc_x_seconds", O_MARGIN, &s, || "m".into(), vec![], 2.0);
+        b.gauge(DATA_AVAILABLE, O_VALUE, &s, || "h".into(), &[], 1.0);
+        b.gauge("asc_x_seconds", O_VALUE, &s, || "v".into(), &[], 1.0);
+        b.gauge("asc_x_seconds", O_MARGIN, &s, || "m".into(), &[], 2.0);
         assert_eq!(
             names(&b.finish()),
             ["asc_data_available_2", "asc_x_seconds", "asc_x_seconds_2"]
@@ -925,9 +893,9 @@ mod tests {
             "asc_app_latest_version",
             "asc_metric_goal",
         ] {
-            b.gauge(name, O_VALUE, &none, || "v".into(), vec![], 1.0);
+            b.gauge(name, O_VALUE, &none, || "v".into(), &[], 1.0);
         }
-        b.fixed(API_REQUESTS, Kind::Counter, "r", vec![], 1.0);
+        b.fixed(API_REQUESTS, Kind::Counter, "r", &[], 1.0);
         assert_eq!(
             names(&b.finish()),
             [

@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use crate::asc::api::natural_cmp;
+
 use super::units::UnitMapping;
 
 /// An interned string: an index into [`Strings`].
@@ -101,7 +103,7 @@ impl Strings {
         let mut order: Vec<Sym> = (0..self.values.len() as Sym).collect();
         order.sort_unstable_by(|&a, &b| {
             let (a, b) = (self.get(a), self.get(b));
-            natural_order(a, b).then_with(|| a.cmp(b))
+            natural_cmp(a, b).then_with(|| a.cmp(b))
         });
         let mut ranks = vec![0; order.len()];
         for (rank, sym) in order.into_iter().enumerate() {
@@ -286,27 +288,6 @@ impl Families {
             })
             .sum();
         strings + series
-    }
-}
-
-/// The version order of [`crate::asc::endpoints::natural_cmp`]
-/// (alphanumeric runs, numbers by value), without allocating.
-pub(crate) fn natural_order(a: &str, b: &str) -> Ordering {
-    let not_alnum = |c: char| !c.is_ascii_alphanumeric();
-    let number = |p: &str| p.parse::<u64>().unwrap_or(u64::MAX);
-    let (mut ai, mut bi) = (a.split(not_alnum), b.split(not_alnum));
-    loop {
-        match (ai.next(), bi.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) => {
-                let o = number(x).cmp(&number(y)).then_with(|| x.cmp(y));
-                if o != Ordering::Equal {
-                    return o;
-                }
-            }
-        }
     }
 }
 

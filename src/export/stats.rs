@@ -76,13 +76,6 @@ impl Default for ExportStats {
     }
 }
 
-fn now_unix() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 impl ExportStats {
     pub fn new() -> Self {
         Self::default()
@@ -105,7 +98,7 @@ impl ExportStats {
             match result {
                 Ok(()) => {
                     ok.fetch_add(1, Ordering::Relaxed);
-                    *ts = Some(now_unix());
+                    *ts = Some(crate::clock::unix_now());
                     *e = None;
                 }
                 Err(msg) => {
