@@ -304,7 +304,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         listeners.push(listener);
     }
     {
-        live_metrics.register(Box::new(server::listener::stats_collector(
+        live_metrics.register_exporter(Box::new(server::listener::stats_collector(
             server_stats.clone(),
         )));
         let state = ServerState {

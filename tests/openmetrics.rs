@@ -695,7 +695,9 @@ async fn disable_exporter_metrics_leaves_the_process_metrics_out() {
             let g = get(&r, accept, gzip).await;
             let body = if gzip { python_gunzip(&g.body) } else { g.body };
             let body = utf8(&body);
-            assert!(!body.contains("process_"), "{accept:?} gzip {gzip}");
+            for own in ["process_", "promhttp_", "asc_exporter_http_"] {
+                assert!(!body.contains(own), "{own} {accept:?} gzip {gzip}");
+            }
             let samples = parse_as(&g.content_type, body);
             assert!(samples.iter().any(|s| s.name == "asc_exporter_build_info"));
         }

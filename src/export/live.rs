@@ -5,10 +5,12 @@
 //! A few kilobytes a scrape; an OTLP export or a request counter never
 //! re-encodes the big exposition.
 //!
-//! Two registries, as the exporter-toolkit splits them: the `asc_*`
-//! self-metrics, always shown, and the toolkit's own (`process_*` from the
-//! crate's process collector, `promhttp_metric_handler_requests_total`),
-//! which `web.disable_exporter_metrics` leaves out.
+//! Two registries, as the exporter-toolkit splits them: the self-metrics of
+//! the data's path (OTLP exports, state writes), always shown, and the
+//! exporter's own serving metrics (`process_*` from the crate's process
+//! collector, `promhttp_metric_handler_requests_total`, the HTTP server's
+//! `asc_exporter_http_*`), which `web.disable_exporter_metrics` leaves out:
+//! with it, two scrapes of one snapshot are the same bytes.
 //!
 //! The self-metrics are read from their owners' counters when a scrape
 //! gathers them ([`StatsCollector`]), so their owners keep plain atomics and
@@ -184,6 +186,17 @@ impl LiveMetrics {
     pub fn register(&self, collector: Box<dyn Collector>) {
         if let Err(e) = self.stats.register(collector) {
             tracing::warn!(error = %e, "a self-metrics collector did not register");
+        }
+    }
+
+    /// Adds a collector of the exporter's own serving metrics (the HTTP
+    /// server's connections): with the process metrics, left out by
+    /// `web.disable_exporter_metrics`.
+    pub fn register_exporter(&self, collector: Box<dyn Collector>) {
+        if let Some(t) = &self.toolkit
+            && let Err(e) = t.register(collector)
+        {
+            tracing::warn!(error = %e, "an exporter metrics collector did not register");
         }
     }
 
