@@ -129,12 +129,18 @@ pub fn new_instance_id() -> String {
     )
 }
 
+/// Retries of a failed export (within the export timeout), both signals.
+const RETRIES: usize = 3;
+const RETRY_INITIAL: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+const RETRY_JITTER: Duration = Duration::from_millis(100);
+
 fn retry_policy() -> RetryPolicy {
     RetryPolicy::default()
-        .with_max_retries(3)
-        .with_initial_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(5))
-        .with_max_jitter(Duration::from_millis(100))
+        .with_max_retries(RETRIES)
+        .with_initial_delay(RETRY_INITIAL)
+        .with_max_delay(RETRY_MAX)
+        .with_max_jitter(RETRY_JITTER)
 }
 
 fn http_endpoint(base: &str, path: &str) -> String {
@@ -262,6 +268,204 @@ pub fn log_exporter(config: &OtlpConfig) -> anyhow::Result<LogExporter> {
     })
 }
 
+// ---------------------------------------------------------------------------
+// The metrics signal's transport settings, resolved here rather than by the
+// SDK's exporter builder (the metrics are sent by `push`, see `wire` for
+// why), with the SDK's rules so the documented precedence holds: explicit
+// config, then `OTEL_EXPORTER_OTLP_METRICS_*`, then `OTEL_EXPORTER_OTLP_*`,
+// then the default.
+
+/// Where and how the metrics are sent.
+#[derive(Debug, Clone)]
+pub struct MetricsTarget {
+    pub proto: Proto,
+    /// HTTP: the full URL (`…/v1/metrics`); gRPC: the collector's base URL.
+    pub endpoint: String,
+    /// Request headers (gRPC metadata): `otlp.headers`, then the
+    /// `OTEL_EXPORTER_OTLP_*HEADERS` variable (which wins on a clash).
+    pub headers: axum::http::HeaderMap,
+    pub timeout: Duration,
+    pub gzip: bool,
+    /// The retry policy of the SDK exporters (see [`retry_policy`]).
+    pub max_retries: usize,
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    pub max_jitter: Duration,
+}
+
+const HTTP_DEFAULT: &str = "http://localhost:4318";
+const GRPC_DEFAULT: &str = "http://localhost:4317";
+
+/// An `OTEL_*` variable, unset when empty (as the SDK reads them).
+fn var(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    env(name).filter(|v| !v.is_empty())
+}
+
+/// Resolves the metrics target (`env` is `std::env::var`, a map in tests).
+pub fn metrics_target(
+    config: &OtlpConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<MetricsTarget> {
+    use axum::http::{HeaderName, HeaderValue};
+    let proto = resolve_protocol(config, Signal::Metrics, env)?;
+    let given = config.endpoint.as_deref().filter(|e| !e.is_empty());
+    let endpoint = match proto {
+        Proto::HttpProtobuf => match given {
+            Some(e) => http_endpoint(e, "v1/metrics"),
+            None => match var(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
+                Some(e) => e,
+                None => {
+                    let base = var(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
+                        .unwrap_or_else(|| HTTP_DEFAULT.to_string());
+                    // The SDK appends the path to the base as given.
+                    if base.ends_with('/') {
+                        format!("{base}v1/metrics")
+                    } else {
+                        format!("{base}/v1/metrics")
+                    }
+                }
+            },
+        },
+        Proto::Grpc => {
+            let e = given
+                .map(str::to_string)
+                .or_else(|| var(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
+                .or_else(|| var(env, "OTEL_EXPORTER_OTLP_ENDPOINT"))
+                .unwrap_or_else(|| GRPC_DEFAULT.to_string());
+            let has_scheme = e
+                .split_once("://")
+                .is_some_and(|(s, _)| !s.contains(['/', '?', '#']));
+            if has_scheme {
+                e
+            } else {
+                let insecure = var(env, "OTEL_EXPORTER_OTLP_METRICS_INSECURE")
+                    .or_else(|| var(env, "OTEL_EXPORTER_OTLP_INSECURE"))
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+                format!("{}://{e}", if insecure { "http" } else { "https" })
+            }
+        }
+    };
+    let parsed = url::Url::parse(&endpoint).map_err(|e| {
+        anyhow::anyhow!(
+            "OTLP metrics endpoint '{endpoint}' is not a valid URL ({e}); set otlp.endpoint to e.g. http://collector:4317"
+        )
+    })?;
+    match (proto, parsed.scheme()) {
+        (Proto::HttpProtobuf, "http" | "https") | (Proto::Grpc, "http") => {}
+        (Proto::Grpc, "https") => anyhow::bail!(
+            "OTLP metrics endpoint '{endpoint}' uses https, but gRPC is built without TLS; use http://, or protocol http/protobuf (which supports https)"
+        ),
+        (_, other) => anyhow::bail!(
+            "OTLP metrics endpoint '{endpoint}': scheme '{other}' is not supported; use http:// or https://"
+        ),
+    }
+
+    let mut headers = axum::http::HeaderMap::new();
+    for (k, v) in &config.headers {
+        let name = HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
+            .map_err(|_| anyhow::anyhow!("otlp.headers: '{k}' is not a valid header name"))?;
+        // Never echo the value: it is usually an API key.
+        let value = HeaderValue::from_str(v).map_err(|_| {
+            anyhow::anyhow!("otlp.headers: the value of '{k}' is not a valid header value")
+        })?;
+        headers.insert(name, value);
+    }
+    // Like the SDK: the signal's variable if set (even empty), else the generic one.
+    if let Some(list) =
+        env("OTEL_EXPORTER_OTLP_METRICS_HEADERS").or_else(|| env("OTEL_EXPORTER_OTLP_HEADERS"))
+    {
+        for (k, v) in parse_header_list(&list) {
+            // Invalid pairs are skipped, as the SDK does.
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()),
+                HeaderValue::from_str(&v),
+            ) {
+                headers.insert(n, v);
+            }
+        }
+    }
+
+    let ms = |name| {
+        env(name)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_millis)
+    };
+    let timeout = config
+        .timeout
+        .or_else(|| ms("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"))
+        .or_else(|| ms("OTEL_EXPORTER_OTLP_TIMEOUT"))
+        .unwrap_or(DEFAULT_TIMEOUT);
+
+    let gzip = match compression(config) {
+        Some(_) => true,
+        None => {
+            let mut gzip = false;
+            for name in [
+                "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+            ] {
+                let Some(v) = var(env, name) else { continue };
+                match v.trim().to_ascii_lowercase().as_str() {
+                    "none" => break,
+                    "gzip" => {
+                        gzip = true;
+                        break;
+                    }
+                    other => tracing::warn!(
+                        variable = name,
+                        value = other,
+                        "OTLP compression not supported (use gzip or none); ignored"
+                    ),
+                }
+            }
+            gzip
+        }
+    };
+    Ok(MetricsTarget {
+        proto,
+        endpoint,
+        headers,
+        timeout,
+        gzip,
+        max_retries: RETRIES,
+        initial_delay: RETRY_INITIAL,
+        max_delay: RETRY_MAX,
+        max_jitter: RETRY_JITTER,
+    })
+}
+
+/// `k1=v1,k2=v2` with %-encoded values (W3C baggage style, as the SDK
+/// parses `OTEL_EXPORTER_OTLP_HEADERS`); pairs without a key or value are
+/// skipped, a value that does not decode is kept as written.
+pub fn parse_header_list(list: &str) -> Vec<(String, String)> {
+    list.split_terminator(',')
+        .map(str::trim)
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            let (k, v) = (k.trim(), v.trim());
+            let v = percent_decode(v).unwrap_or_else(|| v.to_string());
+            (!k.is_empty() && !v.is_empty()).then(|| (k.to_string(), v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,5 +522,102 @@ mod tests {
             ["x-api-key (OTEL_EXPORTER_OTLP_HEADERS)"]
         );
         assert!(header_clashes(&c, &|_: &str| None).is_empty());
+    }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn metrics_target_follows_the_sdk_precedence() {
+        let mut c = OtlpConfig {
+            protocol: Some("http/protobuf".into()),
+            ..OtlpConfig::default()
+        };
+        // Defaults.
+        let t = metrics_target(&c, &env_of(&[])).unwrap();
+        assert_eq!(t.endpoint, "http://localhost:4318/v1/metrics");
+        assert_eq!(t.timeout, DEFAULT_TIMEOUT);
+        assert!(!t.gzip && t.headers.is_empty());
+        // The generic variables: the path appended; the signal's: as is.
+        let generic = env_of(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://gen:4318/"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "x-api-key=a%20b, other = 1,bad",
+            ),
+        ]);
+        let t = metrics_target(&c, &generic).unwrap();
+        assert_eq!(t.endpoint, "http://gen:4318/v1/metrics");
+        assert_eq!(t.timeout, Duration::from_millis(2500));
+        assert!(t.gzip);
+        assert_eq!(t.headers["x-api-key"], "a b");
+        assert_eq!(t.headers["other"], "1");
+        let signal = env_of(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://gen:4318"),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://sig:9/custom"),
+            ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-api-key=theirs"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "ignored=1"),
+        ]);
+        c.headers.insert("X-Api-Key".into(), "mine".into());
+        c.headers.insert("x-mine".into(), "2".into());
+        let t = metrics_target(&c, &signal).unwrap();
+        assert_eq!(t.endpoint, "http://sig:9/custom");
+        assert!(
+            !t.gzip,
+            "none on the signal's variable wins over the generic gzip"
+        );
+        assert_eq!(
+            t.headers["x-api-key"], "theirs",
+            "the variable wins, as in the SDK"
+        );
+        assert_eq!(t.headers["x-mine"], "2");
+        assert!(t.headers.get("ignored").is_none());
+        // Explicit config wins over every variable.
+        c.endpoint = Some("http://mine:4318/".into());
+        c.timeout = Some(Duration::from_secs(3));
+        c.compression = Some("gzip".into());
+        let t = metrics_target(&c, &signal).unwrap();
+        assert_eq!(t.endpoint, "http://mine:4318/v1/metrics");
+        assert_eq!(t.timeout, Duration::from_secs(3));
+        assert!(t.gzip);
+    }
+
+    #[test]
+    fn grpc_metrics_target() {
+        let c = OtlpConfig::default();
+        assert_eq!(
+            metrics_target(&c, &env_of(&[])).unwrap().endpoint,
+            "http://localhost:4317"
+        );
+        let bare = env_of(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+        ]);
+        assert_eq!(
+            metrics_target(&c, &bare).unwrap().endpoint,
+            "http://collector:4317"
+        );
+        let tls = env_of(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")]);
+        let err = metrics_target(&c, &tls).unwrap_err().to_string();
+        assert!(
+            err.contains("https") && err.contains("http/protobuf"),
+            "{err}"
+        );
+        let c = OtlpConfig {
+            endpoint: Some("not a url".into()),
+            ..OtlpConfig::default()
+        };
+        let err = metrics_target(&c, &env_of(&[])).unwrap_err().to_string();
+        assert!(err.contains("not a valid URL"), "{err}");
     }
 }

@@ -1,25 +1,16 @@
-//! The family model as OTel metrics: each family one observable
-//! instrument (gauge, or a monotonic cumulative Sum for counters) named
-//! without the unit suffix, the unit in the unit field, the labels as
-//! attributes sharing the model's interned strings; and the exporter
-//! wrapper that counts export outcomes.
+//! The family model as OTel metrics: each family one metric (a gauge, or a
+//! monotonic cumulative Sum for counters) named without the unit suffix,
+//! the unit in the unit field, the labels as attributes. [`otel_families`]
+//! is that view as plain data (attributes sharing the model's interned
+//! strings), for tools and tests; the output encodes the same view straight
+//! into the request ([`wire`](super::wire)).
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::BTreeMap;
 
-use arc_swap::ArcSwap;
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::Meter;
-use opentelemetry_otlp::MetricExporter;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::metrics::Temporality;
-use opentelemetry_sdk::metrics::data::ResourceMetrics;
-use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 
 use crate::export::mapping::{self, BuildMeta};
 use crate::export::model::{Families, Kind};
-use crate::export::stats::{ExportStats, Signal};
 use crate::export::units::UnitMapping;
 use crate::refresh::Snapshot;
 
@@ -97,92 +88,8 @@ pub fn otel_families_of(set: &Families) -> BTreeMap<String, OtelFamily> {
     out
 }
 
-fn instrument_key(name: &str, unit: &str, monotonic: bool) -> String {
+pub(super) fn instrument_key(name: &str, unit: &str, monotonic: bool) -> String {
     format!("{name}|{unit}|{}", if monotonic { "sum" } else { "gauge" })
-}
-
-/// Wraps the OTLP metric exporter to count outcomes in [`ExportStats`].
-#[derive(Debug)]
-pub(super) struct CountingExporter {
-    pub(super) inner: MetricExporter,
-    pub(super) stats: Arc<ExportStats>,
-}
-
-impl PushMetricExporter for CountingExporter {
-    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
-        let r = self.inner.export(metrics).await;
-        match &r {
-            Ok(()) => self.stats.record(Signal::Metrics, Ok(())),
-            Err(e) => {
-                tracing::warn!(error = %e, "OTLP metrics export failed; the next export retries");
-                self.stats.record(Signal::Metrics, Err(e.to_string()));
-            }
-        }
-        r
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn temporality(&self) -> Temporality {
-        self.inner.temporality()
-    }
-}
-
-pub(super) type Current = Arc<ArcSwap<BTreeMap<String, OtelFamily>>>;
-
-/// Registers an observable instrument per family, reading `current`.
-pub(super) struct Instruments {
-    pub(super) meter: Meter,
-    pub(super) current: Current,
-    pub(super) registered: HashSet<String>,
-    // Kept alive for the provider's lifetime.
-    pub(super) gauges: Vec<opentelemetry::metrics::ObservableGauge<f64>>,
-    pub(super) counters: Vec<opentelemetry::metrics::ObservableCounter<f64>>,
-}
-
-impl Instruments {
-    pub(super) fn register_new(&mut self, families: &BTreeMap<String, OtelFamily>) {
-        for (key, f) in families {
-            if self.registered.contains(key) {
-                continue;
-            }
-            self.registered.insert(key.clone());
-            let current = self.current.clone();
-            let k = key.clone();
-            let observe = move |o: &dyn opentelemetry::metrics::AsyncInstrument<f64>| {
-                if let Some(f) = current.load().get(&k) {
-                    for (attrs, v) in &f.points {
-                        o.observe(*v, attrs);
-                    }
-                }
-            };
-            if f.monotonic {
-                self.counters.push(
-                    self.meter
-                        .f64_observable_counter(f.name.clone())
-                        .with_unit(f.unit.clone())
-                        .with_description(f.description.clone())
-                        .with_callback(observe)
-                        .build(),
-                );
-            } else {
-                self.gauges.push(
-                    self.meter
-                        .f64_observable_gauge(f.name.clone())
-                        .with_unit(f.unit.clone())
-                        .with_description(f.description.clone())
-                        .with_callback(observe)
-                        .build(),
-                );
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -3,27 +3,20 @@
 //! records, each sent once.
 //!
 //! # Metrics
-//! The data is exactly [`mapping::families`](crate::export::mapping::families): the Prometheus mapping, not
-//! a second one. Each family becomes an observable instrument (gauges:
-//! `ObservableGauge<f64>`, counters: `ObservableCounter<f64>`, a cumulative
-//! monotonic Sum) named by [`otel_name`]: the Prometheus name without the
-//! unit suffix (and without `_total` for counters), the unit in the
-//! instrument's unit field (UCUM `s`, `By`, `1`, or a `{annotation}`), the
-//! labels as attributes. A Collector's Prometheus exporter, or Prometheus's
-//! own OTLP receiver, adds the suffixes back and yields the names a scrape
-//! shows.
+//! The data is exactly [`mapping::families`](crate::export::mapping::families):
+//! the Prometheus mapping, not a second one. Each family becomes one OTLP
+//! metric (gauges a `Gauge`, counters a cumulative monotonic `Sum`) named by
+//! [`otel_name`]: the Prometheus name without the unit suffix (and without
+//! `_total` for counters), the unit in the metric's unit field (UCUM `s`,
+//! `By`, `1`, or a `{annotation}`), the labels as attributes. A Collector's
+//! Prometheus exporter, or Prometheus's own OTLP receiver, adds the suffixes
+//! back and yields the names a scrape shows.
 //!
-//! Why observable instruments reading an [`ArcSwap`] rather than a custom
-//! `MetricProducer`: the SDK's metric producer and manual-reader APIs are
-//! behind `experimental_*` features in 0.33, while observable instruments
-//! are the stable API. Their callbacks are cheap (one `ArcSwap` load and a
-//! loop over precomputed attribute sets: the families are computed once per
-//! snapshot, off the async workers), an observable gauge is aggregated with
-//! delta temporality by the SDK, so a series that leaves the snapshot stops
-//! being exported, and the per-instrument cardinality limit is raised by a
-//! view (the default 2,000 would fold real data into an overflow series).
-//! Instruments are registered the first time a family name shows up; a
-//! family that disappears simply observes nothing.
+//! The request is encoded once per snapshot ([`wire`], off the async
+//! workers) and sent every `otlp.interval` and right after each snapshot
+//! with only its timestamps rewritten ([`push`]); a series that leaves the
+//! snapshot is no longer in the next request. Why not the SDK's metrics
+//! pipeline: see [`wire`].
 //!
 //! # Logs
 //! Each diagnostic log of a build's `logs` becomes one log record (see
@@ -35,33 +28,33 @@
 //! exponential backoff.
 //!
 //! # Robustness
-//! Everything runs in its own task (metrics on the SDK's reader thread);
-//! exports have timeouts and the exporter's retry policy; outcomes are counted
+//! Metrics and logs run in their own tasks; exports have timeouts and the
+//! SDK exporters' retry policy; outcomes are counted
 //! in [`ExportStats`] (shown on `/metrics`); `/metrics` never waits for OTLP.
 //! Headers (API keys) are never logged.
 //!
 //! # Layout
 //! - [`config`]: protocol, endpoint, headers, timeout, compression and
-//!   resource resolution (explicit config > `OTEL_*` > defaults), and the
-//!   SDK exporters built from them;
-//! - [`metrics`]: the family model as OTel instruments;
-//! - [`logs`]: diagnostic logs as log records, and the sent-log keys;
-//! - this module: the task that ties them to the snapshot channel.
+//!   resource resolution (explicit config > `OTEL_*` > defaults);
+//! - [`metrics`]: families to OTel names, units and attributes;
+//! - [`wire`]: the encoded metrics request; [`push`]: sending it;
+//! - [`logs`]: diagnostic logs as log records (through the SDK's log
+//!   exporter), and the sent-log keys;
+//! - this module: the tasks that tie them to the snapshot channel.
 
 pub mod config;
 pub mod logs;
 pub mod metrics;
+pub mod push;
+pub mod wire;
 
-use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwap;
+use bytes::Bytes;
 use opentelemetry::InstrumentationScope;
 use opentelemetry::logs::LoggerProvider as _;
-use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::logs::{LogExporter as _, SdkLoggerProvider};
-use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, Stream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -72,33 +65,34 @@ use crate::export::stats::{ExportStats, Signal};
 use crate::refresh::state::StateStore;
 
 pub use self::config::{
-    Proto, SERVICE_NAME, header_clashes, log_exporter, metric_exporter, new_instance_id,
-    resolve_protocol, resource,
+    MetricsTarget, Proto, SERVICE_NAME, header_clashes, log_exporter, metric_exporter,
+    metrics_target, new_instance_id, resolve_protocol, resource,
 };
 pub use self::logs::{
     MAX_SENT_KEYS, PendingLog, SENT_LOGS_FILE, SentLogs, log_key, log_records, severity,
 };
 pub use self::metrics::{OtelFamily, otel_families, otel_families_of, otel_name};
+pub use self::wire::{MetricsRequest, Stamp};
 
 use self::config::{DEFAULT_TIMEOUT, std_env, warn_header_clashes};
 use self::logs::{LOG_BACKOFF_MIN, LogsState};
-use self::metrics::{CountingExporter, Current, Instruments};
+use self::push::MetricsClient;
 
 /// Instrumentation scope of every metric and log record.
-const SCOPE: &str = "asc-perf-exporter";
-/// Per-instrument cardinality limit (the SDK's default is 2,000).
-const CARDINALITY_LIMIT: usize = 1_000_000;
+pub const SCOPE: &str = "asc-perf-exporter";
 
 /// A running OTLP output.
 pub struct OtlpOutput {
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl OtlpOutput {
     /// Waits for the task (it ends after the shutdown token, flushing with
     /// a bounded timeout).
     pub async fn join(self) {
-        let _ = self.task.await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
     }
 }
 
@@ -117,35 +111,15 @@ pub fn start(
     let res = resource(config, &meta, &instance_id);
     let timeout = config.timeout.unwrap_or(DEFAULT_TIMEOUT);
 
-    let exporter = metric_exporter(config)?;
-    let reader = PeriodicReader::builder(CountingExporter {
-        inner: exporter,
-        stats: stats.clone(),
-    })
-    .with_interval(config.interval)
-    .build();
-    let provider = SdkMeterProvider::builder()
-        .with_resource(res.clone())
-        .with_reader(reader)
-        .with_view(|_: &Instrument| {
-            Stream::builder()
-                .with_cardinality_limit(CARDINALITY_LIMIT)
-                .build()
-                .ok()
-        })
-        .build();
+    let target = metrics_target(config, &std_env)?;
+    let client = MetricsClient::new(target)?;
+    let resource_attrs: Vec<(String, opentelemetry::Value)> = res
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     let scope = InstrumentationScope::builder(SCOPE)
         .with_version(meta.version.clone())
         .build();
-    let meter = provider.meter_with_scope(scope.clone());
-    let current: Current = Arc::new(ArcSwap::from_pointee(BTreeMap::new()));
-    let instruments = Instruments {
-        meter,
-        current: current.clone(),
-        registered: HashSet::new(),
-        gauges: Vec::new(),
-        counters: Vec::new(),
-    };
 
     let logs = if config.logs {
         let mut exporter = log_exporter(config)?;
@@ -175,58 +149,141 @@ pub fn start(
         instance_id = %instance_id,
         "OTLP output started"
     );
-    let task = tokio::spawn(run(
-        rx,
-        meta,
-        provider,
-        instruments,
-        current,
-        logs,
-        stats,
-        timeout,
-        shutdown,
-    ));
-    Ok(OtlpOutput { task })
+    let metrics = MetricsTask {
+        client,
+        resource: resource_attrs,
+        scope_version: meta.version.clone(),
+        request: None,
+        output_start: unix_nanos(),
+        previous: unix_nanos(),
+        stats: stats.clone(),
+    };
+    let metrics = tokio::spawn(metrics.run(rx.clone(), config.interval, timeout, shutdown.clone()));
+    let logs = tokio::spawn(run_logs(rx, logs, stats, timeout, shutdown));
+    Ok(OtlpOutput {
+        tasks: vec![metrics, logs],
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run(
+fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// The metrics side: the current snapshot's encoded request, re-sent.
+struct MetricsTask {
+    client: MetricsClient,
+    resource: Vec<(String, opentelemetry::Value)>,
+    scope_version: String,
+    request: Option<MetricsRequest>,
+    output_start: u64,
+    previous: u64,
+    stats: Arc<ExportStats>,
+}
+
+impl MetricsTask {
+    async fn run(
+        mut self,
+        mut rx: watch::Receiver<Option<Arc<Mapped>>>,
+        interval: Duration,
+        timeout: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut fresh = rx.borrow_and_update().clone();
+        loop {
+            if let Some(mapped) = fresh.take() {
+                self.encode(mapped).await;
+                // Push the new data now rather than at the next tick.
+                self.export().await;
+                tick.reset();
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                changed = rx.changed() => {
+                    if changed.is_err() { break }
+                    fresh = rx.borrow_and_update().clone();
+                }
+                _ = tick.tick() => self.export().await,
+            }
+        }
+        // Shutdown: one last export, bounded.
+        let limit = timeout + Duration::from_secs(2);
+        if tokio::time::timeout(limit, self.export()).await.is_err() {
+            tracing::warn!("OTLP metrics shutdown export timed out");
+        }
+    }
+
+    /// Encodes the snapshot's request, off the async workers.
+    async fn encode(&mut self, mapped: Arc<Mapped>) {
+        let resource = self.resource.clone();
+        let version = self.scope_version.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let attrs: Vec<(&str, &opentelemetry::Value)> =
+                resource.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            MetricsRequest::encode(&mapped.families, &attrs, SCOPE, &version)
+        });
+        match job.await {
+            Ok(r) => {
+                tracing::debug!(
+                    metrics = r.metrics,
+                    points = r.points,
+                    bytes = r.bytes().len(),
+                    "OTLP metrics request encoded"
+                );
+                self.request = Some(r);
+            }
+            Err(e) => tracing::error!(error = %e, "encoding the OTLP metrics request failed"),
+        }
+    }
+
+    /// Stamps and sends the current request; counts the outcome.
+    async fn export(&mut self) {
+        let Some(req) = self.request.as_mut() else {
+            return;
+        };
+        let now = unix_nanos();
+        req.stamp(Stamp {
+            previous_export: self.previous,
+            output_start: self.output_start,
+            now,
+        });
+        self.previous = now;
+        // Handed to the transport without a copy, taken back after.
+        let body = Bytes::from(req.take());
+        let r = self.client.export(body.clone()).await;
+        req.restore(match body.try_into_mut() {
+            Ok(b) => b.into(),
+            Err(b) => b.to_vec(),
+        });
+        match r {
+            Ok(()) => self.stats.record(Signal::Metrics, Ok(())),
+            Err(e) => {
+                tracing::warn!(error = %e, "OTLP metrics export failed; the next export retries");
+                self.stats.record(Signal::Metrics, Err(e));
+            }
+        }
+    }
+}
+
+/// The logs side: each snapshot's unsent logs, retried on failure.
+async fn run_logs(
     mut rx: watch::Receiver<Option<Arc<Mapped>>>,
-    meta: BuildMeta,
-    provider: SdkMeterProvider,
-    mut instruments: Instruments,
-    current: Current,
     mut logs: Option<LogsState>,
     stats: Arc<ExportStats>,
     timeout: Duration,
     shutdown: CancellationToken,
 ) {
-    let _ = meta;
     let mut snap = rx.borrow_and_update().clone();
     let mut fresh = snap.is_some();
     loop {
         if fresh {
             fresh = false;
-            if let Some(mapped) = snap.clone() {
-                let s = mapped.snapshot.clone();
-                let set = mapped.families.clone();
-                match tokio::task::spawn_blocking(move || otel_families_of(&set)).await {
-                    Ok(fams) => {
-                        instruments.register_new(&fams);
-                        current.store(Arc::new(fams));
-                        // Push the new data now rather than at the next tick.
-                        let p = provider.clone();
-                        tokio::task::spawn_blocking(move || {
-                            if let Err(e) = p.force_flush() {
-                                tracing::debug!(error = %e, "OTLP metrics flush failed");
-                            }
-                        });
-                    }
-                    Err(e) => tracing::error!(error = %e, "mapping the snapshot to OTLP failed"),
-                }
-                if let Some(l) = logs.as_mut() {
-                    l.send(&s, &stats, timeout).await;
-                }
+            if let (Some(l), Some(m)) = (logs.as_mut(), snap.as_ref()) {
+                l.send(&m.snapshot, &stats, timeout).await;
             }
         }
         let retry_at = logs.as_ref().and_then(|l| l.retry_at);
@@ -250,16 +307,6 @@ async fn run(
             }
         }
     }
-    // Shutdown: one last export, bounded.
-    let limit = timeout + Duration::from_secs(2);
-    let p = provider.clone();
-    let done = tokio::task::spawn_blocking(move || p.shutdown_with_timeout(limit));
-    match tokio::time::timeout(limit + Duration::from_secs(1), done).await {
-        Ok(Ok(Ok(()))) => tracing::debug!("OTLP metrics flushed at shutdown"),
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "OTLP metrics shutdown flush failed"),
-        _ => tracing::warn!("OTLP metrics shutdown flush timed out"),
-    }
-    drop(instruments);
     if let Some(l) = logs {
         let exporter = l.exporter.clone();
         drop(l);
