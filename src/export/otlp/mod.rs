@@ -80,6 +80,10 @@ use self::push::MetricsClient;
 
 /// Instrumentation scope of every metric and log record.
 pub const SCOPE: &str = "asc-perf-exporter";
+/// Bound of one metrics request: a Collector's gRPC receiver refuses
+/// messages over 4 MiB by default (`max_recv_msg_size_mib`), its HTTP
+/// receiver bodies over 20 MiB; the snapshot is sent as several requests.
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// A running OTLP output.
 pub struct OtlpOutput {
@@ -153,7 +157,7 @@ pub fn start(
         client,
         resource: resource_attrs,
         scope_version: meta.version.clone(),
-        request: None,
+        requests: Vec::new(),
         output_start: unix_nanos(),
         previous: unix_nanos(),
         stats: stats.clone(),
@@ -177,7 +181,8 @@ struct MetricsTask {
     client: MetricsClient,
     resource: Vec<(String, opentelemetry::Value)>,
     scope_version: String,
-    request: Option<MetricsRequest>,
+    /// The current snapshot's requests (several when it is large).
+    requests: Vec<MetricsRequest>,
     output_start: u64,
     previous: u64,
     stats: Arc<ExportStats>,
@@ -224,41 +229,59 @@ impl MetricsTask {
         let job = tokio::task::spawn_blocking(move || {
             let attrs: Vec<(&str, &opentelemetry::Value)> =
                 resource.iter().map(|(k, v)| (k.as_str(), v)).collect();
-            MetricsRequest::encode(&mapped.families, &attrs, SCOPE, &version)
+            MetricsRequest::encode_split(
+                &mapped.families,
+                &attrs,
+                SCOPE,
+                &version,
+                MAX_REQUEST_BYTES,
+            )
         });
         match job.await {
             Ok(r) => {
                 tracing::debug!(
-                    metrics = r.metrics,
-                    points = r.points,
-                    bytes = r.bytes().len(),
-                    "OTLP metrics request encoded"
+                    requests = r.len(),
+                    points = r.iter().map(|r| r.points).sum::<usize>(),
+                    bytes = r.iter().map(|r| r.bytes().len()).sum::<usize>(),
+                    "OTLP metrics requests encoded"
                 );
-                self.request = Some(r);
+                self.requests = r;
             }
             Err(e) => tracing::error!(error = %e, "encoding the OTLP metrics request failed"),
         }
     }
 
-    /// Stamps and sends the current request; counts the outcome.
+    /// Stamps and sends the current requests; counts the outcome (one per
+    /// export: a failure when a request failed after its retries, which
+    /// ends the export).
     async fn export(&mut self) {
-        let Some(req) = self.request.as_mut() else {
+        if self.requests.is_empty() {
             return;
-        };
+        }
         let now = unix_nanos();
-        req.stamp(Stamp {
+        let stamp = Stamp {
             previous_export: self.previous,
             output_start: self.output_start,
             now,
-        });
+        };
         self.previous = now;
-        // Handed to the transport without a copy, taken back after.
-        let body = Bytes::from(req.take());
-        let r = self.client.export(body.clone()).await;
-        req.restore(match body.try_into_mut() {
-            Ok(b) => b.into(),
-            Err(b) => b.to_vec(),
-        });
+        let mut r = Ok(());
+        for req in &mut self.requests {
+            req.stamp(stamp);
+            // Handed to the transport without a copy, taken back after.
+            let body = Bytes::from(req.take());
+            let one = self.client.export(body.clone()).await;
+            req.restore(match body.try_into_mut() {
+                Ok(b) => b.into(),
+                Err(b) => b.to_vec(),
+            });
+            if one.is_err() {
+                // The collector is down or refusing: the rest would only
+                // wait for the same failure.
+                r = one;
+                break;
+            }
+        }
         match r {
             Ok(()) => self.stats.record(Signal::Metrics, Ok(())),
             Err(e) => {

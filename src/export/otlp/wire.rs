@@ -20,6 +20,8 @@
 //! What a request holds is what the SDK sent: one `ResourceMetrics` (the
 //! resource), one `ScopeMetrics` (scope `asc-perf-exporter` and the
 //! exporter's version), one `Metric` per family with at least one series
+//! (split over several requests of a bounded size when the snapshot is
+//! larger: a Collector refuses a gRPC message over 4 MiB by default)
 //! (name, description, unit; a `Gauge`, or a cumulative monotonic `Sum` for
 //! counters), one `NumberDataPoint` per series (attributes, `as_double`).
 //! Gauges carry the previous export's time as `start_time_unix_nano` (the
@@ -28,7 +30,7 @@
 
 use opentelemetry::Value;
 
-use crate::export::model::{Families, Kind};
+use crate::export::model::{Families, Family, Kind, Series};
 
 use super::metrics::{instrument_key, otel_name};
 
@@ -99,13 +101,17 @@ impl MetricsRequest {
     /// Encodes the families (renamed and deduplicated as
     /// [`otel_families_of`](super::otel_families_of) does: a later family
     /// with the same instrument key replaces an earlier one), under the
-    /// resource and scope. Timestamps are zero until [`Self::stamp`].
-    pub fn encode(
+    /// resource and scope, into requests of at most about `max_bytes` each
+    /// (a family larger than that is spread over several requests, as an
+    /// SDK batching by size would). Timestamps are zero until
+    /// [`Self::stamp`].
+    pub fn encode_split(
         set: &Families,
         resource: &[(&str, &Value)],
         scope_name: &str,
         scope_version: &str,
-    ) -> Self {
+        max_bytes: usize,
+    ) -> Vec<Self> {
         // The families in instrument-key order, the last of a key kept.
         let mut by_key = std::collections::BTreeMap::new();
         for f in &set.families {
@@ -116,19 +122,97 @@ impl MetricsRequest {
             let name = otel_name(&f.name, monotonic, &f.unit);
             by_key.insert(instrument_key(&name, &f.unit.ucum, monotonic), (name, f));
         }
+        let kv = |n, v| kv_len(set.strings.get(n).len(), set.strings.get(v).len());
+        let point_len = |s: &Series| {
+            let attrs: usize = s.labels.iter().map(|&(n, v)| len_field(kv(n, v))).sum();
+            len_field(POINT_FIXED + attrs)
+        };
+        // Plan the pieces by size (a few bytes of each length prefix are
+        // estimated: the budget keeps a margin for them).
+        let header = resource
+            .iter()
+            .map(|(k, v)| len_field(any_kv_len(k, v)))
+            .sum::<usize>()
+            + len_field(scope_len(scope_name, scope_version))
+            + 32;
+        let mut requests: Vec<Vec<Piece<'_>>> = Vec::new();
+        let mut current: Vec<Piece<'_>> = Vec::new();
+        let mut size = header;
+        for (name, f) in by_key.values() {
+            let meta = str_field(name.len())
+                + str_field(f.help.len())
+                + str_field(f.unit.ucum.len())
+                + SUM_TRAILER
+                + 16;
+            let mut from = 0;
+            size += meta;
+            for (i, s) in f.series.iter().enumerate() {
+                let p = point_len(s);
+                if size + p > max_bytes && (i > from || !current.is_empty()) {
+                    if i > from {
+                        current.push(Piece {
+                            name,
+                            family: f,
+                            from,
+                            to: i,
+                        });
+                    }
+                    requests.push(std::mem::take(&mut current));
+                    from = i;
+                    size = header + meta;
+                }
+                size += p;
+            }
+            current.push(Piece {
+                name,
+                family: f,
+                from,
+                to: f.series.len(),
+            });
+        }
+        if !current.is_empty() {
+            requests.push(current);
+        }
+        requests
+            .iter()
+            .map(|pieces| Self::encode_pieces(set, pieces, resource, scope_name, scope_version))
+            .collect()
+    }
 
+    /// [`Self::encode_split`] without a size limit: one request.
+    pub fn encode(
+        set: &Families,
+        resource: &[(&str, &Value)],
+        scope_name: &str,
+        scope_version: &str,
+    ) -> Self {
+        let mut all = Self::encode_split(set, resource, scope_name, scope_version, usize::MAX);
+        match all.len() {
+            0 => Self::encode_pieces(set, &[], resource, scope_name, scope_version),
+            _ => all.swap_remove(0),
+        }
+    }
+
+    fn encode_pieces(
+        set: &Families,
+        pieces: &[Piece<'_>],
+        resource: &[(&str, &Value)],
+        scope_name: &str,
+        scope_version: &str,
+    ) -> Self {
         // Lengths first (protobuf prefixes every message with its length).
         let kv = |n, v| kv_len(set.strings.get(n).len(), set.strings.get(v).len());
-        let mut metric_lens = Vec::with_capacity(by_key.len());
+        let mut metric_lens = Vec::with_capacity(pieces.len());
         let mut points = 0usize;
         let mut scope_metrics_len = len_field(scope_len(scope_name, scope_version));
-        for (name, f) in by_key.values() {
+        for piece in pieces {
+            let (name, f, series) = (piece.name, piece.family, piece.series());
             let mut data = 0usize;
-            for s in &f.series {
+            for s in series {
                 let attrs: usize = s.labels.iter().map(|&(n, v)| len_field(kv(n, v))).sum();
                 data += len_field(POINT_FIXED + attrs);
             }
-            points += f.series.len();
+            points += series.len();
             if f.kind == Kind::Counter {
                 data += SUM_TRAILER;
             }
@@ -159,7 +243,7 @@ impl MetricsRequest {
             gauge_starts: Vec::new(),
             sum_starts: Vec::new(),
             nows: Vec::with_capacity(points),
-            metrics: by_key.len(),
+            metrics: pieces.len(),
             points,
         };
         let b = &mut out.bytes;
@@ -179,7 +263,8 @@ impl MetricsRequest {
         if !scope_version.is_empty() {
             put_str(b, 2, scope_version);
         }
-        for ((name, f), (metric_len, data_len)) in by_key.values().zip(metric_lens) {
+        for (piece, (metric_len, data_len)) in pieces.iter().zip(metric_lens) {
+            let (name, f) = (piece.name, piece.family);
             // ScopeMetrics.metrics = 2 { Metric.name = 1, description = 2, unit = 3 }
             put_len(b, 2, metric_len);
             put_str(b, 1, name);
@@ -195,7 +280,7 @@ impl MetricsRequest {
             } else {
                 Clock::GaugeStart
             };
-            for s in &f.series {
+            for s in piece.series() {
                 let attrs: usize = s.labels.iter().map(|&(n, v)| len_field(kv(n, v))).sum();
                 // Gauge.data_points = 1 | Sum.data_points = 1
                 put_len(b, 1, POINT_FIXED + attrs);
@@ -229,6 +314,20 @@ impl MetricsRequest {
         }
         debug_assert_eq!(b.len(), total, "encoded length matches the computed one");
         out
+    }
+}
+
+/// Part of a family's series, in one request.
+struct Piece<'a> {
+    name: &'a str,
+    family: &'a Family,
+    from: usize,
+    to: usize,
+}
+
+impl Piece<'_> {
+    fn series(&self) -> &[Series] {
+        &self.family.series[self.from..self.to]
     }
 }
 
@@ -350,7 +449,7 @@ fn put_any_kv(b: &mut Vec<u8>, k: &str, v: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::model::{Family, Series, Strings};
+    use crate::export::model::Strings;
     use crate::export::units::{UnitMapping, unit_mapping};
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
     use opentelemetry_proto::tonic::common::v1::any_value;
@@ -489,6 +588,62 @@ mod tests {
             assert_eq!(p.value, Some(number_data_point::Value::AsDouble(42.0)));
             assert_eq!((p.start_time_unix_nano, p.time_unix_nano), (start, now));
         }
+    }
+
+    #[test]
+    fn split_requests_hold_every_point_once_within_the_limit() {
+        let mut strings = Strings::default();
+        let series: Vec<Series> = (0..1000)
+            .map(|i| Series {
+                labels: Box::new([(strings.intern("k"), strings.intern(&format!("v{i:04}")))]),
+                value: i as f64,
+            })
+            .collect();
+        let family = |name: &str, kind| Family {
+            name: name.into(),
+            help: "h".into(),
+            kind,
+            unit: UnitMapping::none(),
+            series: series.clone(),
+        };
+        let mut set = Families::with_strings(strings);
+        set.families = vec![family("a", Kind::Gauge), family("b_total", Kind::Counter)];
+        let one = MetricsRequest::encode(&set, &[], "s", "v");
+        let parts = MetricsRequest::encode_split(&set, &[], "s", "v", 4096);
+        assert!(parts.len() > 10, "{} parts", parts.len());
+        let mut seen = Vec::new();
+        for p in &parts {
+            assert!(p.bytes().len() <= 4096, "{} bytes", p.bytes().len());
+            let req = ExportMetricsServiceRequest::decode(p.bytes()).unwrap();
+            for m in &req.resource_metrics[0].scope_metrics[0].metrics {
+                let pts = match &m.data {
+                    Some(metric::Data::Gauge(g)) => &g.data_points,
+                    Some(metric::Data::Sum(s)) => {
+                        assert!(s.is_monotonic && s.aggregation_temporality == 2);
+                        &s.data_points
+                    }
+                    other => panic!("{other:?}"),
+                };
+                for p in pts {
+                    seen.push((m.name.clone(), p.value));
+                }
+            }
+        }
+        let whole = ExportMetricsServiceRequest::decode(one.bytes()).unwrap();
+        let mut want = Vec::new();
+        for m in &whole.resource_metrics[0].scope_metrics[0].metrics {
+            let pts = match &m.data {
+                Some(metric::Data::Gauge(g)) => &g.data_points,
+                Some(metric::Data::Sum(s)) => &s.data_points,
+                other => panic!("{other:?}"),
+            };
+            for p in pts {
+                want.push((m.name.clone(), p.value));
+            }
+        }
+        assert_eq!(want.len(), 2000);
+        assert_eq!(seen, want, "every point once, in order");
+        assert_eq!(parts.iter().map(|p| p.points).sum::<usize>(), 2000);
     }
 
     #[test]
