@@ -94,7 +94,7 @@ impl SinkStats {
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.wire_bytes.fetch_add(wire as u64, Ordering::Relaxed);
-        self.points.store(points, Ordering::Relaxed);
+        self.points.fetch_add(points, Ordering::Relaxed);
     }
 
     fn line(&self) -> String {
@@ -125,7 +125,7 @@ impl MetricsService for GrpcSink {
 
 /// Serves HTTP/protobuf and gRPC on two loopback ports (printed on stdout
 /// as `http <port> grpc <port>`), answers `stats` lines on stdin with
-/// `requests wire_bytes points_of_last bad`, exits when stdin closes.
+/// `requests bytes points bad` received so far, exits when stdin closes.
 fn sink_main() {
     use axum::body::Bytes;
     use axum::http::{HeaderMap, StatusCode};
@@ -217,7 +217,8 @@ struct Sink {
     grpc_port: u16,
 }
 
-/// `(requests, wire bytes, points in the latest request, bad requests)`.
+/// `(requests, bytes, data points, bad requests)` received so far (bytes:
+/// HTTP as on the wire, gRPC as decoded).
 type SinkCounts = (u64, u64, u64, u64);
 
 impl Sink {
@@ -312,6 +313,7 @@ struct Row {
     wall: Duration,
     exports: u64,
     failures: u64,
+    requests: u64,
     wire_bytes: u64,
     points: u64,
 }
@@ -364,6 +366,7 @@ fn main() {
             wall: t.1.elapsed(),
             exports: 0,
             failures: 0,
+            requests: 0,
             wire_bytes: 0,
             points: 0,
         });
@@ -449,8 +452,9 @@ fn main() {
             wall,
             exports: e1 - e0,
             failures: f1 - f0,
+            requests: s1.0 - s0.0,
             wire_bytes: s1.1 - s0.1,
-            points: s1.2,
+            points: s1.2 - s0.2,
         });
     }
     drop(rt);
@@ -464,47 +468,58 @@ fn main() {
         warmup.as_secs_f64()
     );
     println!(
-        "{:<10} | {:>6} {:>8} {:>7} | {:>7} {:>8} {:>8} {:>10} {:>13}",
+        "{:<10} | {:>6} {:>8} {:>7} | {:>7} {:>8} {:>8} {:>8} {:>9} | {:>13}",
         "variant",
         "CPU s",
         "window s",
         "% core",
         "exports",
         "failures",
-        "points",
-        "KB/export",
+        "requests",
+        "MB/s",
+        "points/s",
         "ms CPU/export"
     );
     let base = rows[0].cpu.as_secs_f64() / rows[0].wall.as_secs_f64();
     for r in &rows {
-        let pct = r.cpu.as_secs_f64() / r.wall.as_secs_f64() * 100.0;
-        let (kb, ms) = if r.exports > 0 {
-            (
-                format!("{:.1}", r.wire_bytes as f64 / r.exports as f64 / 1e3),
-                format!(
-                    "{:.1}",
-                    (r.cpu.as_secs_f64() - base * r.wall.as_secs_f64()) / r.exports as f64 * 1e3
-                ),
+        let secs = r.wall.as_secs_f64();
+        let ms = if r.exports > 0 {
+            format!(
+                "{:.1}",
+                (r.cpu.as_secs_f64() - base * secs) / r.exports as f64 * 1e3
             )
         } else {
-            ("-".into(), "-".into())
+            "-".into()
         };
         println!(
-            "{:<10} | {:>6.2} {:>8.1} {:>6.1}% | {:>7} {:>8} {:>8} {:>10} {:>13}",
+            "{:<10} | {:>6.2} {:>8.1} {:>6.1}% | {:>7} {:>8} {:>8} {:>8.2} {:>9.0} | {:>13}",
             r.name,
             r.cpu.as_secs_f64(),
-            r.wall.as_secs_f64(),
-            pct,
+            secs,
+            r.cpu.as_secs_f64() / secs * 100.0,
             r.exports,
             r.failures,
-            r.points,
-            kb,
+            r.requests,
+            r.wire_bytes as f64 / secs / 1e6,
+            r.points as f64 / secs,
             ms
         );
     }
+    println!(
+        "(% core: process CPU over the window, all threads, the sink excluded; MB/s: HTTP bodies as sent, gRPC messages as decoded; ms CPU/export: above the idle baseline)"
+    );
+    let per_export = series_points(&families) as f64;
     for r in &rows[1..] {
         assert!(r.exports > 0, "{}: no export succeeded", r.name);
-        assert_eq!(r.points as usize, series_points(&families), "{}", r.name);
+        assert_eq!(r.failures, 0, "{}: failed exports", r.name);
+        // Every export carries every series (the counts are read a moment
+        // apart on both sides, so allow one export's worth either way).
+        let got = r.points as f64 / r.exports as f64;
+        assert!(
+            (got - per_export).abs() <= per_export / r.exports as f64 + 1.0,
+            "{}: {got} points per export, want {per_export}",
+            r.name
+        );
     }
 }
 

@@ -248,7 +248,10 @@ fn http_settings<B: WithExportConfig + WithHttpConfig>(b: B, config: &OtlpConfig
     b
 }
 
-/// Builds the OTLP metric exporter. Must run inside a Tokio runtime (gRPC).
+/// Builds the SDK's OTLP metric exporter with these settings. The output
+/// does not use it (it sends its own encoded requests, see
+/// [`push`](super::push)); `benches/otlp.rs` runs it as the baseline. Must
+/// run inside a Tokio runtime (gRPC).
 pub fn metric_exporter(config: &OtlpConfig) -> anyhow::Result<MetricExporter> {
     Ok(match resolve_protocol(config, Signal::Metrics, &std_env)? {
         Proto::Grpc => tonic_settings(MetricExporter::builder().with_tonic(), config)?.build()?,
