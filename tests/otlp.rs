@@ -362,6 +362,61 @@ fn snapshot_logs(s: &Snapshot) -> Vec<(String, Vec<String>)> {
     out
 }
 
+/// Every export carries the time it was sent: one `time_unix_nano` for
+/// all its points, later than the previous export's; gauges start at the
+/// previous export (delta), sums at one fixed start (cumulative); the scope
+/// is the exporter with its version.
+fn check_timestamps(reqs: &[ExportMetricsServiceRequest]) {
+    assert!(reqs.len() >= 3, "{} exports", reqs.len());
+    let mut previous: Option<u64> = None;
+    let mut sum_start: Option<u64> = None;
+    for r in reqs {
+        let mut times = std::collections::BTreeSet::new();
+        let mut gauge_starts = std::collections::BTreeSet::new();
+        for rm in &r.resource_metrics {
+            for sm in &rm.scope_metrics {
+                let scope = sm.scope.as_ref().unwrap();
+                assert_eq!(scope.name, "asc-perf-exporter");
+                assert_eq!(scope.version, env!("CARGO_PKG_VERSION"));
+                for m in &sm.metrics {
+                    match &m.data {
+                        Some(metric::Data::Gauge(g)) => {
+                            for p in &g.data_points {
+                                times.insert(p.time_unix_nano);
+                                gauge_starts.insert(p.start_time_unix_nano);
+                            }
+                        }
+                        Some(metric::Data::Sum(s)) => {
+                            for p in &s.data_points {
+                                times.insert(p.time_unix_nano);
+                                let start = *sum_start.get_or_insert(p.start_time_unix_nano);
+                                assert_eq!(p.start_time_unix_nano, start, "{}", m.name);
+                            }
+                        }
+                        other => panic!("{}: unexpected data {other:?}", m.name),
+                    }
+                }
+            }
+        }
+        assert_eq!(times.len(), 1, "one time per export: {times:?}");
+        let t = *times.first().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        assert!(t <= now && t > now - 600_000_000_000, "{t} is not recent");
+        assert_eq!(gauge_starts.len(), 1, "{gauge_starts:?}");
+        let start = *gauge_starts.first().unwrap();
+        assert!(start < t);
+        if let Some(p) = previous {
+            assert!(t > p, "times increase: {p} then {t}");
+            assert_eq!(start, p, "a gauge starts at the previous export");
+        }
+        assert!(sum_start.is_none_or(|s| s < t));
+        previous = Some(t);
+    }
+}
+
 /// Scrapes `/metrics`, timing the request (not the client's construction).
 async fn scrape(r: &Running) -> (String, Duration) {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
@@ -541,6 +596,7 @@ async fn metrics_and_logs_over(protocol: &str) {
         expected_logs.len(),
         "logs are sent once across refreshes"
     );
+    check_timestamps(&rx.store.lock().unwrap().metrics);
 
     // Self-metrics on /metrics.
     let (text, _) = scrape(&r).await;

@@ -6,13 +6,12 @@
 //! refreshes (every export interval) and are not refresh data, so they
 //! cannot live in the snapshot without the OTLP output writing into what the
 //! refresh loop owns. The handle is write-only for the OTLP output and
-//! read-only for the Prometheus output; every change bumps a generation on
-//! a `watch` channel so the exposition is re-encoded.
+//! read-only for the Prometheus output, which reads it at scrape time (a
+//! live collector in [`live`](crate::export::live)), so an export never
+//! re-encodes the exposition.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use tokio::sync::watch;
 
 /// OTLP signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -43,7 +42,8 @@ pub struct ExportStatsSnapshot {
     pub last_error: Vec<(&'static str, String)>,
 }
 
-#[derive(Debug)]
+/// The counters, shared by the OTLP output (writes) and `/metrics` (reads).
+#[derive(Debug, Default)]
 pub struct ExportStats {
     metrics_ok: AtomicU64,
     metrics_err: AtomicU64,
@@ -51,7 +51,6 @@ pub struct ExportStats {
     logs_err: AtomicU64,
     records_sent: AtomicU64,
     last: Mutex<LastOutcome>,
-    generation: watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -60,20 +59,6 @@ struct LastOutcome {
     logs_success_unix: Option<f64>,
     metrics_error: Option<String>,
     logs_error: Option<String>,
-}
-
-impl Default for ExportStats {
-    fn default() -> Self {
-        Self {
-            metrics_ok: AtomicU64::new(0),
-            metrics_err: AtomicU64::new(0),
-            logs_ok: AtomicU64::new(0),
-            logs_err: AtomicU64::new(0),
-            records_sent: AtomicU64::new(0),
-            last: Mutex::new(LastOutcome::default()),
-            generation: watch::Sender::new(0),
-        }
-    }
 }
 
 impl ExportStats {
@@ -107,17 +92,11 @@ impl ExportStats {
                 }
             }
         }
-        self.generation.send_modify(|g| *g += 1);
     }
 
     /// Counts delivered log records.
     pub fn add_log_records(&self, n: u64) {
         self.records_sent.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// A receiver that changes whenever a counter does.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.generation.subscribe()
     }
 
     pub fn snapshot(&self) -> ExportStatsSnapshot {
