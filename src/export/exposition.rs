@@ -147,7 +147,7 @@ impl Exposition {
             if shared {
                 openmetrics::write_metadata(&mut scratch, f);
             } else {
-                openmetrics::write_family(&mut scratch, set, f);
+                openmetrics::write_family(&mut scratch, &escaped, f);
             }
             let (text_meta, samples, om) = (
                 &scratch[..meta],

@@ -26,6 +26,7 @@ use super::exposition::Format;
 use super::model::{Families, Family, Kind, Strings};
 use super::openmetrics;
 use super::stats::ExportStats;
+use super::text::Escaped;
 use super::units::UnitMapping;
 use crate::refresh::state::StateStats;
 
@@ -232,9 +233,10 @@ impl LiveMetrics {
             }
             Format::OpenMetrics => {
                 let set = from_protos(&families);
+                let escaped = Escaped::new(&set);
                 let mut out = Vec::with_capacity(2048);
                 for f in &set.families {
-                    openmetrics::write_family(&mut out, &set, f);
+                    openmetrics::write_family(&mut out, &escaped, f);
                 }
                 out
             }

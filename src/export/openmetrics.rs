@@ -22,7 +22,7 @@
 //!   for the non-finite;
 //! - the caller ends the exposition with [`EOF`].
 
-use super::model::{Families, Family, Kind};
+use super::model::{Family, Kind};
 use super::text::{self, Escaped};
 
 /// The `Content-Type` of an OpenMetrics 1.0.0 exposition, exactly as the
@@ -108,41 +108,37 @@ pub fn shares_text_samples(f: &Family) -> bool {
     named && f.series.iter().all(|s| s.value.is_finite())
 }
 
-/// Writes one family of `set` as OpenMetrics text (without [`EOF`]):
-/// metadata and samples. Returns the number of samples written.
-pub fn write_family(out: &mut Vec<u8>, set: &Families, f: &Family) -> usize {
+/// Writes one family as OpenMetrics text (without [`EOF`]): metadata and
+/// samples, label values from `escaped` (the family's set, escaped once).
+/// Returns the number of samples written.
+pub fn write_family(out: &mut Vec<u8>, escaped: &Escaped<'_>, f: &Family) -> usize {
     write_metadata(out, f);
-    let escaped = Escaped::new(set);
     if shares_text_samples(f) {
-        text::write_samples(out, &escaped, f.name.as_bytes(), f);
-        return f.series.len();
-    }
-    let family = family_name(&f.name, f.kind);
-    let name = [family, f.kind.sample_suffix()].concat();
-    let start = out.len();
-    text::write_samples(out, &escaped, name.as_bytes(), f);
-    // Non-finite values: the text format's spelling to OpenMetrics'.
-    if f.series.iter().any(|s| !s.value.is_finite()) {
-        let lines = String::from_utf8_lossy(&out[start..]).into_owned();
-        out.truncate(start);
-        for line in lines.lines() {
-            let fixed = if let Some(l) = line.strip_suffix(" inf") {
-                format!("{l} +Inf")
-            } else if let Some(l) = line.strip_suffix(" -inf") {
-                format!("{l} -Inf")
-            } else {
-                line.to_string()
-            };
-            out.extend_from_slice(fixed.as_bytes());
-            out.push(b'\n');
-        }
+        text::write_samples(out, escaped, f.name.as_bytes(), f, text::write_value);
+    } else {
+        let family = family_name(&f.name, f.kind);
+        let name = [family, f.kind.sample_suffix()].concat();
+        text::write_samples(out, escaped, name.as_bytes(), f, write_value);
     }
     f.series.len()
+}
+
+/// A value as OpenMetrics spells it: the text format's shortest form for
+/// finite values, `+Inf`, `-Inf`, `NaN` otherwise.
+pub fn write_value(out: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+    } else {
+        text::write_value(out, v);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::model::Families;
     use crate::export::model::Strings;
     use crate::export::units::UnitMapping;
 
@@ -171,7 +167,7 @@ mod tests {
 
     fn write(s: &Families) -> String {
         let mut out = Vec::new();
-        write_family(&mut out, s, &s.families[0]);
+        write_family(&mut out, &Escaped::new(s), &s.families[0]);
         String::from_utf8(out).unwrap()
     }
 

@@ -102,7 +102,7 @@ pub fn write_family(out: &mut Vec<u8>, escaped: &Escaped<'_>, f: &Family) -> usi
     let start = out.len();
     write_metadata(out, f);
     let meta = out.len() - start;
-    write_samples(out, escaped, f.name.as_bytes(), f);
+    write_samples(out, escaped, f.name.as_bytes(), f, write_value);
     meta
 }
 
@@ -122,8 +122,16 @@ fn write_metadata(out: &mut Vec<u8>, f: &Family) {
 }
 
 /// Writes a family's sample lines under `name` (the text format's and
-/// OpenMetrics' sample names are the same for the families of the model).
-pub(crate) fn write_samples(out: &mut Vec<u8>, escaped: &Escaped<'_>, name: &[u8], f: &Family) {
+/// OpenMetrics' sample names are the same for the families of the model),
+/// each value spelled by `value` (the two formats differ only for the
+/// non-finite).
+pub(crate) fn write_samples(
+    out: &mut Vec<u8>,
+    escaped: &Escaped<'_>,
+    name: &[u8],
+    f: &Family,
+    value: fn(&mut Vec<u8>, f64),
+) {
     for s in &f.series {
         out.extend_from_slice(name);
         let mut sep = b'{';
@@ -139,7 +147,7 @@ pub(crate) fn write_samples(out: &mut Vec<u8>, escaped: &Escaped<'_>, name: &[u8
             out.push(b'}');
         }
         out.push(b' ');
-        write_value(out, s.value);
+        value(out, s.value);
         out.push(b'\n');
     }
 }
