@@ -400,7 +400,7 @@ enum Scope<'a> {
     Build(&'a BuildInfo, Sym),
 }
 
-impl Scope<'_> {
+impl<'a> Scope<'a> {
     /// Adds the `build` label to build-level series.
     fn push_build(self, labels: &mut Labels) {
         if let Scope::Build(_, number) = self {
@@ -408,9 +408,13 @@ impl Scope<'_> {
         }
     }
 
-    /// The version of a point without one: the build's marketing version.
-    fn fallback_version(self) -> &'static str {
-        ""
+    /// The version of a point without one: the build's marketing version
+    /// (none at app level).
+    fn fallback_version(self) -> &'a str {
+        match self {
+            Scope::App => "",
+            Scope::Build(build, _) => build.version.as_deref().unwrap_or_default(),
+        }
     }
 }
 
@@ -620,10 +624,7 @@ fn one_metric(
     base.push(b.label(n::PLATFORM, platform));
     base.push(b.label(n::CATEGORY, category.id()));
     let metric_label = b.label(n::METRIC, id);
-    let fallback_version = match scope {
-        Scope::App => b.sym(scope.fallback_version()),
-        Scope::Build(build, _) => b.sym(build.version.as_deref().unwrap_or_default()),
-    };
+    let fallback_version = b.sym(scope.fallback_version());
 
     for gk in &metric.goal_keys {
         let mut labels = base.clone();
