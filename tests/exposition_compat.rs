@@ -281,37 +281,5 @@ async fn the_text_writer_is_the_text_encoder_on_a_simulated_account() {
 #[test]
 fn promtool_accepts_the_large_exposition() {
     let e = encode(&large(5), &meta());
-    let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_string());
-    let child = std::process::Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(err) => {
-            let msg = format!(
-                "promtool not runnable ({promtool}: {err}); install Debian's `prometheus` package (.ci/run does)"
-            );
-            if std::env::var_os("CI").is_some() {
-                panic!("{msg}");
-            }
-            eprintln!("\n!!!!!!!!!! WARNING: {msg}; `promtool check metrics` SKIPPED !!!!!!!!!!\n");
-            return;
-        }
-    };
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(&e.text_bytes()).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.trim().is_empty() && stderr.trim().is_empty(),
-        "promtool check metrics: {}\n{stdout}\n{stderr}",
-        out.status
-    );
+    common::prom::assert_promtool_accepts(&e.text_bytes());
 }

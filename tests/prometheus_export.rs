@@ -3,8 +3,7 @@
 //! checked against the metric contract; `promtool check metrics` lints it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::io::Read;
 
 use asc_perf_exporter::export::{Exposition, encode, families};
 use prometheus_parse::{Sample, Scrape, Value};
@@ -753,37 +752,7 @@ fn format_help_types_counts_gzip_and_determinism() {
 #[test]
 fn promtool_check_metrics() {
     let e = encode(&snapshot(), &meta());
-    let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_string());
-    let child = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(err) => {
-            let msg = format!(
-                "promtool not runnable ({promtool}: {err}); install Debian's `prometheus` package (.ci/run does)"
-            );
-            if std::env::var_os("CI").is_some() {
-                panic!("{msg}");
-            }
-            eprintln!("\n!!!!!!!!!! WARNING: {msg}; `promtool check metrics` SKIPPED !!!!!!!!!!\n");
-            return;
-        }
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(&e.text_bytes()).expect("write to promtool");
-    }
-    let out = child.wait_with_output().expect("promtool runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.trim().is_empty() && stderr.trim().is_empty(),
-        "promtool check metrics: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
+    common::prom::assert_promtool_accepts(&e.text_bytes());
 }
 
 /// Prints the exposition (for docs/metrics.md):

@@ -120,3 +120,40 @@ pub fn one(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     );
     found[0].value
 }
+
+/// Asserts that `promtool check metrics` accepts `text` with no lint output.
+/// Without promtool (`PROMTOOL` or on `PATH`): a panic when `CI` is set, a
+/// loud warning and no check otherwise.
+pub fn assert_promtool_accepts(text: &[u8]) {
+    let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_string());
+    let child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(err) => {
+            let msg = format!(
+                "promtool not runnable ({promtool}: {err}); install Debian's `prometheus` package (.ci/run does)"
+            );
+            if std::env::var_os("CI").is_some() {
+                panic!("{msg}");
+            }
+            eprintln!("\n!!!!!!!!!! WARNING: {msg}; `promtool check metrics` SKIPPED !!!!!!!!!!\n");
+            return;
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text).expect("write to promtool");
+    }
+    let out = child.wait_with_output().expect("promtool runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim().is_empty() && stderr.trim().is_empty(),
+        "promtool check metrics: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+}
