@@ -44,6 +44,59 @@ fn process_cpu() -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// The system allocator, counting the bytes in use and their high-water
+/// mark, so the bench can say what each step holds and what it needs at
+/// its peak (the RSS of `bench/rss.sh` is the sum of such peaks).
+struct Counting;
+
+static IN_USE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = IN_USE.fetch_add(l.size(), Relaxed) + l.size();
+        PEAK.fetch_max(now, Relaxed);
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        IN_USE.fetch_sub(l.size(), std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, new: usize) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        if new > l.size() {
+            let now = IN_USE.fetch_add(new - l.size(), Relaxed) + new - l.size();
+            PEAK.fetch_max(now, Relaxed);
+        } else {
+            IN_USE.fetch_sub(l.size() - new, Relaxed);
+        }
+        unsafe { std::alloc::System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn heap_in_use() -> u64 {
+    IN_USE.load(std::sync::atomic::Ordering::Relaxed) as u64
+}
+
+/// Heap bytes `make` leaves allocated (what it returns, alive), and the
+/// most it had allocated at once on top of what was there before.
+fn heap_of<T>(make: impl FnOnce() -> T) -> (T, u64, u64) {
+    let before = heap_in_use();
+    PEAK.store(before as usize, std::sync::atomic::Ordering::Relaxed);
+    let v = make();
+    let peak = PEAK.load(std::sync::atomic::Ordering::Relaxed) as u64;
+    (
+        v,
+        heap_in_use().saturating_sub(before),
+        peak.saturating_sub(before),
+    )
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -151,6 +204,58 @@ fn main() {
         drop(s);
         d
     });
+    // What the decoded snapshot holds (heap bytes), as a whole and by part
+    // (the parts as clones: exact capacities).
+    let (decoded, decoded_heap, decode_peak) =
+        heap_of(|| serde_json::from_slice::<Snapshot>(&state_json).unwrap());
+    drop(decoded);
+    // What mapping and encoding hold and need at their peak: the families,
+    // a first encode, and the encode of an unchanged snapshot after it
+    // (what a refresh does when Apple's data did not change).
+    let (fam, fam_heap, fam_peak) = heap_of(|| export::families(&snap, &meta));
+    let (first, first_heap, first_peak) = heap_of(|| Exposition::encode(&fam));
+    let (again, _, again_peak) = heap_of(|| Exposition::encode_after(&fam, Some(&first)));
+    drop((fam, first, again));
+    let steps: Vec<(&str, u64, u64)> = vec![
+        ("decode", decoded_heap, decode_peak),
+        ("map", fam_heap, fam_peak),
+        ("encode", first_heap, first_peak),
+        ("encode again", 0, again_peak),
+    ];
+    let builds_of = || snap.apps.iter().flat_map(|a| a.builds.iter());
+    let parts: Vec<(&str, u64)> = vec![
+        (
+            "app metrics",
+            heap_of(|| {
+                snap.apps
+                    .iter()
+                    .map(|a| a.metrics.clone())
+                    .collect::<Vec<_>>()
+            })
+            .1,
+        ),
+        (
+            "build metrics",
+            heap_of(|| builds_of().map(|b| b.metrics.clone()).collect::<Vec<_>>()).1,
+        ),
+        (
+            "signatures",
+            heap_of(|| {
+                builds_of()
+                    .map(|b| b.signatures.clone())
+                    .collect::<Vec<_>>()
+            })
+            .1,
+        ),
+        (
+            "logs",
+            heap_of(|| builds_of().map(|b| b.logs.clone()).collect::<Vec<_>>()).1,
+        ),
+        (
+            "whole (clone)",
+            heap_of(|| snap.apps.iter().map(|a| (**a).clone()).collect::<Vec<_>>()).1,
+        ),
+    ];
     let map_cpu = best(&mut || {
         let t = thread_cpu();
         let f = export::families(&snap, &meta);
@@ -304,6 +409,28 @@ fn main() {
         encoded.gzip.len() as f64 / encoded.series.max(1) as f64,
         set.heap_bytes() as f64 / encoded.series.max(1) as f64
     );
+    let mib_100k = |b: u64| b as f64 / 1048576.0 * 100_000.0 / encoded.series.max(1) as f64;
+    println!(
+        "  decoded snapshot: {:.1} MiB heap ({:.1} MiB per 100k series) from {} bytes of JSON",
+        decoded_heap as f64 / 1048576.0,
+        mib_100k(decoded_heap),
+        state_json.len()
+    );
+    for (step, held, peak) in &steps {
+        println!(
+            "    {step:14} holds {:6.1} MiB, peak {:6.1} MiB above what was there ({:5.1} MiB per 100k series)",
+            *held as f64 / 1048576.0,
+            *peak as f64 / 1048576.0,
+            mib_100k(*peak)
+        );
+    }
+    for (part, b) in &parts {
+        println!(
+            "    {part:14} {:7.1} MiB  {:5.1} MiB per 100k series",
+            *b as f64 / 1048576.0,
+            mib_100k(*b)
+        );
+    }
     println!("gzip level (zlib-rs, one thread, the text format): CPU ms, bytes, ratio");
     for (level, d, size) in &levels {
         println!(

@@ -121,11 +121,18 @@ fn main() {
         let mut series = 0usize;
         let mut failed = 0usize;
         for n in 1..=refreshes {
-            tokio::time::timeout(Duration::from_secs(300), running.snapshots.changed())
-                .await
-                .expect("a refresh finishes")
-                .expect("the refresh loop runs");
-            let snap = running.snapshots.borrow_and_update().clone();
+            // The next complete snapshot (a refresh publishes partial ones
+            // on the way).
+            let snap = loop {
+                tokio::time::timeout(Duration::from_secs(300), running.snapshots.changed())
+                    .await
+                    .expect("a refresh finishes")
+                    .expect("the refresh loop runs");
+                let snap = running.snapshots.borrow_and_update().clone();
+                if !snap.as_ref().is_some_and(|s| s.is_partial()) {
+                    break snap;
+                }
+            };
             if snap.is_some_and(|s| !s.refresh.last_success) {
                 failed += 1;
             }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod export;
+pub mod heap;
 pub mod refresh;
 pub mod server;
 pub mod service;

@@ -253,10 +253,20 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
                     changed = rx.changed() => if changed.is_err() { break },
                 }
                 let snap = rx.borrow_and_update().clone();
+                // A refresh in progress publishes the apps it has replaced
+                // so far (for /ready and the landing page, and so the old
+                // data is freed as it goes); the outputs map complete
+                // snapshots only.
+                if snap.as_ref().is_some_and(|s| s.is_partial()) {
+                    continue;
+                }
                 let meta = meta.clone();
                 let previous = current.load_full();
                 let started = std::time::Instant::now();
                 match tokio::task::spawn_blocking(move || {
+                    // The refresh has let go of the data it replaced: its
+                    // pages go back before the mapping's peak comes on top.
+                    crate::heap::release_free();
                     map_snapshot(snap, &meta, previous.as_deref(), prometheus, keep)
                 })
                 .await
@@ -272,6 +282,9 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
                             );
                         }
                         publish(out);
+                        // The families (without OTLP) and the previous
+                        // exposition's changed parts are gone.
+                        tokio::task::spawn_blocking(crate::heap::release_free);
                     }
                     Err(e) => tracing::error!(error = %e, "mapping the snapshot failed"),
                 }

@@ -69,7 +69,7 @@ fn snapshot(logs: DiagnosticLogs) -> Snapshot {
     signature.attributes.signature = Some("Deep: frame_0".into());
     Snapshot {
         format: SNAPSHOT_FORMAT,
-        apps: vec![AppSnapshot {
+        apps: vec![std::sync::Arc::new(AppSnapshot {
             app: AppRef {
                 id: "1".into(),
                 name: "Deep".into(),
@@ -87,7 +87,7 @@ fn snapshot(logs: DiagnosticLogs) -> Snapshot {
                 ..Default::default()
             }],
             ..Default::default()
-        }],
+        })],
         ..Default::default()
     }
 }

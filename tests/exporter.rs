@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use asc_perf_exporter::refresh::Snapshot;
 use common::exporter::{
-    FIXTURE_APP, config, next_snapshot, scrape, sim_env, snapshot_where, start,
+    FIXTURE_APP, config, next_snapshot, refresher, scrape, sim_env, snapshot_where, start,
 };
 use common::prom::{Sample, find, one};
 
@@ -608,4 +608,56 @@ async fn a_low_hourly_budget_drops_optional_work_instead_of_hitting_429() {
     };
     assert_eq!(sigs(&second), sigs(&first));
     assert!(sigs(&first) > 0);
+}
+
+/// A refresh replaces each app's data as it comes in: the partial snapshots
+/// it publishes on the way hold every app, each whole (its old data or its
+/// new), and an app's old data is let go the moment it is replaced, so a
+/// refresh holds one snapshot's data, not two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_lets_go_of_each_apps_old_data_as_it_replaces_it() {
+    use std::sync::{Arc, Weak};
+
+    use asc_perf_exporter::refresh::snapshot::AppSnapshot;
+
+    let env = sim_env(None).await;
+    let c = config(&env, |c| c.refresh.concurrency = 2);
+    let refresher = refresher(&env.sim, &env.private_pem, &c);
+    let first = Arc::new(refresher.refresh(&Snapshot::default()).await);
+    assert!(first.refresh.last_success);
+    assert!(!first.is_partial());
+    let total = first.apps.len();
+    assert!(total >= 3, "{total} apps");
+    let old: Vec<Weak<AppSnapshot>> = first.apps.iter().map(Arc::downgrade).collect();
+    let first_at = first.refresh.last_attempt_unix;
+
+    let mut seen = Vec::new();
+    let next = refresher
+        .refresh_with(first, &mut |w: &Snapshot| {
+            let p = w
+                .refresh
+                .progress
+                .expect("a partial snapshot says how far it is");
+            let alive = old.iter().filter(|o| o.strong_count() > 0).count();
+            let fresh = w
+                .apps
+                .iter()
+                .filter(|a| a.last_success_unix.is_some_and(|t| t > first_at))
+                .count();
+            seen.push((p.done, p.total, w.apps.len(), alive, fresh));
+        })
+        .await;
+    assert!(next.refresh.last_success);
+    assert!(!next.is_partial(), "the final snapshot is complete");
+    assert_eq!(next.apps.len(), total);
+    assert_eq!(seen.len(), total, "one partial snapshot per app: {seen:?}");
+    for (i, &(done, of, apps, alive, fresh)) in seen.iter().enumerate() {
+        assert_eq!((done, of, apps), (i + 1, total, total), "{seen:?}");
+        assert_eq!(
+            fresh, done,
+            "the refreshed apps carry their new data: {seen:?}"
+        );
+        assert_eq!(alive, total - done, "old data still held: {seen:?}");
+    }
+    assert!(old.iter().all(|o| o.strong_count() == 0));
 }

@@ -128,7 +128,7 @@ fn snapshot() -> Snapshot {
     };
     Snapshot {
         format: 1,
-        apps: vec![
+        apps: [
             AppSnapshot {
                 app: app("1583111882", "Example App"),
                 metrics: Some(metrics.clone()),
@@ -155,7 +155,10 @@ fn snapshot() -> Snapshot {
                 last_error: Some("HTTP 500".into()),
                 ..Default::default()
             },
-        ],
+        ]
+        .into_iter()
+        .map(Into::into)
+        .collect(),
         refresh: RefreshStatus {
             last_attempt_unix: 1_700_000_100.0,
             last_success: true,
@@ -163,6 +166,7 @@ fn snapshot() -> Snapshot {
             duration_seconds: 12.5,
             interval_seconds: 3600.0,
             next_attempt_unix: Some(1_700_003_700.0),
+            progress: None,
             error: None,
         },
         api: ApiSnapshot {

@@ -140,34 +140,42 @@ impl Exposition {
         let mut jobs: Vec<(usize, u8, Range<usize>)> = Vec::new();
         let mut reused = 0;
         for f in &set.families {
-            scratch.clear();
-            let meta = text::write_family(&mut scratch, &escaped, f);
             let shared = openmetrics::shares_text_samples(f);
-            let om_start = scratch.len();
+            let mut text_meta = Vec::new();
+            text::write_metadata(&mut text_meta, f);
+            let mut om = Vec::new();
             if shared {
-                openmetrics::write_metadata(&mut scratch, f);
+                openmetrics::write_metadata(&mut om, f);
             } else {
-                openmetrics::write_family(&mut scratch, &escaped, f);
+                openmetrics::write_family(&mut om, &escaped, f);
             }
-            let (text_meta, samples, om) = (
-                &scratch[..meta],
-                &scratch[meta..om_start],
-                &scratch[om_start..],
-            );
             let i = parts.len();
             if let Some(p) = old.get(f.name.as_str()).filter(|p| {
                 p.shared == shared
-                    && p.text_meta.bytes[..] == *text_meta
-                    && p.samples.bytes[..] == *samples
-                    && p.om.bytes[..] == *om
+                    && p.text_meta.bytes[..] == text_meta[..]
+                    && p.om.bytes[..] == om[..]
+                    && text::samples_equal(&p.samples.bytes, &escaped, f, &mut scratch)
             }) {
                 parts.push((*p).clone());
                 reused += 1;
                 continue;
             }
-            let new = |b: &[u8]| Chunk {
-                bytes: Bytes::copy_from_slice(b),
-                segments: Arc::from(Vec::new()),
+            let mut samples = Vec::new();
+            text::write_samples(
+                &mut samples,
+                &escaped,
+                f.name.as_bytes(),
+                f,
+                text::write_value,
+            );
+            // Kept for as long as the snapshot is served: no spare room
+            // (large buffers shrink with mremap, not a copy).
+            let new = |mut b: Vec<u8>| {
+                b.shrink_to_fit();
+                Chunk {
+                    bytes: Bytes::from(b),
+                    segments: Arc::from(Vec::new()),
+                }
             };
             parts.push(Part {
                 name: f.name.clone(),

@@ -24,7 +24,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use super::model::{Families, Family};
+use super::model::{Families, Family, Series};
 
 /// A written exposition, and where each family's sample lines are in it
 /// (the OpenMetrics writer shares them).
@@ -106,7 +106,8 @@ pub fn write_family(out: &mut Vec<u8>, escaped: &Escaped<'_>, f: &Family) -> usi
     meta
 }
 
-fn write_metadata(out: &mut Vec<u8>, f: &Family) {
+/// Writes a family's `# HELP` and `# TYPE` lines.
+pub(crate) fn write_metadata(out: &mut Vec<u8>, f: &Family) {
     if !f.help.is_empty() {
         out.extend_from_slice(b"# HELP ");
         out.extend_from_slice(f.name.as_bytes());
@@ -132,7 +133,43 @@ pub(crate) fn write_samples(
     f: &Family,
     value: fn(&mut Vec<u8>, f64),
 ) {
-    for s in &f.series {
+    write_series(out, escaped, name, f, &f.series, value);
+}
+
+/// Whether `f`'s sample lines, as [`write_samples`] writes them in the text
+/// format, are `old`. They are written a batch of series at a time into
+/// `scratch` and compared as they go, so comparing an unchanged family (what
+/// most refreshes find) needs no buffer of the family's size: the largest
+/// families are several MB, and a whole copy of one (with a growing `Vec`'s
+/// room) was most of what an encode of an unchanged snapshot allocated.
+pub(crate) fn samples_equal(
+    old: &[u8],
+    escaped: &Escaped<'_>,
+    f: &Family,
+    scratch: &mut Vec<u8>,
+) -> bool {
+    let mut pos = 0;
+    for batch in f.series.chunks(256) {
+        scratch.clear();
+        write_series(scratch, escaped, f.name.as_bytes(), f, batch, write_value);
+        let end = pos + scratch.len();
+        if old.get(pos..end) != Some(&scratch[..]) {
+            return false;
+        }
+        pos = end;
+    }
+    pos == old.len()
+}
+
+fn write_series(
+    out: &mut Vec<u8>,
+    escaped: &Escaped<'_>,
+    name: &[u8],
+    f: &Family,
+    series: &[Series],
+    value: fn(&mut Vec<u8>, f64),
+) {
+    for s in series {
         out.extend_from_slice(name);
         let mut sep = b'{';
         for &(n, v) in f.labels_of(s) {

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::prune::prune;
 use super::snapshot::{
-    ApiSnapshot, AppRef, AppSnapshot, BuildSnapshot, RefreshStatus, SNAPSHOT_FORMAT, Snapshot,
+    ApiSnapshot, AppRef, AppSnapshot, BuildSnapshot, RefreshProgress, RefreshStatus,
+    SNAPSHOT_FORMAT, Snapshot,
 };
 use super::state::StateStore;
 use crate::asc::client::human;
@@ -72,9 +73,27 @@ impl Refresher {
     /// refresh reaches `refresh.timeout`, keeps its last good data too, and
     /// the apps that finished are published on time.
     pub async fn refresh(&self, previous: &Snapshot) -> Snapshot {
+        self.refresh_with(Arc::new(previous.clone()), &mut |_| {})
+            .await
+    }
+
+    /// [`Self::refresh`], replacing each app's previous data as soon as its
+    /// new data is in. `previous` is taken, not borrowed: once the apps are
+    /// listed the refresh keeps only a working copy (the previous apps'
+    /// shared data), and each app's old data is let go when its new data
+    /// replaces it. `progress` sees the working copy after each replacement
+    /// (when there was previous data): every app whole, old or new, marked
+    /// partial (`refresh.progress`). Whoever holds the previous snapshot
+    /// (the published one) lets go of each app's old data by taking these,
+    /// so a refresh holds about one snapshot's data instead of two.
+    pub async fn refresh_with(
+        &self,
+        previous: Arc<Snapshot>,
+        progress: &mut (dyn FnMut(&Snapshot) + Send),
+    ) -> Snapshot {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.opts.refresh.timeout;
-        let listed = match tokio::time::timeout_at(deadline, self.apps(previous)).await {
+        let listed = match tokio::time::timeout_at(deadline, self.apps(&previous)).await {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err(format!(
                 "listing apps did not finish within refresh.timeout ({})",
@@ -85,9 +104,10 @@ impl Refresher {
             Ok(apps) => apps,
             Err(e) => {
                 tracing::error!(error = %e, "listing apps failed; keeping the previous data of every app");
-                let mut next = previous.clone();
+                let mut next = (*previous).clone();
                 next.format = SNAPSHOT_FORMAT;
                 for a in &mut next.apps {
+                    let a = Arc::make_mut(a);
                     a.last_attempt_failed = true;
                     a.last_error = Some(e.clone());
                 }
@@ -98,6 +118,7 @@ impl Refresher {
                     duration_seconds: started.elapsed().as_secs_f64(),
                     interval_seconds: self.opts.refresh.interval.as_secs_f64(),
                     next_attempt_unix: None,
+                    progress: None,
                     error: Some(e),
                 };
                 next.api = self.api_snapshot();
@@ -112,31 +133,88 @@ impl Refresher {
             tracing::warn!(app_id = %gone.app.id, app = %gone.app.name, "app is no longer visible to this API key; its series are removed");
         }
 
+        // The working copy: the listed apps' previous data (shared), which
+        // each app's result replaces. Apps no longer listed are gone from
+        // it; new apps join it when their data is in.
+        let last_success_unix = previous.refresh.last_success_unix;
+        let mut working = Snapshot {
+            format: SNAPSHOT_FORMAT,
+            apps: previous
+                .apps
+                .iter()
+                .filter(|p| apps.iter().any(|a| a.id == p.app.id))
+                .cloned()
+                .collect(),
+            refresh: RefreshStatus {
+                progress: Some(RefreshProgress {
+                    done: 0,
+                    total: apps.len(),
+                }),
+                ..previous.refresh.clone()
+            },
+            api: previous.api.clone(),
+        };
+        let report = !working.apps.is_empty();
+        drop(previous);
+
         let app_timeout = self.opts.refresh.app_timeout;
         let mut pending: Vec<AppRef> = apps.clone();
-        let mut stream = futures::stream::iter(apps)
-            .map(|app| {
-                let prev = previous.app(&app.id);
-                async move {
-                    let r = match tokio::time::timeout(app_timeout, self.refresh_app(&app, prev))
-                        .await
-                    {
-                        Ok(r) => r.map_err(|e| e.to_string()),
-                        Err(_) => Err(format!(
-                            "the app's refresh did not finish within refresh.app_timeout ({}); raise it if the account is large or the API slow",
-                            human(app_timeout)
-                        )),
-                    };
-                    (app, r)
-                }
+        let prevs: Vec<Option<Arc<AppSnapshot>>> = apps
+            .iter()
+            .map(|a| working.app_shared(&a.id).cloned())
+            .collect();
+        let mut stream = futures::stream::iter(apps.into_iter().zip(prevs))
+            .map(|(app, prev)| async move {
+                let r = match tokio::time::timeout(
+                    app_timeout,
+                    self.refresh_app(&app, prev.as_deref()),
+                )
+                .await
+                {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!(
+                        "the app's refresh did not finish within refresh.app_timeout ({}); raise it if the account is large or the API slow",
+                        human(app_timeout)
+                    )),
+                };
+                (app, r)
             })
             .buffer_unordered(self.opts.refresh.concurrency.max(1));
-        let mut results: Vec<(AppRef, Result<AppSnapshot, String>)> = Vec::new();
+        let mut all_ok = true;
+        let mut done = |working: &mut Snapshot, app: AppRef, r: Result<AppSnapshot, String>| {
+            let slot = working.apps.iter().position(|a| a.app.id == app.id);
+            let next = match r {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    all_ok = false;
+                    tracing::warn!(app_id = %app.id, app = %app.name, error = %e, "refreshing app failed; keeping its last good data");
+                    let mut kept = match slot {
+                        Some(i) => working.apps[i].clone(),
+                        None => Arc::default(),
+                    };
+                    let k = Arc::make_mut(&mut kept);
+                    k.app = app;
+                    k.last_attempt_failed = true;
+                    k.last_error = Some(e);
+                    kept
+                }
+            };
+            match slot {
+                Some(i) => working.apps[i] = next,
+                None => working.apps.push(next),
+            }
+            if let Some(p) = &mut working.refresh.progress {
+                p.done += 1;
+            }
+        };
         loop {
             match tokio::time::timeout_at(deadline, stream.next()).await {
                 Ok(Some((app, r))) => {
                     pending.retain(|p| p.id != app.id);
-                    results.push((app, r));
+                    done(&mut working, app, r);
+                    if report {
+                        progress(&working);
+                    }
                 }
                 Ok(None) => break,
                 Err(_) => {
@@ -144,49 +222,29 @@ impl Refresher {
                         "the refresh reached refresh.timeout ({}) before this app finished",
                         human(self.opts.refresh.timeout)
                     );
-                    results.extend(pending.drain(..).map(|app| (app, Err(e.clone()))));
+                    for app in pending.drain(..) {
+                        done(&mut working, app, Err(e.clone()));
+                    }
                     break;
                 }
             }
         }
         drop(stream);
 
-        let mut all_ok = true;
-        let mut apps: Vec<AppSnapshot> = results
-            .into_iter()
-            .map(|(app, r)| match r {
-                Ok(s) => s,
-                Err(e) => {
-                    all_ok = false;
-                    tracing::warn!(app_id = %app.id, app = %app.name, error = %e, "refreshing app failed; keeping its last good data");
-                    let mut kept = previous.app(&app.id).cloned().unwrap_or_default();
-                    kept.app = app;
-                    kept.last_attempt_failed = true;
-                    kept.last_error = Some(e);
-                    kept
-                }
-            })
-            .collect();
-        apps.sort_by(|a, b| a.app.id.cmp(&b.app.id));
+        working.apps.sort_by(|a, b| a.app.id.cmp(&b.app.id));
         let now = unix_now();
-        Snapshot {
-            format: SNAPSHOT_FORMAT,
-            apps,
-            refresh: RefreshStatus {
-                last_attempt_unix: now,
-                last_success: all_ok,
-                last_success_unix: if all_ok {
-                    Some(now)
-                } else {
-                    previous.refresh.last_success_unix
-                },
-                duration_seconds: started.elapsed().as_secs_f64(),
-                interval_seconds: self.opts.refresh.interval.as_secs_f64(),
-                next_attempt_unix: None,
-                error: None,
-            },
-            api: self.api_snapshot(),
-        }
+        working.refresh = RefreshStatus {
+            last_attempt_unix: now,
+            last_success: all_ok,
+            last_success_unix: if all_ok { Some(now) } else { last_success_unix },
+            duration_seconds: started.elapsed().as_secs_f64(),
+            interval_seconds: self.opts.refresh.interval.as_secs_f64(),
+            next_attempt_unix: None,
+            progress: None,
+            error: None,
+        };
+        working.api = self.api_snapshot();
+        working
     }
 
     fn api_snapshot(&self) -> ApiSnapshot {
@@ -509,6 +567,9 @@ pub async fn run(
     let loaded = publish.borrow().clone();
     let mut current: Arc<Snapshot> = loaded.clone().unwrap_or_default();
     let mut delay = initial_delay(refresher.options(), loaded.as_deref(), unix_now());
+    // Only `current` keeps the loaded data: a refresh lets go of each app's
+    // old data as it replaces it.
+    drop(loaded);
     if !delay.is_zero() {
         tracing::info!(delay = %human(delay), "saved data is fresh; first refresh deferred");
     }
@@ -519,9 +580,16 @@ pub async fn run(
             _ = tokio::time::sleep(delay) => {}
         }
         let requests_before = stats.total_requests();
+        // The refresh takes the current snapshot and publishes each app's
+        // new data as it comes in (a partial snapshot, which the outputs do
+        // not map): the old data of an app is freed once replaced.
+        let previous = std::mem::take(&mut current);
+        let mut partial = |working: &Snapshot| {
+            publish.send_replace(Some(Arc::new(working.clone())));
+        };
         let next = tokio::select! {
             _ = shutdown.cancelled() => break,
-            s = refresher.refresh(&current) => s,
+            s = refresher.refresh_with(previous, &mut partial) => s,
         };
         let failed = next.apps.iter().filter(|a| a.last_attempt_failed).count();
         tracing::info!(

@@ -3,6 +3,14 @@
 //! The refresh loop builds a complete new `Snapshot` and publishes it
 //! atomically; the Prometheus and OTLP outputs only ever read snapshots.
 //! It is also what the state file persists, so it is plain serde data.
+//!
+//! Each app's data is shared (`Arc<AppSnapshot>`): a new snapshot takes the
+//! apps it did not refresh from the previous one without copying them, and
+//! a refresh replaces the previous data of each app as soon as its new data
+//! is in, so the process holds about one snapshot's data, not two (see
+//! `Refresher::refresh_with`).
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +25,7 @@ pub const SNAPSHOT_FORMAT: u32 = 1;
 pub struct Snapshot {
     pub format: u32,
     /// Apps sorted by id.
-    pub apps: Vec<AppSnapshot>,
+    pub apps: Vec<Arc<AppSnapshot>>,
     pub refresh: RefreshStatus,
     pub api: ApiSnapshot,
 }
@@ -40,10 +48,24 @@ pub struct RefreshStatus {
     /// while the rate limit holds requests back).
     #[serde(default)]
     pub next_attempt_unix: Option<f64>,
+    /// While a refresh is under way (`Refresher::refresh_with` publishes
+    /// the apps it has replaced so far): how far it is. `None` in a
+    /// complete snapshot, the only kind the outputs map and the state file
+    /// holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<RefreshProgress>,
     /// Why the latest refresh failed as a whole (listing the apps failed, so
     /// no app was refreshed); `None` when it got as far as the apps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Apps done (refreshed or failed) of all the apps a refresh in progress
+/// works on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshProgress {
+    pub done: usize,
+    pub total: usize,
 }
 
 /// What the client saw of the API: request counts and the rate limit.
@@ -127,7 +149,18 @@ pub struct BuildSnapshot {
 
 impl Snapshot {
     pub fn app(&self, id: &str) -> Option<&AppSnapshot> {
+        self.app_shared(id).map(|a| &**a)
+    }
+
+    /// The app's shared data (to keep it without copying).
+    pub fn app_shared(&self, id: &str) -> Option<&Arc<AppSnapshot>> {
         self.apps.iter().find(|a| a.app.id == id)
+    }
+
+    /// Whether this is a refresh's intermediate state (see
+    /// [`RefreshStatus::progress`]).
+    pub fn is_partial(&self) -> bool {
+        self.refresh.progress.is_some()
     }
 }
 

@@ -213,7 +213,7 @@ mod tests {
         assert!(store.load().is_none());
         let snap = Snapshot {
             format: SNAPSHOT_FORMAT,
-            apps: vec![AppSnapshot {
+            apps: vec![std::sync::Arc::new(AppSnapshot {
                 app: AppRef {
                     id: "1".into(),
                     name: "A".into(),
@@ -221,7 +221,7 @@ mod tests {
                 },
                 last_success_unix: Some(12.5),
                 ..Default::default()
-            }],
+            })],
             ..Default::default()
         };
         store.save(&snap).unwrap();

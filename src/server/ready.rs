@@ -90,7 +90,7 @@ mod tests {
 
     fn snap(apps: Vec<AppSnapshot>, error: Option<&str>) -> Snapshot {
         let mut s = Snapshot {
-            apps,
+            apps: apps.into_iter().map(Into::into).collect(),
             ..Default::default()
         };
         s.refresh.error = error.map(str::to_string);

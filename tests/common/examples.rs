@@ -96,7 +96,7 @@ pub fn snapshot() -> Snapshot {
 
     Snapshot {
         format: 1,
-        apps: vec![
+        apps: [
             AppSnapshot {
                 app: AppRef {
                     id: APP.into(),
@@ -155,7 +155,10 @@ pub fn snapshot() -> Snapshot {
                 metrics: None,
                 ..Default::default()
             },
-        ],
+        ]
+        .into_iter()
+        .map(Into::into)
+        .collect(),
         refresh: RefreshStatus {
             last_attempt_unix: 1_700_000_100.0,
             last_success: true,
@@ -163,6 +166,7 @@ pub fn snapshot() -> Snapshot {
             duration_seconds: 12.5,
             interval_seconds: 3600.0,
             next_attempt_unix: None,
+            progress: None,
             error: None,
         },
         api: ApiSnapshot {
@@ -193,7 +197,7 @@ pub fn meta() -> BuildMeta {
 /// its builds (numbers from 100): a large account from real documents.
 pub fn large(apps: usize) -> Snapshot {
     let base = snapshot();
-    let template = base.apps[0].clone();
+    let template = (*base.apps[0]).clone();
     let mut snap = base.clone();
     snap.apps.clear();
     for i in 0..apps {
@@ -205,7 +209,7 @@ pub fn large(apps: usize) -> Snapshot {
         for (j, b) in a.builds.iter_mut().enumerate() {
             b.build.number = format!("{}", 100 + j);
         }
-        snap.apps.push(a);
+        snap.apps.push(a.into());
     }
     snap
 }

@@ -77,13 +77,19 @@ pub async fn start(env: &Env, config: Config) -> Running {
     .expect("exporter starts")
 }
 
-/// Waits for the next published snapshot.
+/// Waits for the next complete snapshot (a refresh in progress also
+/// publishes partial ones: `Snapshot::is_partial`).
 pub async fn next_snapshot(r: &mut Running) -> Arc<Snapshot> {
-    tokio::time::timeout(Duration::from_secs(30), r.snapshots.changed())
-        .await
-        .expect("a refresh finishes in time")
-        .unwrap();
-    r.snapshots.borrow_and_update().clone().expect("a snapshot")
+    loop {
+        tokio::time::timeout(Duration::from_secs(30), r.snapshots.changed())
+            .await
+            .expect("a refresh finishes in time")
+            .unwrap();
+        let s = r.snapshots.borrow_and_update().clone().expect("a snapshot");
+        if !s.is_partial() {
+            return s;
+        }
+    }
 }
 
 /// Waits until a published snapshot satisfies `done`.
@@ -129,10 +135,6 @@ pub async fn scrape(r: &Running) -> Vec<Sample> {
 /// each, diagnostic logs on) with the real client over HTTP: the snapshot
 /// the exporter would publish.
 pub async fn simulated_snapshot(apps: usize, builds: usize) -> Snapshot {
-    use asc_perf_exporter::asc::auth::{AuthConfig, KeySource, TokenProvider};
-    use asc_perf_exporter::asc::client::{AscClient, ClientConfig};
-    use asc_perf_exporter::refresh::runner::{RefreshOptions, Refresher};
-
     let (private_pem, public_pem) = generate_key_pair();
     let mut sc = SimConfig::new(public_pem);
     sc.apps = apps;
@@ -141,27 +143,41 @@ pub async fn simulated_snapshot(apps: usize, builds: usize) -> Snapshot {
     let handle = sim::start(sc, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
+    let mut config = Config::default();
+    config.refresh.builds_per_app = builds;
+    config.refresh.concurrency = 8;
+    config.diagnostics.logs = true;
+    let snap = refresher(&handle, &private_pem, &config)
+        .refresh(&Snapshot::default())
+        .await;
+    assert!(snap.refresh.last_success, "the simulated refresh failed");
+    snap
+}
+
+/// A refresher of `config`'s refresh settings, talking to `sim` with
+/// `private_pem` (the simulator's key pair).
+pub fn refresher(
+    sim: &SimHandle,
+    private_pem: &str,
+    config: &Config,
+) -> asc_perf_exporter::refresh::runner::Refresher {
+    use asc_perf_exporter::asc::auth::{AuthConfig, KeySource, TokenProvider};
+    use asc_perf_exporter::asc::client::{AscClient, ClientConfig};
+    use asc_perf_exporter::refresh::runner::{RefreshOptions, Refresher};
+
     let auth = TokenProvider::new(AuthConfig::new(
         Some("issuer".into()),
         "SIMKEY0001",
-        KeySource::Inline(private_pem),
+        KeySource::Inline(private_pem.to_string()),
     ))
     .unwrap();
     let client = AscClient::new(
         ClientConfig {
-            base_url: handle.base_url().parse().unwrap(),
+            base_url: sim.base_url().parse().unwrap(),
             ..Default::default()
         },
         auth,
     )
     .unwrap();
-    let mut config = Config::default();
-    config.refresh.builds_per_app = builds;
-    config.refresh.concurrency = 8;
-    config.diagnostics.logs = true;
-    let snap = Refresher::new(client, RefreshOptions::from(&config))
-        .refresh(&Snapshot::default())
-        .await;
-    assert!(snap.refresh.last_success, "the simulated refresh failed");
-    snap
+    Refresher::new(client, RefreshOptions::from(config))
 }

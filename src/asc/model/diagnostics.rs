@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{Links, null_as_default};
+use super::common::{Links, null_as_empty, shrunk};
 use super::decode::grow;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -79,7 +79,7 @@ pub struct DiagnosticInsight {
     pub direction: Option<String>,
     #[serde(
         default,
-        deserialize_with = "null_as_default",
+        deserialize_with = "null_as_empty",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub reference_versions: Vec<DiagnosticInsightReferenceVersion>,
@@ -98,6 +98,7 @@ pub struct DiagnosticInsightReferenceVersion {
 #[serde(rename_all = "camelCase")]
 pub struct DiagnosticLogs {
     /// Required: missing or `null` is an error; `[]` means no logs.
+    #[serde(deserialize_with = "shrunk")]
     pub product_data: Vec<DiagnosticLogsProductData>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -110,11 +111,12 @@ pub struct DiagnosticLogsProductData {
     pub signature_id: Option<String>,
     #[serde(
         default,
-        deserialize_with = "null_as_default",
+        deserialize_with = "null_as_empty",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub diagnostic_insights: Vec<DiagnosticLogInsight>,
     /// Required (may be empty).
+    #[serde(deserialize_with = "shrunk")]
     pub diagnostic_logs: Vec<DiagnosticLog>,
 }
 
@@ -136,7 +138,7 @@ pub struct DiagnosticLogInsight {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DiagnosticLog {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub call_stack_tree: Vec<CallStackTree>,
     #[serde(default)]
     pub diagnostic_meta_data: DiagnosticMetaData,
@@ -147,14 +149,14 @@ pub struct DiagnosticLog {
 pub struct CallStackTree {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_stack_per_thread: Option<bool>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub call_stacks: Vec<CallStack>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallStack {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub call_stack_root_frames: Vec<CallStackNode>,
 }
 

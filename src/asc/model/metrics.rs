@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{null_as_default, one_or_many};
+use super::common::{null_as_empty, one_or_many, shrunk};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -17,6 +17,7 @@ pub struct XcodeMetrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insights: Option<Insights>,
     /// Required: missing or `null` is an error; `[]` is "not measured yet".
+    #[serde(deserialize_with = "shrunk")]
     pub product_data: Vec<ProductData>,
 }
 
@@ -55,9 +56,9 @@ impl XcodeMetrics {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Insights {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub trending_up: Vec<MetricsInsight>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub regressions: Vec<MetricsInsight>,
 }
 
@@ -82,7 +83,7 @@ pub struct MetricsInsight {
     pub sub_system_label: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub high_impact: Option<bool>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub populations: Vec<InsightPopulation>,
 }
 
@@ -110,6 +111,7 @@ pub struct ProductData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
     /// Required (may be empty).
+    #[serde(deserialize_with = "shrunk")]
     pub metric_categories: Vec<MetricCategory>,
 }
 
@@ -120,6 +122,7 @@ pub struct MetricCategory {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
     /// Required (may be empty).
+    #[serde(deserialize_with = "shrunk")]
     pub metrics: Vec<Metric>,
 }
 
@@ -136,13 +139,14 @@ pub struct Metric {
     pub identifier: Option<String>,
     #[serde(
         default,
-        deserialize_with = "null_as_default",
+        deserialize_with = "null_as_empty",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub goal_keys: Vec<GoalKey>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<Unit>,
     /// Required (may be empty).
+    #[serde(deserialize_with = "shrunk")]
     pub datasets: Vec<Dataset>,
 }
 
@@ -191,6 +195,7 @@ pub struct Dataset {
     #[serde(default)]
     pub filter_criteria: FilterCriteria,
     /// Required (may be empty).
+    #[serde(deserialize_with = "shrunk")]
     pub points: Vec<Point>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommended_metric_goal: Option<RecommendedMetricGoal>,
