@@ -13,6 +13,8 @@
 //! `BENCH_APPS` (default 50), `BENCH_BUILDS` (default 3), `BENCH_SCRAPES` (default 200).
 //! Under `cargo test` (no `--bench` argument) it runs a tiny smoke version.
 
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::time::{Duration, Instant};
 
 use asc_perf_exporter::asc::auth::{AuthConfig, KeySource, TokenProvider, generate_key_pair};
@@ -45,33 +47,35 @@ fn process_cpu() -> Duration {
 }
 
 /// The system allocator, counting the bytes in use and their high-water
-/// mark, so the bench can say what each step holds and what it needs at
-/// its peak (the RSS of `bench/rss.sh` is the sum of such peaks).
+/// mark while [`heap_of`] runs (and only then, so the timed steps run on the
+/// plain allocator), so the bench can say what each step holds and what it
+/// needs at its peak (the RSS of `bench/rss.sh` is the sum of such peaks).
+/// Signed: a step frees memory allocated before counting started.
 struct Counting;
 
-static IN_USE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static IN_USE: AtomicI64 = AtomicI64::new(0);
+static PEAK: AtomicI64 = AtomicI64::new(0);
+
+fn count(delta: i64) {
+    if COUNTING.load(Relaxed) {
+        let now = IN_USE.fetch_add(delta, Relaxed) + delta;
+        PEAK.fetch_max(now, Relaxed);
+    }
+}
 
 // SAFETY: forwards to the system allocator; only counts.
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
-        use std::sync::atomic::Ordering::Relaxed;
-        let now = IN_USE.fetch_add(l.size(), Relaxed) + l.size();
-        PEAK.fetch_max(now, Relaxed);
+        count(l.size() as i64);
         unsafe { std::alloc::System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
-        IN_USE.fetch_sub(l.size(), std::sync::atomic::Ordering::Relaxed);
+        count(-(l.size() as i64));
         unsafe { std::alloc::System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, new: usize) -> *mut u8 {
-        use std::sync::atomic::Ordering::Relaxed;
-        if new > l.size() {
-            let now = IN_USE.fetch_add(new - l.size(), Relaxed) + new - l.size();
-            PEAK.fetch_max(now, Relaxed);
-        } else {
-            IN_USE.fetch_sub(l.size() - new, Relaxed);
-        }
+        count(new as i64 - l.size() as i64);
         unsafe { std::alloc::System.realloc(p, l, new) }
     }
 }
@@ -79,22 +83,16 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-fn heap_in_use() -> u64 {
-    IN_USE.load(std::sync::atomic::Ordering::Relaxed) as u64
-}
-
-/// Heap bytes `make` leaves allocated (what it returns, alive), and the
-/// most it had allocated at once on top of what was there before.
+/// Runs `make` counting allocations: the heap bytes it leaves allocated
+/// (what it returns, alive), and the most it had allocated at once.
 fn heap_of<T>(make: impl FnOnce() -> T) -> (T, u64, u64) {
-    let before = heap_in_use();
-    PEAK.store(before as usize, std::sync::atomic::Ordering::Relaxed);
+    IN_USE.store(0, Relaxed);
+    PEAK.store(0, Relaxed);
+    COUNTING.store(true, Relaxed);
     let v = make();
-    let peak = PEAK.load(std::sync::atomic::Ordering::Relaxed) as u64;
-    (
-        v,
-        heap_in_use().saturating_sub(before),
-        peak.saturating_sub(before),
-    )
+    COUNTING.store(false, Relaxed);
+    let held = IN_USE.load(Relaxed).max(0) as u64;
+    (v, held, PEAK.load(Relaxed).max(0) as u64)
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -204,7 +202,35 @@ fn main() {
         drop(s);
         d
     });
-    // What the decoded snapshot holds (heap bytes), as a whole and by part
+    let map_cpu = best(&mut || {
+        let t = thread_cpu();
+        let f = export::families(&snap, &meta);
+        let d = thread_cpu() - t;
+        drop(f);
+        d
+    });
+    let set = export::families(&snap, &meta);
+    let text_cpu = best(&mut || {
+        let t = thread_cpu();
+        let w = export::text::write(&set);
+        let d = thread_cpu() - t;
+        drop(w);
+        d
+    });
+    let (full_cpu, full_wall) = {
+        let mut cpu = Duration::MAX;
+        let mut wall = Duration::MAX;
+        for _ in 0..rounds {
+            let (c, w) = (process_cpu(), Instant::now());
+            let e = Exposition::encode(&set);
+            cpu = cpu.min(process_cpu() - c);
+            wall = wall.min(w.elapsed());
+            drop(e);
+        }
+        (cpu, wall)
+    };
+    // After the timed steps (so they run on an undisturbed heap): what the
+    // decoded snapshot holds (heap bytes), as a whole and by part
     // (the parts as clones: exact capacities).
     let (decoded, decoded_heap, decode_peak) =
         heap_of(|| serde_json::from_slice::<Snapshot>(&state_json).unwrap());
@@ -256,33 +282,6 @@ fn main() {
             heap_of(|| snap.apps.iter().map(|a| (**a).clone()).collect::<Vec<_>>()).1,
         ),
     ];
-    let map_cpu = best(&mut || {
-        let t = thread_cpu();
-        let f = export::families(&snap, &meta);
-        let d = thread_cpu() - t;
-        drop(f);
-        d
-    });
-    let set = export::families(&snap, &meta);
-    let text_cpu = best(&mut || {
-        let t = thread_cpu();
-        let w = export::text::write(&set);
-        let d = thread_cpu() - t;
-        drop(w);
-        d
-    });
-    let (full_cpu, full_wall) = {
-        let mut cpu = Duration::MAX;
-        let mut wall = Duration::MAX;
-        for _ in 0..rounds {
-            let (c, w) = (process_cpu(), Instant::now());
-            let e = Exposition::encode(&set);
-            cpu = cpu.min(process_cpu() - c);
-            wall = wall.min(w.elapsed());
-            drop(e);
-        }
-        (cpu, wall)
-    };
     // The compressor, by measurement: zlib-rs (flate2's backend here) at
     // each level on the text format, one thread.
     let text_bytes = Exposition::encode(&set).text_bytes();

@@ -1,7 +1,9 @@
 //! The snapshot: everything one refresh learned, as one immutable value.
 //!
 //! The refresh loop builds a complete new `Snapshot` and publishes it
-//! atomically; the Prometheus and OTLP outputs only ever read snapshots.
+//! atomically; the Prometheus and OTLP outputs only ever read complete
+//! snapshots. On the way it publishes partial ones (each app whole, old or
+//! new; [`Snapshot::is_partial`]) for `/ready` and the landing page.
 //! It is also what the state file persists, so it is plain serde data.
 //!
 //! Each app's data is shared (`Arc<AppSnapshot>`): a new snapshot takes the
