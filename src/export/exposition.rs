@@ -150,24 +150,35 @@ impl Exposition {
                 openmetrics::write_family(&mut om, &escaped, f);
             }
             let i = parts.len();
-            if let Some(p) = old.get(f.name.as_str()).filter(|p| {
+            // The sample lines unless they are the previous exposition's
+            // (then that family's part is reused, compressed already).
+            let samples = match old.get(f.name.as_str()).filter(|p| {
                 p.shared == shared
                     && p.text_meta.bytes[..] == text_meta[..]
                     && p.om.bytes[..] == om[..]
-                    && text::samples_equal(&p.samples.bytes, &escaped, f, &mut scratch)
             }) {
-                parts.push((*p).clone());
-                reused += 1;
-                continue;
-            }
-            let mut samples = Vec::new();
-            text::write_samples(
-                &mut samples,
-                &escaped,
-                f.name.as_bytes(),
-                f,
-                text::write_value,
-            );
+                Some(p) => {
+                    match text::samples_unless(&p.samples.bytes, &escaped, f, &mut scratch) {
+                        None => {
+                            parts.push((*p).clone());
+                            reused += 1;
+                            continue;
+                        }
+                        Some(samples) => samples,
+                    }
+                }
+                None => {
+                    let mut samples = Vec::new();
+                    text::write_samples(
+                        &mut samples,
+                        &escaped,
+                        f.name.as_bytes(),
+                        f,
+                        text::write_value,
+                    );
+                    samples
+                }
+            };
             // Kept for as long as the snapshot is served: no spare room
             // (large buffers shrink with mremap, not a copy).
             let new = |mut b: Vec<u8>| {

@@ -136,29 +136,40 @@ pub(crate) fn write_samples(
     write_series(out, escaped, name, f, &f.series, value);
 }
 
-/// Whether `f`'s sample lines, as [`write_samples`] writes them in the text
-/// format, are `old`. They are written a batch of series at a time into
-/// `scratch` and compared as they go, so comparing an unchanged family (what
-/// most refreshes find) needs no buffer of the family's size: the largest
-/// families are several MB, and a whole copy of one (with a growing `Vec`'s
-/// room) was most of what an encode of an unchanged snapshot allocated.
-pub(crate) fn samples_equal(
+/// `f`'s sample lines, as [`write_samples`] writes them in the text format,
+/// unless they are `old` (then `None`). They are written a batch of series
+/// at a time into `scratch` and compared as they go, so comparing an
+/// unchanged family (what most refreshes find) needs no buffer of the
+/// family's size: the largest families are several MB, and a whole copy of
+/// one (with a growing `Vec`'s room) was most of what an encode of an
+/// unchanged snapshot allocated. At the first difference the lines so far
+/// are `old`'s, so the new lines start as a copy of them and nothing is
+/// written twice.
+pub(crate) fn samples_unless(
     old: &[u8],
     escaped: &Escaped<'_>,
     f: &Family,
     scratch: &mut Vec<u8>,
-) -> bool {
+) -> Option<Vec<u8>> {
+    const BATCH: usize = 256;
+    let name = f.name.as_bytes();
     let mut pos = 0;
-    for batch in f.series.chunks(256) {
+    for (i, batch) in f.series.chunks(BATCH).enumerate() {
         scratch.clear();
-        write_series(scratch, escaped, f.name.as_bytes(), f, batch, write_value);
+        write_series(scratch, escaped, name, f, batch, write_value);
         let end = pos + scratch.len();
         if old.get(pos..end) != Some(&scratch[..]) {
-            return false;
+            let mut out = Vec::with_capacity(old.len().max(end));
+            out.extend_from_slice(&old[..pos]);
+            out.extend_from_slice(scratch);
+            let rest = &f.series[((i + 1) * BATCH).min(f.series.len())..];
+            write_series(&mut out, escaped, name, f, rest, write_value);
+            return Some(out);
         }
         pos = end;
     }
-    pos == old.len()
+    // Every line matched: the same unless `old` has more.
+    (pos != old.len()).then(|| old[..pos].to_vec())
 }
 
 fn write_series(
@@ -238,6 +249,67 @@ pub(crate) fn escape(s: &str, quote: bool) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::model::{Kind, Strings};
+    use crate::export::units::UnitMapping;
+
+    /// One family of `n` series (`v="0"`, `v="1"`, ...), series `i` valued
+    /// `value(i)`.
+    fn family(n: usize, value: impl Fn(usize) -> f64) -> Families {
+        let mut strings = Strings::default();
+        let v = strings.intern("v");
+        let labels: Vec<_> = (0..n)
+            .map(|i| (v, strings.intern(&i.to_string())))
+            .collect();
+        let mut set = Families::with_strings(strings);
+        let mut f = Family::new("x_total", "h", Kind::Counter, UnitMapping::none());
+        for (i, l) in labels.iter().enumerate() {
+            f.push(&[*l], value(i));
+        }
+        set.families.push(f);
+        set
+    }
+
+    fn samples(set: &Families) -> Vec<u8> {
+        let mut out = Vec::new();
+        let f = &set.families[0];
+        write_samples(
+            &mut out,
+            &Escaped::new(set),
+            f.name.as_bytes(),
+            f,
+            write_value,
+        );
+        out
+    }
+
+    #[test]
+    fn samples_unless_old_compares_in_batches_and_writes_what_changed_once() {
+        let old_set = family(1000, |i| i as f64);
+        let old = samples(&old_set);
+        let mut scratch = Vec::new();
+        let unless = |set: &Families, old: &[u8], scratch: &mut Vec<u8>| {
+            samples_unless(old, &Escaped::new(set), &set.families[0], scratch)
+        };
+        // The same lines: nothing written, and the scratch stays one batch.
+        assert_eq!(unless(&old_set, &old, &mut scratch), None);
+        assert!(scratch.len() * 3 < old.len(), "{}", scratch.len());
+        // A change in the first, a later and the last batch, and a family
+        // shorter or longer than before: exactly what `write_samples` writes.
+        for (n, changed) in [
+            (1000, 0),
+            (1000, 700),
+            (1000, 999),
+            (999, usize::MAX),
+            (1001, usize::MAX),
+        ] {
+            let set = family(n, |i| if i == changed { -1.0 } else { i as f64 });
+            assert_eq!(
+                unless(&set, &old, &mut scratch),
+                Some(samples(&set)),
+                "{n} series, series {changed} changed"
+            );
+        }
+    }
 
     fn display(v: f64) -> String {
         let mut out = Vec::new();
