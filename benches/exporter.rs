@@ -11,6 +11,8 @@
 //!
 //! Run: `cargo bench --bench exporter` (or `bench/run.sh`). Size with
 //! `BENCH_APPS` (default 50), `BENCH_BUILDS` (default 3), `BENCH_SCRAPES` (default 200).
+//! `BENCH_PROFILE=map` (or `encode`) only repeats that step 40 times and exits: for
+//! `perf record` (see bench/RESULTS.md).
 //! Under `cargo test` (no `--bench` argument) it runs a tiny smoke version.
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -202,6 +204,17 @@ fn main() {
         drop(s);
         d
     });
+    if let Ok(step) = std::env::var("BENCH_PROFILE") {
+        let set = export::families(&snap, &meta);
+        for _ in 0..40 {
+            if step == "encode" {
+                drop(Exposition::encode(&set));
+            } else {
+                drop(export::families(&snap, &meta));
+            }
+        }
+        std::process::exit(0);
+    }
     let map_cpu = best(&mut || {
         let t = thread_cpu();
         let f = export::families(&snap, &meta);

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::asc::BuildInfo;
 use crate::asc::api::natural_cmp;
@@ -156,15 +156,16 @@ impl Builder {
 
     /// Adds a series to a fixed family.
     fn fixed(&mut self, name: &'static str, kind: Kind, help: &str, labels: &[Label], value: f64) {
-        self.add(
-            name,
-            name,
-            kind,
-            &fixed_unit(name),
-            || help.to_string(),
-            labels,
-            value,
-        );
+        if !value.is_finite() {
+            return;
+        }
+        // Every fixed name is made in `new`: one lookup, and no unit built
+        // per series.
+        let index = match self.by_name.get(name) {
+            Some(&i) if self.entries[i].origin == name => i,
+            _ => self.index_of(name, name, kind, &fixed_unit(name)),
+        };
+        self.push_at(index, kind, || help.to_string(), labels, value);
     }
 
     /// Adds a gauge series to a data-derived family.
@@ -191,13 +192,68 @@ impl Builder {
         labels: &[Label],
         value: f64,
     ) {
+        let mut slot = None;
+        self.add_cached(&mut slot, name, origin, kind, unit, help, labels, value);
+    }
+
+    /// [`Self::add`] for a caller that adds many series to one family:
+    /// `slot` keeps the family's index after the first series, so the
+    /// others skip the name lookup. The family is still made only when a
+    /// series arrives (a name collision resolves as it would otherwise).
+    #[allow(clippy::too_many_arguments)]
+    fn add_cached(
+        &mut self,
+        slot: &mut Option<usize>,
+        name: &str,
+        origin: &'static str,
+        kind: Kind,
+        unit: &UnitMapping,
+        help: impl FnOnce() -> String,
+        labels: &[Label],
+        value: f64,
+    ) {
         if !value.is_finite() {
             return;
         }
+        let index = match *slot {
+            Some(i) => i,
+            None => {
+                let i = self.index_of(name, origin, kind, unit);
+                *slot = Some(i);
+                i
+            }
+        };
+        self.push_at(index, kind, help, labels, value);
+    }
+
+    fn push_at(
+        &mut self,
+        index: usize,
+        kind: Kind,
+        help: impl FnOnce() -> String,
+        labels: &[Label],
+        value: f64,
+    ) {
+        let family = &mut self.entries[index].family;
+        if family.help.is_empty() {
+            family.help = help();
+            family.kind = kind;
+        }
+        family.push(labels, value);
+    }
+
+    /// The index of the family `name` of `origin`, made if new.
+    fn index_of(
+        &mut self,
+        name: &str,
+        origin: &'static str,
+        kind: Kind,
+        unit: &UnitMapping,
+    ) -> usize {
         // A data-derived name that collides with a family of another origin
         // (pathological: an Apple metric named like one of ours) moves to
         // `<name>_2`, `<name>_3`, ... instead of being dropped or merged.
-        let index = match self.by_name.get(name) {
+        match self.by_name.get(name) {
             Some(&i) if self.entries[i].origin == origin => i,
             None => {
                 self.insert(name.to_string(), origin, kind, unit.clone());
@@ -217,13 +273,7 @@ impl Builder {
                     }
                 }
             }
-        };
-        let family = &mut self.entries[index].family;
-        if family.help.is_empty() {
-            family.help = help();
-            family.kind = kind;
         }
-        family.push(labels, value);
     }
 
     fn finish(self) -> Families {
@@ -475,10 +525,11 @@ fn data_available(b: &mut Builder, app: &Labels, build: Option<Sym>, available: 
 /// the newest (0 = latest, 1 = previous, ...), because PromQL cannot order
 /// version strings.
 fn latest_version(b: &mut Builder, app: &Labels, a: &AppSnapshot, m: &XcodeMetrics) {
-    let mut versions: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    // Each distinct version once (every point names one), then sorted.
+    let mut distinct: BTreeMap<&str, FxHashSet<&str>> = BTreeMap::new();
     for (platform, _, metric) in m.metrics() {
-        let list = versions.entry(platform).or_default();
-        list.extend(
+        let set = distinct.entry(platform).or_default();
+        set.extend(
             metric
                 .datasets
                 .iter()
@@ -486,7 +537,11 @@ fn latest_version(b: &mut Builder, app: &Labels, a: &AppSnapshot, m: &XcodeMetri
                 .filter_map(|p| p.version.as_deref()),
         );
     }
-    versions.retain(|_, v| !v.is_empty());
+    let mut versions: BTreeMap<&str, Vec<&str>> = distinct
+        .into_iter()
+        .filter(|(_, set)| !set.is_empty())
+        .map(|(platform, set)| (platform, set.into_iter().collect()))
+        .collect();
     let fallback;
     if versions.is_empty() {
         fallback = a.latest_version();
@@ -502,7 +557,6 @@ fn latest_version(b: &mut Builder, app: &Labels, a: &AppSnapshot, m: &XcodeMetri
     for (platform, mut list) in versions {
         // Newest first; ties in natural order broken by the string itself.
         list.sort_by(|x, y| natural_cmp(y, x).then_with(|| y.cmp(x)));
-        list.dedup();
         let platform = b.label(n::PLATFORM, platform);
         for (rank, version) in list.iter().enumerate() {
             let mut labels = app.clone();
@@ -656,6 +710,7 @@ fn one_metric(
     let mut labels: Labels = Vec::with_capacity(base.len() + 6);
     let mut cross: Labels = Vec::with_capacity(base.len() + 6);
     let mut extra: Labels = Vec::with_capacity(base.len() + 8);
+    let (mut value_family, mut margin_family) = (None, None);
     for ds in &metric.datasets {
         let fc = &ds.filter_criteria;
         let device = b.label(n::DEVICE, fc.device());
@@ -687,9 +742,11 @@ fn one_metric(
             scope.push_build(&mut labels);
 
             if let Some(v) = p.value {
-                b.gauge(
+                b.add_cached(
+                    &mut value_family,
                     &value_name,
                     O_VALUE,
+                    Kind::Gauge,
                     &unit,
                     || {
                         format!(
@@ -701,9 +758,11 @@ fn one_metric(
                 );
             }
             if let Some(m) = p.error_margin {
-                b.gauge(
+                b.add_cached(
+                    &mut margin_family,
                     &margin_name,
                     O_MARGIN,
+                    Kind::Gauge,
                     &unit,
                     || format!("Error margin of Apple metric {id} {phrase}, per app version, device and percentile."),
                     &labels,

@@ -10,12 +10,11 @@
 //! An app's name or a device's marketing name is stored once however many
 //! series carry it.
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::asc::api::natural_cmp;
+use crate::asc::api::natural_key;
 
 use super::units::UnitMapping;
 
@@ -100,10 +99,12 @@ impl Strings {
     /// Each symbol's place in the order labels are sorted by: values in
     /// natural order (`1.9` < `1.10`), ties broken bytewise.
     fn natural_ranks(&self) -> Vec<u32> {
+        let keys: Vec<_> = self.values.iter().map(|s| natural_key(s)).collect();
         let mut order: Vec<Sym> = (0..self.values.len() as Sym).collect();
         order.sort_unstable_by(|&a, &b| {
-            let (a, b) = (self.get(a), self.get(b));
-            natural_cmp(a, b).then_with(|| a.cmp(b))
+            keys[a as usize]
+                .cmp(&keys[b as usize])
+                .then_with(|| self.get(a).cmp(self.get(b)))
         });
         let mut ranks = vec![0; order.len()];
         for (rank, sym) in order.into_iter().enumerate() {
@@ -187,6 +188,36 @@ impl Family {
     }
 }
 
+/// Sorts `series` stably by `key`. Series arrive grouped by their first
+/// label (an app's series together, apps mostly in order): each group is
+/// sorted on its own (a few dozen series, not thousands, per sort), and
+/// the whole only when the groups themselves are out of order.
+fn sort_in_runs<'k>(series: &mut [Series], key: impl Fn(&Series) -> &'k [u64]) {
+    let first = |s: &Series| key(s).first().copied();
+    let mut in_order = true;
+    let mut start = 0;
+    while start < series.len() {
+        let head = first(&series[start]);
+        let end = start
+            + 1
+            + series[start + 1..]
+                .iter()
+                .take_while(|s| first(s) == head)
+                .count();
+        let run = &mut series[start..end];
+        if !run.is_sorted_by(|a, b| key(a) <= key(b)) {
+            run.sort_by(|a, b| key(a).cmp(key(b)));
+        }
+        if start > 0 && key(&series[start - 1]) > key(&series[start]) {
+            in_order = false;
+        }
+        start = end;
+    }
+    if !in_order {
+        series.sort_by(|a, b| key(a).cmp(key(b)));
+    }
+}
+
 /// All families of one snapshot, sorted by name, with their strings.
 #[derive(Debug, Clone, Default)]
 pub struct Families {
@@ -212,31 +243,21 @@ impl Families {
         self.strings.freeze();
         let natural = self.strings.natural_ranks();
         let bytes = self.strings.byte_ranks();
-        let cmp = |arena: &[Label], a: &Series, b: &Series| -> Ordering {
-            let la = &arena[a.start as usize..(a.start + a.len) as usize];
-            let lb = &arena[b.start as usize..(b.start + b.len) as usize];
-            for (&(an, av), &(bn, bv)) in la.iter().zip(lb.iter()) {
-                if an == bn && av == bv {
-                    continue;
-                }
-                let o = bytes[an as usize]
-                    .cmp(&bytes[bn as usize])
-                    .then_with(|| natural[av as usize].cmp(&natural[bv as usize]));
-                if o != Ordering::Equal {
-                    return o;
-                }
-            }
-            la.len().cmp(&lb.len())
-        };
         self.families.retain(|f| !f.series.is_empty());
+        // Each label becomes one integer that orders as the label does
+        // (name's byte rank, then value's natural rank), so comparing two
+        // series is comparing two `u64` slices (lexicographically, a
+        // shorter prefix first): no rank lookups inside the sort. The ranks
+        // are permutations, so equal keys are equal labels.
+        let mut keys: Vec<u64> = Vec::new();
         for f in &mut self.families {
-            let arena = &f.labels;
-            f.series.sort_by(|a, b| cmp(arena, a, b));
-            let same = |a: &Series, b: &Series| {
-                arena[a.start as usize..(a.start + a.len) as usize]
-                    == arena[b.start as usize..(b.start + b.len) as usize]
-            };
-            f.series.dedup_by(|later, first| same(later, first));
+            keys.clear();
+            keys.extend(f.labels.iter().map(|&(n, v)| {
+                (u64::from(bytes[n as usize]) << 32) | u64::from(natural[v as usize])
+            }));
+            let key = |s: &Series| &keys[s.start as usize..(s.start + s.len) as usize];
+            sort_in_runs(&mut f.series, key);
+            f.series.dedup_by(|later, first| key(later) == key(first));
             f.series.shrink_to_fit();
             f.labels.shrink_to_fit();
         }
@@ -351,5 +372,44 @@ mod tests {
             ]
         );
         assert_eq!(set.series(), 5);
+    }
+
+    /// Sorting group by group gives what one stable sort gives, whether
+    /// the groups arrive in order, out of order, or split up.
+    #[test]
+    fn sorting_in_runs_is_one_stable_sort() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |m: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % m
+        };
+        for round in 0..300 {
+            let groups = 1 + next(6);
+            let mut keys: Vec<u64> = Vec::new();
+            let mut series = Vec::new();
+            for g in 0..groups {
+                let g = if round % 3 == 0 { next(groups) } else { g };
+                for _ in 0..next(12) {
+                    let len = next(4) as u32;
+                    let start = keys.len() as u32;
+                    if len > 0 {
+                        keys.push(g);
+                        keys.extend((1..len).map(|_| next(3)));
+                    }
+                    series.push(Series {
+                        start,
+                        len,
+                        value: series.len() as f64,
+                    });
+                }
+            }
+            let key = |s: &Series| &keys[s.start as usize..(s.start + s.len) as usize];
+            let mut want = series.clone();
+            want.sort_by(|a, b| key(a).cmp(key(b)));
+            sort_in_runs(&mut series, key);
+            assert_eq!(series, want, "round {round}");
+        }
     }
 }

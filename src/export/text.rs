@@ -24,7 +24,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use super::model::{Families, Family, Series};
+use super::model::{Families, Family, Label, Series};
 
 /// A written exposition, and where each family's sample lines are in it
 /// (the OpenMetrics writer shares them).
@@ -180,15 +180,32 @@ fn write_series(
     series: &[Series],
     value: fn(&mut Vec<u8>, f64),
 ) {
+    // Consecutive series mostly share their first labels (the app's, the
+    // metric's): a line's start up to the last shared label is copied from
+    // the line before in one piece, not label by label. `ends[i]`: where
+    // label `i` of the previous line ends, from the line's start.
+    let mut prev: &[Label] = &[];
+    let mut prev_start = 0;
+    let mut ends: Vec<usize> = Vec::with_capacity(16);
     for s in series {
-        out.extend_from_slice(name);
+        let labels = f.labels_of(s);
+        let shared = labels.iter().zip(prev).take_while(|(a, b)| a == b).count();
+        let start = out.len();
         let mut sep = b'{';
-        for &(n, v) in f.labels_of(s) {
+        if shared > 0 {
+            out.extend_from_within(prev_start..prev_start + ends[shared - 1]);
+            sep = b',';
+        } else {
+            out.extend_from_slice(name);
+        }
+        ends.truncate(shared);
+        for &(n, v) in &labels[shared..] {
             out.push(sep);
             out.extend_from_slice(escaped.get(n));
             out.extend_from_slice(b"=\"");
             out.extend_from_slice(escaped.get(v));
             out.push(b'"');
+            ends.push(out.len() - start);
             sep = b',';
         }
         if sep == b',' {
@@ -197,6 +214,8 @@ fn write_series(
         out.push(b' ');
         value(out, s.value);
         out.push(b'\n');
+        prev = labels;
+        prev_start = start;
     }
 }
 

@@ -105,6 +105,9 @@ pub(crate) fn scale(value: f64, factor: f64) -> f64 {
         Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
         None => (digits, 0),
     };
+    if let Some(v) = shift_exactly(mantissa, exp + shift) {
+        return v;
+    }
     let mut buf = [0u8; 48];
     let mut w = &mut buf[..];
     use std::io::Write as _;
@@ -116,6 +119,48 @@ pub(crate) fn scale(value: f64, factor: f64) -> f64 {
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(value * factor)
+}
+
+/// `mantissa` (`[-]d.ddd`) times `10^exp` when both the digits (as an
+/// integer, below 2^53) and the power of ten (at most 10^22) are exact
+/// `f64`s: then one multiplication or division is correctly rounded, the
+/// same nearest `f64` a parse of `<mantissa>e<exp>` gives (Clinger's fast
+/// path, which `str::parse` takes too). `None` otherwise.
+fn shift_exactly(mantissa: &str, exp: i32) -> Option<f64> {
+    const POWERS: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let (negative, digits) = match mantissa.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, mantissa),
+    };
+    let mut m: u64 = 0;
+    let mut fraction = 0i32;
+    let mut in_fraction = false;
+    for b in digits.bytes() {
+        match b {
+            b'0'..=b'9' => {
+                m = m.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+                if in_fraction {
+                    fraction += 1;
+                }
+            }
+            b'.' if !in_fraction => in_fraction = true,
+            _ => return None,
+        }
+    }
+    if m >= 1 << 53 {
+        return None;
+    }
+    let e = exp - fraction;
+    let power = *POWERS.get(e.unsigned_abs() as usize)?;
+    let v = if e >= 0 {
+        m as f64 * power
+    } else {
+        m as f64 / power
+    };
+    Some(if negative { -v } else { v })
 }
 
 /// `k` when `factor` is exactly `10^k` (|k| <= 22, where every power is
@@ -672,6 +717,43 @@ mod tests {
                 }
             }
             x *= 3.7;
+        }
+        // Random values, arbitrary bit patterns and short decimals (what
+        // Apple sends): the fast path gives what parsing the shifted
+        // digits gives. (Not against `old`: for some 17-digit values ryu's
+        // shortest digits and `{:e}`'s differ, both round-tripping.)
+        let old = |value: f64, factor: f64| -> f64 {
+            let shift = power_of_ten(factor).unwrap();
+            let mut b = ryu::Buffer::new();
+            let d = b.format_finite(value);
+            let (m, e) = d.split_once('e').unwrap_or((d, "0"));
+            format!("{m}e{}", e.parse::<i32>().unwrap() + shift)
+                .parse()
+                .unwrap()
+        };
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200_000 {
+            let bits = f64::from_bits(next());
+            let decimal =
+                (next() % 10_000_000) as f64 / [1.0, 10.0, 100.0, 1000.0][(next() % 4) as usize];
+            for v in [bits, decimal] {
+                if !v.is_finite() {
+                    continue;
+                }
+                for factor in [1e-3, 1e-2, 1e-6, 1e3] {
+                    assert_eq!(
+                        scale(v, factor).to_bits(),
+                        old(v, factor).to_bits(),
+                        "{v:e} x {factor:e}"
+                    );
+                }
+            }
         }
         assert_eq!(power_of_ten(60.0), None);
         assert_eq!(power_of_ten(1e-3), Some(-3));
