@@ -30,7 +30,8 @@ async fn a_refresh_costs_exactly_the_minimum_number_of_requests() {
 
     // From the simulator's account: one page of apps; per app its metrics
     // and one page of builds; per fetched build its metrics, the fewest
-    // pages of signatures (200 a page) and the logs of the top signatures.
+    // pages of signatures (200 a page) and the logs of the top signatures;
+    // per app its performance overview.
     let account = env.sim.control.account();
     let top = 10; // diagnostics.top
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
@@ -38,6 +39,7 @@ async fn a_refresh_costs_exactly_the_minimum_number_of_requests() {
     add(routes::APPS, 1);
     for app in &snap.apps {
         add(routes::APP_METRICS, 1);
+        add(routes::APP_OVERVIEW, 1);
         add(routes::BUILDS, 1);
         let builds_in_account = account
             .app(&app.app.id)

@@ -122,6 +122,10 @@ section! {
         /// Fetch build-level perfPowerMetrics.
         pub build_metrics: bool = true,
             env ["ASC_EXPORTER_BUILD_METRICS"], flag "refresh.build-metrics", aliases ["build-metrics"];
+        /// Fetch each app's performance overview (API 4.5: top hang,
+        /// launch and disk-write call sites; one request per app).
+        pub overview: bool = true,
+            env ["ASC_EXPORTER_OVERVIEW"], flag "refresh.overview", aliases [];
         /// Optional work (build metrics, signatures, logs) is skipped while
         /// the hourly budget left is below this fraction of the limit.
         pub rate_limit_reserve: f64 = 0.2,

@@ -21,6 +21,8 @@ use crate::asc::model::{
 use crate::refresh::snapshot::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};
 
 use super::model::{Families, Family, Kind, Label, Strings, Sym};
+
+mod overview;
 use super::names::*;
 use super::units::{UnitMapping, compose_name, metric_family_name, scale, unit_mapping};
 
@@ -73,6 +75,9 @@ const LABEL_NAMES: &[&str] = &[
     "endpoint",
     "status",
     "window",
+    "source_file",
+    "line",
+    "trend",
 ];
 
 mod n {
@@ -101,6 +106,9 @@ mod n {
     pub const ENDPOINT: Sym = 21;
     pub const STATUS: Sym = 22;
     pub const WINDOW: Sym = 23;
+    pub const SOURCE_FILE: Sym = 24;
+    pub const LINE: Sym = 25;
+    pub const TREND: Sym = 26;
 }
 
 struct Entry {
@@ -492,6 +500,9 @@ fn app_series(b: &mut Builder, a: &AppSnapshot) {
         latest_version(b, &labels, a, m);
         metrics_series(b, &labels, Scope::App, m);
         insight_series(b, &labels, Scope::App, m);
+    }
+    if let Some(o) = &a.overview {
+        overview::overview_series(b, &labels, a.metrics.as_ref(), o);
     }
     for build in &a.builds {
         build_series(b, &labels, build);

@@ -30,6 +30,14 @@ pub const APP_VERSION_RANK: &str = "asc_app_version_rank";
 pub const DATA_AVAILABLE: &str = "asc_data_available";
 pub const BUILD_UPLOADED: &str = "asc_build_uploaded_timestamp_seconds";
 pub const SIGNATURE_WEIGHT: &str = "asc_diagnostic_signature_weight_ratio";
+/// The performance overview's top call sites (CONTRACT.md; the count is
+/// `_occurrences`, not `_count`: see `mapping::overview`).
+pub const TOP_SIGNATURE_WEIGHT: &str = "asc_top_signature_weight_ratio";
+pub const TOP_SIGNATURE_OCCURRENCES: &str = "asc_top_signature_occurrences";
+pub const TOP_SIGNATURE_INFO: &str = "asc_top_signature_info";
+pub const TOP_SIGNATURE_VERSION_WEIGHT: &str = "asc_top_signature_version_weight_ratio";
+pub const OVERVIEW_RELEVANCE: &str = "asc_overview_relevance_score";
+pub const OVERVIEW_SORT_ORDER: &str = "asc_overview_sort_order";
 pub const METRIC_GOAL_INFO: &str = "asc_metric_goal_info";
 pub const METRIC_BREAKDOWN: &str = "asc_metric_breakdown_ratio";
 pub const INSIGHT_REGRESSION_DELTA: &str = "asc_insight_regression_delta_ratio";
@@ -77,6 +85,12 @@ pub const FIXED: &[&str] = &[
     DATA_AVAILABLE,
     BUILD_UPLOADED,
     SIGNATURE_WEIGHT,
+    TOP_SIGNATURE_WEIGHT,
+    TOP_SIGNATURE_OCCURRENCES,
+    TOP_SIGNATURE_INFO,
+    TOP_SIGNATURE_VERSION_WEIGHT,
+    OVERVIEW_RELEVANCE,
+    OVERVIEW_SORT_ORDER,
     METRIC_GOAL_INFO,
     METRIC_BREAKDOWN,
     INSIGHT_REGRESSION_DELTA,
@@ -96,7 +110,12 @@ pub const FIXED: &[&str] = &[
 /// The fixed families that are OpenMetrics `info` families: gauges named
 /// `*_info` whose value is always 1 (version, goal band and build in
 /// labels). Data-derived families are never typed info.
-pub const INFO: &[&str] = &[EXPORTER_BUILD_INFO, APP_LATEST_VERSION, METRIC_GOAL_INFO];
+pub const INFO: &[&str] = &[
+    EXPORTER_BUILD_INFO,
+    APP_LATEST_VERSION,
+    METRIC_GOAL_INFO,
+    TOP_SIGNATURE_INFO,
+];
 
 /// The names OpenMetrics gives a fixed counter or info family besides its
 /// own: `foo_total` is the family `foo` with samples `foo_total` and
@@ -125,6 +144,7 @@ pub fn fixed_unit(name: &str) -> UnitMapping {
         STATE_WRITE_FAILURES => UnitMapping::annotation("{write}"),
         OTLP_EXPORTS => UnitMapping::annotation("{export}"),
         OTLP_LOG_RECORDS => UnitMapping::annotation("{record}"),
+        TOP_SIGNATURE_OCCURRENCES => UnitMapping::annotation("{occurrence}"),
         _ if name.ends_with("_seconds") => UnitMapping::known("seconds", 1.0, "s"),
         _ if name.ends_with("_bytes") => UnitMapping::known("bytes", 1.0, "By"),
         _ if name.ends_with("_ratio") => UnitMapping::known("ratio", 1.0, "1"),

@@ -1,48 +1,69 @@
 //! What the configuration excludes from the fetched data: datasets and
 //! insight populations of devices outside `refresh.devices` (wildcards),
-//! and percentage breakdowns when `refresh.percentage_breakdowns` is off.
+//! and percentage breakdowns when `refresh.percentage_breakdowns` is off,
+//! in perfPowerMetrics and in the performance overview alike.
 
 use super::runner::RefreshOptions;
-use crate::asc::model::XcodeMetrics;
+use crate::asc::model::{Dataset, Insights, XcodeMetrics, XcodeOverview};
 
 /// Drops what the configuration excludes: datasets and insight populations
 /// of devices not in `devices`, and percentage breakdowns when disabled.
 pub fn prune(m: &mut XcodeMetrics, opts: &RefreshOptions) {
-    let keep = |device: Option<&str>| {
-        opts.refresh.devices.is_empty()
-            || opts
-                .refresh
-                .devices
-                .iter()
-                .any(|pattern| wildcard_match(pattern, device.unwrap_or("")))
-    };
     for p in &mut m.product_data {
         for c in &mut p.metric_categories {
             for metric in &mut c.metrics {
-                metric
-                    .datasets
-                    .retain(|d| keep(d.filter_criteria.device.as_deref()));
-                if !opts.refresh.percentage_breakdowns {
-                    for d in &mut metric.datasets {
-                        for point in &mut d.points {
-                            point.percentage_breakdown.clear();
-                        }
-                    }
-                }
+                prune_datasets(&mut metric.datasets, opts);
             }
         }
     }
     if let Some(insights) = &mut m.insights {
-        for i in insights
-            .regressions
-            .iter_mut()
-            .chain(insights.trending_up.iter_mut())
-        {
-            i.populations.retain(|p| keep(p.device.as_deref()));
-        }
-        insights.regressions.retain(|i| !i.populations.is_empty());
-        insights.trending_up.retain(|i| !i.populations.is_empty());
+        prune_insights(insights, opts);
     }
+}
+
+/// [`prune`] for the performance overview: the same rules on its sections'
+/// datasets and its insights (its call sites have no device).
+pub fn prune_overview(o: &mut XcodeOverview, opts: &RefreshOptions) {
+    for c in &mut o.categories {
+        for section in &mut c.sections {
+            prune_datasets(&mut section.datasets, opts);
+        }
+    }
+    if let Some(insights) = &mut o.insights {
+        prune_insights(insights, opts);
+    }
+}
+
+fn keep(opts: &RefreshOptions, device: Option<&str>) -> bool {
+    opts.refresh.devices.is_empty()
+        || opts
+            .refresh
+            .devices
+            .iter()
+            .any(|pattern| wildcard_match(pattern, device.unwrap_or("")))
+}
+
+fn prune_datasets(datasets: &mut Vec<Dataset>, opts: &RefreshOptions) {
+    datasets.retain(|d| keep(opts, d.filter_criteria.device.as_deref()));
+    if !opts.refresh.percentage_breakdowns {
+        for d in datasets {
+            for point in &mut d.points {
+                point.percentage_breakdown.clear();
+            }
+        }
+    }
+}
+
+fn prune_insights(insights: &mut Insights, opts: &RefreshOptions) {
+    for i in insights
+        .regressions
+        .iter_mut()
+        .chain(insights.trending_up.iter_mut())
+    {
+        i.populations.retain(|p| keep(opts, p.device.as_deref()));
+    }
+    insights.regressions.retain(|i| !i.populations.is_empty());
+    insights.trending_up.retain(|i| !i.populations.is_empty());
 }
 
 /// `*` (any run) and `?` (any one character) wildcards, case-insensitive.

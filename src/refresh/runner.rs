@@ -11,15 +11,15 @@ use rand::Rng;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::prune::prune;
+use super::prune::{prune, prune_overview};
 use super::snapshot::{
     ApiSnapshot, AppRef, AppSnapshot, BuildSnapshot, RefreshProgress, RefreshStatus,
     SNAPSHOT_FORMAT, Snapshot,
 };
 use super::state::StateStore;
 use crate::asc::client::human;
-use crate::asc::client::{AppsQuery, MetricsFilter};
-use crate::asc::model::App;
+use crate::asc::client::{AppsQuery, MetricsFilter, OverviewFilter};
+use crate::asc::model::{App, XcodeOverview};
 use crate::asc::{AscClient, AscError, BuildInfo};
 use crate::config::{Config, DiagnosticsConfig, RefreshConfig};
 
@@ -338,6 +338,7 @@ impl Refresher {
             .await?
             .value;
         prune(&mut metrics, &self.opts);
+        let overview = self.refresh_overview(app, prev).await?;
         let builds = if self.opts.refresh.builds_per_app > 0 {
             self.pace().await;
             self.client
@@ -369,11 +370,52 @@ impl Refresher {
         Ok(AppSnapshot {
             app: app.clone(),
             metrics: Some(metrics),
+            overview,
             builds: out,
             last_success_unix: Some(unix_now()),
             last_attempt_failed: false,
             last_error: None,
         })
+    }
+
+    /// The app's performance overview: `None` when `refresh.overview` is
+    /// off, or when Apple has none (404, or a document without data: "not
+    /// measured", not zero). Optional work: below the budget reserve the
+    /// previous overview is kept. Any other error fails the app, which
+    /// then keeps all its last good data.
+    async fn refresh_overview(
+        &self,
+        app: &AppRef,
+        prev: Option<&AppSnapshot>,
+    ) -> Result<Option<XcodeOverview>, AscError> {
+        if !self.opts.refresh.overview {
+            return Ok(None);
+        }
+        if !self.budget_allows_optional() {
+            tracing::warn!(app_id = %app.id, reserve = self.opts.refresh.rate_limit_reserve, "hourly rate-limit budget below refresh.rate_limit_reserve; keeping the app's previous performance overview this refresh");
+            return Ok(prev.and_then(|p| p.overview.clone()));
+        }
+        self.pace().await;
+        match self
+            .client
+            .app_overview(&app.id, &OverviewFilter::default())
+            .await
+        {
+            Ok(f) if f.value.has_data() => {
+                let mut overview = f.value;
+                prune_overview(&mut overview, &self.opts);
+                Ok(Some(overview))
+            }
+            Ok(_) => {
+                tracing::info!(app_id = %app.id, "Apple has no performance overview for this app yet (empty document): not measured");
+                Ok(None)
+            }
+            Err(e) if e.is_not_found() => {
+                tracing::info!(app_id = %app.id, "Apple has no performance overview for this app (404): not measured");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn refresh_build(

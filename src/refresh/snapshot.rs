@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::asc::BuildInfo;
-use crate::asc::model::{DiagnosticLogs, DiagnosticSignature, XcodeMetrics};
+use crate::asc::model::{DiagnosticLogs, DiagnosticSignature, XcodeMetrics, XcodeOverview};
 use crate::asc::ratelimit::RateLimit;
 
 /// Bumped when the state file layout changes incompatibly.
@@ -126,6 +126,12 @@ pub struct AppSnapshot {
     /// App-level perfPowerMetrics (with insights). `None`: never fetched.
     /// `Some` with empty `productData`: Apple has no data yet ("not measured").
     pub metrics: Option<XcodeMetrics>,
+    /// The performance overview (API 4.5): top call sites, relevance,
+    /// datasets. `None`: not fetched (`refresh.overview` off, an older
+    /// state file), or Apple answered 404 or an empty document ("not
+    /// measured").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overview: Option<XcodeOverview>,
     /// The newest builds, newest first.
     pub builds: Vec<BuildSnapshot>,
     /// Unix seconds when this app's data was last fetched successfully.

@@ -104,6 +104,7 @@ pub fn snapshot() -> Snapshot {
                     bundle_id: "com.example.app".into(),
                 },
                 metrics: Some(app_metrics),
+                overview: None,
                 builds: vec![
                     BuildSnapshot {
                         build: BuildInfo {
@@ -141,6 +142,7 @@ pub fn snapshot() -> Snapshot {
                     bundle_id: "com.example.empty".into(),
                 },
                 metrics: Some(empty),
+                overview: None,
                 builds: vec![],
                 last_success_unix: Some(1_699_999_000.5),
                 last_attempt_failed: true,

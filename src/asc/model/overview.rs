@@ -343,8 +343,7 @@ impl PerformanceSignature {
     /// by 100 (the rule of `asc_top_signature_weight_ratio`, CONTRACT.md).
     /// `None` when Apple gave no weight or a negative or non-finite one.
     pub fn weight_fraction(&self) -> Option<f64> {
-        let w = self.weight.filter(|w| w.is_finite() && *w >= 0.0)?;
-        Some(if w > 1.0 { w / 100.0 } else { w })
+        self.weight.and_then(weight_as_fraction)
     }
 
     /// The per-version values of `metricsSummary` (empty when absent).
@@ -444,6 +443,16 @@ impl XcodeOverview {
             },
         }
     }
+}
+
+/// A call-site weight (or a per-version one from `metricsSummary`) as a
+/// fraction: Apple's are fractions (0.37); one above 1 is a percentage and
+/// is divided by 100. `None` for a negative or non-finite weight.
+pub fn weight_as_fraction(w: f64) -> Option<f64> {
+    if !w.is_finite() || w < 0.0 {
+        return None;
+    }
+    Some(if w > 1.0 { w / 100.0 } else { w })
 }
 
 /// An optional `integer`: a JSON integer or an integral float (`88.0`);
