@@ -696,6 +696,56 @@ def overview():
         6,
     )
 
+    d.row("Top call sites (performance overview)")
+    site = f'app_id=~"$app_id"'
+    location = (
+        f'label_replace(label_join(asc_top_signature_info{{{site}}}, "location", ":", "source_file", "line"), '
+        '"location", "$1", "location", "(.*):")'
+    )
+    keys = "app, app_id, diagnostic_type, signature_id"
+    d.add(
+        table(
+            "Top call sites",
+            "The heaviest hang, launch and disk-write call sites of each app in Apple's performance overview (API 4.5): "
+            "type, `file:line`, the symbolicated signature, its weight (share of the app's total of that type), "
+            "the occurrences Apple counted and Apple's trend.",
+            [
+                target(f"max by ({keys}, location, signature, trend) ({location})", ref="A", instant=True, table=True),
+                target(f"max by ({keys}) (asc_top_signature_weight_ratio{{{site}}})", ref="B", instant=True, table=True),
+                target(f"max by ({keys}) (asc_top_signature_occurrences{{{site}}})", ref="C", instant=True, table=True),
+            ],
+            "none",
+            [
+                MERGE,
+                organize(
+                    exclude=["Time", "Value #A", "app_id", "signature_id"],
+                    rename={
+                        "app": "App",
+                        "diagnostic_type": "Type",
+                        "location": "File:line",
+                        "signature": "Signature",
+                        "Value #B": "Weight",
+                        "Value #C": "Count",
+                        "trend": "Trend",
+                    },
+                    order=["app", "diagnostic_type", "location", "signature", "Value #B", "Value #C", "trend"],
+                ),
+            ],
+            overrides=[
+                by_name("Weight", unit="percentunit", cell={"type": "gauge", "mode": "basic", "valueDisplayMode": "text"}, min=0, max=1),
+                by_name(
+                    "Trend",
+                    cell={"type": "color-text"},
+                    mappings=[{"type": "value", "options": {"UP": {"color": "red", "index": 0, "text": "UP ▲"}, "DOWN": {"color": "green", "index": 1, "text": "DOWN ▼"}}}],
+                ),
+            ],
+            sort_by=[{"displayName": "Weight", "desc": True}],
+            links=[dash_link("asc-diagnostics", "Diagnostics", "${app_id:queryparam}")],
+        ),
+        24,
+        8,
+    )
+
     sel = f'build="", {f}, device="$device", percentile="$percentile"'
     for cat in CATEGORIES:
         metrics = [m for m in METRICS if m[0] == cat]
