@@ -10,6 +10,7 @@ pub mod asc;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod explorer;
 pub mod export;
 pub mod heap;
 pub mod refresh;

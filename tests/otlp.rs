@@ -536,16 +536,25 @@ async fn metrics_and_logs_over(protocol: &str) {
         assert_eq!(m.unit, "1");
         let (a, w) = points(m).into_iter().next().unwrap();
         assert!(w > 0.0 && w <= 1.0, "{w}");
-        for k in ["app_id", "app", "bundle_id", "diagnostic_type", "signature_id"] {
+        for k in [
+            "app_id",
+            "app",
+            "bundle_id",
+            "diagnostic_type",
+            "signature_id",
+        ] {
             assert!(!a[k].is_empty(), "{k}: {a:?}");
         }
         let found = metrics_named(&s.metrics, "asc_top_signature_info");
-        let (a, v) = points(&found.last().expect("asc_top_signature_info").1)
+        let (a, v) = points(found.last().expect("asc_top_signature_info").1)
             .into_iter()
             .next()
             .unwrap();
         assert_eq!(v, 1.0);
-        assert!(a.contains_key("source_file") && a.contains_key("trend"), "{a:?}");
+        assert!(
+            a.contains_key("source_file") && a.contains_key("trend"),
+            "{a:?}"
+        );
         let found = metrics_named(&s.metrics, "asc_top_signature_occurrences");
         assert_eq!(found.last().unwrap().1.unit, "{occurrence}");
 

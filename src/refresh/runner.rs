@@ -338,7 +338,12 @@ impl Refresher {
             .await?
             .value;
         prune(&mut metrics, &self.opts);
-        let overview = self.refresh_overview(app, prev).await?;
+        let mut overview = self.refresh_overview(app, prev).await?;
+        if let Some(o) = &mut overview {
+            // The overview's datasets repeat most of perfPowerMetrics: keep
+            // what is new only (its call sites and sections stay whole).
+            o.drop_given(&metrics);
+        }
         let builds = if self.opts.refresh.builds_per_app > 0 {
             self.pace().await;
             self.client

@@ -1,6 +1,7 @@
 //! The HTTP server: the metrics path (`web.telemetry_path`, default
 //! `/metrics`: a copy of the exposition encoded once per refresh, gzipped
-//! when the scraper asks), `/healthz`, `/ready` and the landing page `/`.
+//! when the scraper asks), `/healthz`, `/ready`, the landing page `/` and
+//! the explorer's JSON API under `/api/v1/` ([`crate::explorer`]).
 //! The routes live here ([`router`], testable with `oneshot`), guarded by
 //! the exporter-toolkit web configuration ([`webconfig`], via [`secure`]);
 //! the accept loops and their limits (timeouts, connection cap, shutdown
@@ -109,6 +110,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
         .route("/", get(landing))
+        .nest("/api/v1", crate::explorer::api(state.snapshots.clone()))
         .fallback(not_found)
         .with_state(state)
 }

@@ -445,6 +445,66 @@ impl XcodeOverview {
     }
 }
 
+/// Drops from `datasets` (each with its metric identifier) what `given`
+/// (perfPowerMetrics of the same app) already holds: points of the same
+/// (metric, device, percentile, version), and recommended goals of the
+/// same (metric, device, percentile). Datasets left with neither are
+/// removed. For the overview's datasets, which repeat most of
+/// perfPowerMetrics: the refresh keeps only what is new, and the exporter
+/// maps only that.
+pub fn drop_given<'a>(
+    datasets: impl Iterator<Item = (&'a str, &'a mut Vec<Dataset>)>,
+    given: &XcodeMetrics,
+) {
+    use std::collections::HashSet;
+    let mut points: HashSet<(&str, &str, &str, &str)> = HashSet::new();
+    let mut goals: HashSet<(&str, &str, &str)> = HashSet::new();
+    for (_, _, metric) in given.metrics() {
+        for ds in &metric.datasets {
+            let fc = &ds.filter_criteria;
+            let key = (metric.id(), fc.device(), fc.percentile());
+            if ds
+                .recommended_metric_goal
+                .as_ref()
+                .is_some_and(|g| g.value.is_some())
+            {
+                goals.insert(key);
+            }
+            for p in &ds.points {
+                points.insert((key.0, key.1, key.2, p.version.as_deref().unwrap_or("")));
+            }
+        }
+    }
+    for (id, list) in datasets {
+        for ds in list.iter_mut() {
+            let fc = &ds.filter_criteria;
+            let key = (id, fc.device(), fc.percentile());
+            ds.points.retain(|p| {
+                !points.contains(&(key.0, key.1, key.2, p.version.as_deref().unwrap_or("")))
+            });
+            if goals.contains(&key) {
+                ds.recommended_metric_goal = None;
+            }
+        }
+        list.retain(|d| !d.points.is_empty() || d.recommended_metric_goal.is_some());
+    }
+}
+
+impl XcodeOverview {
+    /// [`drop_given`] on the sections' datasets (the sections stay, with
+    /// their relevance, sort order and unit).
+    pub fn drop_given(&mut self, given: &XcodeMetrics) {
+        drop_given(
+            self.categories.iter_mut().flat_map(|c| {
+                c.sections
+                    .iter_mut()
+                    .map(|s| (s.identifier.as_deref().unwrap_or(""), &mut s.datasets))
+            }),
+            given,
+        );
+    }
+}
+
 /// A call-site weight (or a per-version one from `metricsSummary`) as a
 /// fraction: Apple's are fractions (0.37); one above 1 is a percentage and
 /// is divided by 100. `None` for a negative or non-finite weight.

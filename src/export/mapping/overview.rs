@@ -17,9 +17,9 @@
 //! `promtool check metrics` rejects ("non-histogram and non-summary metrics
 //! should not have `_count` suffix"), the rule the unit names follow too.
 
-use rustc_hash::FxHashSet;
-
-use crate::asc::model::{MetricsInsight, XcodeMetrics, XcodeOverview, weight_as_fraction};
+use crate::asc::model::{
+    MetricsInsight, XcodeMetrics, XcodeOverview, drop_given, weight_as_fraction,
+};
 
 use super::{Builder, Kind, Labels, Scope, insight_series, metrics_series, n};
 use crate::export::names::*;
@@ -48,7 +48,7 @@ pub(super) fn overview_series(
     });
     insight_series(b, app, Scope::App, &extra);
     if let Some(m) = metrics {
-        drop_given(&mut extra, m);
+        drop_given_metrics(&mut extra, m);
     }
     metrics_series(b, app, Scope::App, &extra);
 }
@@ -60,46 +60,19 @@ fn same_insight(a: &MetricsInsight, b: &MetricsInsight) -> bool {
     metric(a) == metric(b) && a.latest_version == b.latest_version
 }
 
-/// Drops from the overview's data every point perfPowerMetrics gives for
-/// the same (metric, device, percentile, version), and every recommended
-/// goal it gives for the same (metric, device, percentile); then what is
-/// left empty.
-fn drop_given(extra: &mut XcodeMetrics, given: &XcodeMetrics) {
-    let mut points: FxHashSet<(&str, &str, &str, &str)> = FxHashSet::default();
-    let mut goals: FxHashSet<(&str, &str, &str)> = FxHashSet::default();
-    for (_, _, metric) in given.metrics() {
-        for ds in &metric.datasets {
-            let fc = &ds.filter_criteria;
-            let key = (metric.id(), fc.device(), fc.percentile());
-            if ds
-                .recommended_metric_goal
-                .as_ref()
-                .is_some_and(|g| g.value.is_some())
-            {
-                goals.insert(key);
-            }
-            for p in &ds.points {
-                points.insert((key.0, key.1, key.2, p.version.as_deref().unwrap_or("")));
-            }
-        }
-    }
+/// [`drop_given`] on the converted document, then what is left empty.
+fn drop_given_metrics(extra: &mut XcodeMetrics, given: &XcodeMetrics) {
+    drop_given(
+        extra
+            .product_data
+            .iter_mut()
+            .flat_map(|p| p.metric_categories.iter_mut())
+            .flat_map(|c| c.metrics.iter_mut())
+            .map(|m| (m.identifier.as_deref().unwrap_or(""), &mut m.datasets)),
+        given,
+    );
     for pd in &mut extra.product_data {
         for c in &mut pd.metric_categories {
-            for m in &mut c.metrics {
-                let id = m.identifier.clone().unwrap_or_default();
-                for ds in &mut m.datasets {
-                    let fc = &ds.filter_criteria;
-                    let key = (id.as_str(), fc.device(), fc.percentile());
-                    ds.points.retain(|p| {
-                        !points.contains(&(key.0, key.1, key.2, p.version.as_deref().unwrap_or("")))
-                    });
-                    if goals.contains(&key) {
-                        ds.recommended_metric_goal = None;
-                    }
-                }
-                m.datasets
-                    .retain(|d| !d.points.is_empty() || d.recommended_metric_goal.is_some());
-            }
             c.metrics.retain(|m| !m.datasets.is_empty());
         }
         pd.metric_categories.retain(|c| !c.metrics.is_empty());
