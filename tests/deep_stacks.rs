@@ -158,6 +158,38 @@ fn ten_thousand_frames_are_truncated_with_a_marker_not_an_error() {
     });
 }
 
+/// The explorer's signature page, flame graph and Markdown render a stack
+/// as deep as the decoder keeps, on a 2 MiB stack (iteratively).
+#[test]
+fn the_explorer_renders_the_deepest_kept_stack_on_a_small_stack() {
+    on_small_stack(|| {
+        let logs: DiagnosticLogs =
+            decode::json(deep_logs_json(MAX_CALL_STACK_DEPTH).as_bytes()).unwrap();
+        let snap = snapshot(logs);
+        let (a, b, sig) =
+            asc_perf_exporter::explorer::views::find_signature(&snap, "deep").unwrap();
+        let page = asc_perf_exporter::explorer::pages::signature_page(a, b, sig);
+        assert_eq!(
+            page.matches("<details").count(),
+            MAX_CALL_STACK_DEPTH,
+            "one per frame with sub-frames, plus the call stack"
+        );
+        assert!(page.contains(&format!("frame_{}", MAX_CALL_STACK_DEPTH - 1)));
+        let svg = asc_perf_exporter::explorer::svg::flamegraph(
+            "deep",
+            &asc_perf_exporter::explorer::views::logs_of(b, "deep"),
+        )
+        .unwrap();
+        let svg = String::from_utf8(svg).unwrap();
+        assert!(
+            svg.contains("deeper frames"),
+            "paths past the drawn depth are one box"
+        );
+        let md = asc_perf_exporter::explorer::markdown::signature_markdown(a, b, sig);
+        assert!(md.contains(&format!("frame_{}", MAX_CALL_STACK_DEPTH - 1)));
+    });
+}
+
 /// A client pointed at a server on 127.0.0.1 that answers every logs
 /// request with `body(signature id)` under the live API's content type.
 /// (A minimal server of its own: the simulator's fixture check parses

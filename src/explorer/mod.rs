@@ -4,12 +4,17 @@
 //! (`docs/api.md`): the views ([`views`]) are pure functions of the
 //! snapshot, the routes ([`api`]) read the snapshot the refresh published
 //! last (during a refresh, each app whole, old or new) and answer 503 until
-//! there is one. "Copy as Markdown" of a signature is [`markdown`].
+//! there is one. "Copy as Markdown" of a signature is [`markdown`]. The
+//! pages ([`pages`], built from [`html`] and [`svg`]) show the same views
+//! to people: no script framework, every Apple string escaped.
 //!
 //! The routes are mounted by [`crate::server::router`], so the web
 //! configuration (TLS, basic auth) guards them like `/metrics`.
 
+pub mod html;
 pub mod markdown;
+pub mod pages;
+pub mod svg;
 pub mod views;
 
 use std::sync::Arc;
@@ -17,7 +22,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -45,6 +50,87 @@ pub fn api<S: Clone + Send + Sync + 'static>(
         .route("/signatures/{id}/logs", get(logs))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such API route; see docs/api.md") })
         .with_state(Explorer { snapshots })
+}
+
+/// The HTML pages: `/apps/{id}`, `/diagnostics`, `/diagnostics/{id}` and
+/// `/diagnostics/{id}/flamegraph.svg`.
+pub fn pages<S: Clone + Send + Sync + 'static>(
+    snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
+) -> Router<S> {
+    Router::new()
+        .route("/apps/{id}", get(app_page))
+        .route("/diagnostics", get(diagnostics_page))
+        .route("/diagnostics/{id}", get(signature_page))
+        .route("/diagnostics/{id}/flamegraph.svg", get(flamegraph))
+        .with_state(Explorer { snapshots })
+}
+
+fn html_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Html(html::page(
+            status.canonical_reason().unwrap_or("Error"),
+            &format!("<h1>{}</h1><p>{}</p>", status.as_u16(), html::esc(message)),
+        )),
+    )
+        .into_response()
+}
+
+const NO_DATA: &str = "No data yet: the first refresh has not finished (see /ready).";
+
+async fn app_page(State(e): State<Explorer>, Path(id): Path<String>) -> Response {
+    let Some(s) = e.snapshot() else {
+        return html_error(StatusCode::SERVICE_UNAVAILABLE, NO_DATA);
+    };
+    match s.app(&id) {
+        Some(a) => Html(pages::app_page(a, unix_now())).into_response(),
+        None => html_error(
+            StatusCode::NOT_FOUND,
+            &format!("No app {id:?} in the exporter's data."),
+        ),
+    }
+}
+
+async fn diagnostics_page(
+    State(e): State<Explorer>,
+    Query(filter): Query<SignatureFilter>,
+) -> Response {
+    match e.snapshot() {
+        Some(s) => Html(pages::diagnostics_page(&s, &filter)).into_response(),
+        None => html_error(StatusCode::SERVICE_UNAVAILABLE, NO_DATA),
+    }
+}
+
+async fn signature_page(State(e): State<Explorer>, Path(id): Path<String>) -> Response {
+    let Some(s) = e.snapshot() else {
+        return html_error(StatusCode::SERVICE_UNAVAILABLE, NO_DATA);
+    };
+    match views::find_signature(&s, &id) {
+        Some((a, b, sig)) => Html(pages::signature_page(a, b, sig)).into_response(),
+        None => html_error(
+            StatusCode::NOT_FOUND,
+            &format!("No signature {id:?} in the builds the exporter follows."),
+        ),
+    }
+}
+
+async fn flamegraph(State(e): State<Explorer>, Path(id): Path<String>) -> Response {
+    let Some(s) = e.snapshot() else {
+        return html_error(StatusCode::SERVICE_UNAVAILABLE, NO_DATA);
+    };
+    let Some((_, b, sig)) = views::find_signature(&s, &id) else {
+        return html_error(
+            StatusCode::NOT_FOUND,
+            &format!("No signature {id:?} in the builds the exporter follows."),
+        );
+    };
+    match svg::flamegraph(sig.signature(), &views::logs_of(b, &sig.id)) {
+        Some(svg) => ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response(),
+        None => html_error(
+            StatusCode::NOT_FOUND,
+            "No logs with call stacks for this signature (diagnostics.logs).",
+        ),
+    }
 }
 
 /// A JSON error body: `{"error": "..."}`.

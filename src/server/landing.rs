@@ -3,6 +3,7 @@
 //! version, a list of links (the metrics path first), then the per-app
 //! status table.
 
+use crate::explorer::html::{esc, seg, when};
 use crate::refresh::Snapshot;
 
 /// One link of the landing page.
@@ -46,23 +47,19 @@ impl LandingConfig {
                     "200 once data is served for the configured apps",
                 ),
                 link("/healthz", "Health", "200 while the process serves HTTP"),
+                link(
+                    "/diagnostics",
+                    "Diagnostics",
+                    "signatures by weight per build, call-stack trees and flame graphs",
+                ),
+                link(
+                    "/api/v1/apps",
+                    "JSON API",
+                    "apps, insights, signatures and logs (docs/api.md)",
+                ),
             ],
         }
     }
-}
-
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-fn when(unix: Option<f64>) -> String {
-    unix.and_then(|t| chrono::DateTime::from_timestamp(t as i64, 0))
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| "never".into())
 }
 
 /// The toolkit's stylesheet (header in Prometheus orange) plus the table's.
@@ -101,8 +98,38 @@ pub fn render(c: &LandingConfig, snapshot: Option<&Snapshot>, ready: &str) -> St
             } else {
                 "<td class=ok>ok</td>".to_string()
             };
+            let (regressions, high) =
+                a.metrics
+                    .as_ref()
+                    .and_then(|m| m.insights.as_ref())
+                    .map_or((0, 0), |i| {
+                        (
+                            i.regressions.len(),
+                            i.regressions
+                                .iter()
+                                .filter(|r| r.high_impact.unwrap_or(false))
+                                .count(),
+                        )
+                    });
+            let insights = match (regressions, high) {
+                (0, _) => "–".to_string(),
+                (n, 0) => n.to_string(),
+                (n, h) => format!("{n} <span class=bad>({h} high impact)</span>"),
+            };
+            let top = crate::explorer::views::call_sites(a)
+                .into_iter()
+                .next()
+                .map(|c| {
+                    format!(
+                        "{} <code>{}</code>",
+                        esc(c.diagnostic_type),
+                        esc(c.location.as_deref().unwrap_or(&c.signature))
+                    )
+                })
+                .unwrap_or_else(|| "–".into());
             rows.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{status}</tr>\n",
+                "<tr><td><a href=\"/apps/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{status}<td>{insights}</td><td>{top}</td></tr>\n",
+                seg(&a.app.id),
                 esc(&a.app.name),
                 esc(&a.app.id),
                 esc(&a.app.bundle_id),
@@ -147,7 +174,7 @@ pub fn render(c: &LandingConfig, snapshot: Option<&Snapshot>, ready: &str) -> St
       </div>
       <p>{summary}</p>
       <p>{ready}</p>
-      <table><tr><th>App</th><th>Id</th><th>Bundle id</th><th>Latest version</th><th>Last success</th><th>Latest attempt</th></tr>
+      <table><tr><th>App</th><th>Id</th><th>Bundle id</th><th>Latest version</th><th>Last success</th><th>Latest attempt</th><th>Regressions</th><th>Top call site</th></tr>
 {rows}</table>
     </main>
   </body>

@@ -72,8 +72,14 @@ impl TelemetryPath {
         if !path.starts_with('/') {
             return bad("must start with /");
         }
-        if matches!(path, "/" | "/ready" | "/healthz") {
-            return bad("is taken by another route");
+        if matches!(
+            path,
+            "/" | "/ready" | "/healthz" | "/diagnostics" | "/api" | "/apps"
+        ) || ["/api/", "/apps/", "/diagnostics/"]
+            .iter()
+            .any(|p| path.starts_with(p))
+        {
+            return bad("is taken by another route (the explorer's /apps, /diagnostics, /api)");
         }
         if path.contains(['{', '}', '*', '?', '#']) || path.chars().any(char::is_whitespace) {
             return bad("must be a plain path (no {, }, *, ?, # or spaces)");
@@ -111,6 +117,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/ready", get(ready))
         .route("/", get(landing))
         .nest("/api/v1", crate::explorer::api(state.snapshots.clone()))
+        .merge(crate::explorer::pages(state.snapshots.clone()))
         .fallback(not_found)
         .with_state(state)
 }
