@@ -460,6 +460,29 @@ def custom_var(name, label, values, default, description=""):
     }
 
 
+def explorer_var():
+    """The exporter's explorer (its own URL): data links open signatures there."""
+    return {
+        "current": {"selected": False, "text": EXPLORER_DEFAULT, "value": EXPLORER_DEFAULT},
+        "description": "Base URL of the exporter's explorer (the exporter's own address, as a browser reaches it): signature links open there.",
+        "hide": 0,
+        "label": "Explorer",
+        "name": "explorer",
+        "options": [{"selected": True, "text": EXPLORER_DEFAULT, "value": EXPLORER_DEFAULT}],
+        "query": EXPLORER_DEFAULT,
+        "skipUrlSync": False,
+        "type": "textbox",
+    }
+
+
+EXPLORER_DEFAULT = "http://localhost:9472"
+
+
+def explorer_link(field):
+    """A data link from a table cell to the signature's page in the explorer."""
+    return [{"title": "Open in the explorer (call stacks, flame graph)", "url": "${explorer}/diagnostics/${__data.fields[\"%s\"]}" % field, "targetBlank": True}]
+
+
 # Apps: the value is app_id, the text the app name. Every configured app has
 # asc_app_refresh_failed, with or without data.
 APP_QUERY = "query_result(max by (app_id, app) (asc_app_refresh_failed))"
@@ -547,6 +570,7 @@ def overview():
             device_var(multi=False, description="Device the headline values are for (all_iphones is Apple's default)."),
             percentile_var(),
             category_var(),
+            explorer_var(),
         ],
         time="now-24h",
     )
@@ -718,21 +742,23 @@ def overview():
             [
                 MERGE,
                 organize(
-                    exclude=["Time", "Value #A", "app_id", "signature_id"],
+                    exclude=["Time", "Value #A", "app_id"],
                     rename={
                         "app": "App",
                         "diagnostic_type": "Type",
                         "location": "File:line",
                         "signature": "Signature",
+                        "signature_id": "Signature id",
                         "Value #B": "Weight",
                         "Value #C": "Count",
                         "trend": "Trend",
                     },
-                    order=["app", "diagnostic_type", "location", "signature", "Value #B", "Value #C", "trend"],
+                    order=["app", "diagnostic_type", "location", "signature", "Value #B", "Value #C", "trend", "signature_id"],
                 ),
             ],
             overrides=[
                 by_name("Weight", unit="percentunit", cell={"type": "gauge", "mode": "basic", "valueDisplayMode": "text"}, min=0, max=1),
+                by_name("Signature", links=explorer_link("Signature id")),
                 by_name(
                     "Trend",
                     cell={"type": "color-text"},
@@ -1155,6 +1181,7 @@ def diagnostics():
                 regex='/signature="(?<text>(?:[^"\\\\]|\\\\.)*)".*signature_id="(?<value>[^"]*)"/',
                 description="Signatures to follow across builds.",
             ),
+            explorer_var(),
             custom_var("top", "Top", ["5", "10", "20"], "10", "How many signatures per build and type."),
         ],
         time="now-30d",
@@ -1212,7 +1239,10 @@ def diagnostics():
                     order=["version", "build", "diagnostic_type", "Value", "signature", "signature_id"],
                 )
             ],
-            overrides=[by_name("Weight", cell={"type": "gauge", "mode": "basic", "valueDisplayMode": "text"}, min=0, max=1)],
+            overrides=[
+                by_name("Weight", cell={"type": "gauge", "mode": "basic", "valueDisplayMode": "text"}, min=0, max=1),
+                by_name("Signature", links=explorer_link("Signature id")),
+            ],
             sort_by=[{"displayName": "Build", "desc": True}],
         ),
         24,

@@ -79,6 +79,7 @@ pub fn page(title: &str, body: &str) -> String {
         out,
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <link rel=\"icon\" href=\"data:,\">\n\
          <title>{} · asc-perf-exporter</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
          <header><nav aria-label=\"Explorer\"><a href=\"/\">asc-perf-exporter</a>\
          <a href=\"/diagnostics\">Diagnostics</a><a href=\"/metrics\">Metrics</a></nav></header>\n\

@@ -62,6 +62,14 @@ pub fn pages<S: Clone + Send + Sync + 'static>(
         .route("/diagnostics", get(diagnostics_page))
         .route("/diagnostics/{id}", get(signature_page))
         .route("/diagnostics/{id}/flamegraph.svg", get(flamegraph))
+        // Asked for by browsers showing a standalone SVG (the flame graph):
+        // an icon rather than a 404 in their console.
+        .route("/favicon.ico", get(|| async {
+            (
+                [(header::CONTENT_TYPE, "image/svg+xml")],
+                "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\"><rect width=\"16\" height=\"16\" rx=\"3\" fill=\"#b33a1a\"/></svg>",
+            )
+        }))
         .with_state(Explorer { snapshots })
 }
 

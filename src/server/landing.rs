@@ -158,6 +158,7 @@ pub fn render(c: &LandingConfig, snapshot: Option<&Snapshot>, ready: &str) -> St
   <head>
     <meta charset="UTF-8">
     <meta name="viewport" content="width=device-width, initial-scale=1.0">
+    <link rel="icon" href="data:,">
     <title>{name}</title>
     <style>{CSS}</style>
   </head>

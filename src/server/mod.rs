@@ -74,7 +74,7 @@ impl TelemetryPath {
         }
         if matches!(
             path,
-            "/" | "/ready" | "/healthz" | "/diagnostics" | "/api" | "/apps"
+            "/" | "/ready" | "/healthz" | "/diagnostics" | "/api" | "/apps" | "/favicon.ico"
         ) || ["/api/", "/apps/", "/diagnostics/"]
             .iter()
             .any(|p| path.starts_with(p))
