@@ -17,25 +17,12 @@ use std::time::{Duration, Instant};
 use asc_perf_exporter::config::Config;
 use asc_perf_exporter::service::{self, Demo, ServeOptions};
 use axum::http::Method;
+use common::require_tool as tool;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-fn tool(name: &str, package: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        let msg = format!("{name} not found; install Debian's `{package}` (.ci/run does)");
-        if std::env::var_os("CI").is_some() {
-            panic!("{msg}");
-        }
-        eprintln!("\n!!!!!!!!!! WARNING: {msg}; the browser test is SKIPPED !!!!!!!!!!\n");
-    }
-    found
-}
+mod common;
 
 struct Driver(Child);
 

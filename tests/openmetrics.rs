@@ -20,7 +20,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use asc_perf_exporter::asc::BuildInfo;
@@ -33,6 +32,7 @@ use asc_perf_exporter::refresh::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};
 use asc_perf_exporter::service::Running;
 use common::exporter;
 use common::prom::{self, Sample};
+use common::require_tool as tool;
 
 const OM_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -710,22 +710,6 @@ async fn disable_exporter_metrics_leaves_the_process_metrics_out() {
 }
 
 // ------------------------------------------------------------ promtool
-
-fn tool(name: &str, package: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        let msg = format!("`{name}` not found on PATH; install Debian's `{package}`");
-        if std::env::var_os("CI").is_some() {
-            panic!("CI is set: {msg}");
-        }
-        eprintln!("\n!!!!!!!!!! WARNING: check SKIPPED: {msg} !!!!!!!!!!\n");
-    }
-    found
-}
 
 /// `promtool check metrics` lints the text format only (its reader is
 /// expfmt's text parser, which rejects OpenMetrics' `info` type and reads a

@@ -79,7 +79,7 @@ pub fn app_page(a: &AppSnapshot, now: f64) -> String {
     }
     b.push_str("<h2 id=call-sites>Top call sites (performance overview)</h2>\n");
     call_site_table(&mut b, &s.top_call_sites, None);
-    b.push_str("<h2 id=metrics>Metrics across versions</h2>\n<p class=muted>p50 and p90 of the first device Apple reports for each metric; bars: error margin; dashed: Apple's recommended goal; the latest version is marked.</p>\n<div class=charts>\n");
+    b.push_str("<h2 id=metrics>Metrics across versions</h2>\n<p class=muted>p50 and p90 of the first device Apple reports for each metric; bars: error margin; shaded: Apple's goal bands (good, fair, poor); dashed: Apple's recommended goal; the latest version is marked.</p>\n<div class=charts>\n");
     for m in &d.metrics {
         b.push_str(&svg::metric_chart(m));
     }

@@ -16,8 +16,9 @@ const H: f64 = 140.0;
 const PAD: f64 = 28.0;
 
 /// A metric's p50 and p90 across versions, for the first device Apple
-/// reports (`all_iphones` when present): lines with error-margin bars, the
-/// recommended goal dashed, the latest version marked. A `<figure>` with
+/// reports (`all_iphones` when present): lines with error-margin bars,
+/// Apple's goal bands shaded, the recommended goal dashed, the latest
+/// version marked. A `<figure>` with
 /// a caption and a text alternative.
 pub fn metric_chart(m: &MetricView) -> String {
     let device = m
@@ -89,6 +90,28 @@ pub fn metric_chart(m: &MetricView) -> String {
         r = W - PAD,
         t = PAD,
     );
+    // Apple's goal bands (good, fair, poor), within the drawn range.
+    for g in &m.goals {
+        let from = g.lower_bound.unwrap_or(lo).max(lo);
+        let to = g.upper_bound.unwrap_or(hi).min(hi);
+        if to <= from {
+            continue;
+        }
+        let color = match g.goal.as_str() {
+            "good" => "#0a6b0a",
+            "fair" => "#b36b00",
+            "poor" => "#a50000",
+            _ => "#555",
+        };
+        let _ = write!(
+            out,
+            "<rect x=\"{PAD}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\" fill-opacity=\"0.1\"><title>goal band {}</title></rect>",
+            y(to),
+            W - 2.0 * PAD,
+            y(from) - y(to),
+            esc(&g.goal)
+        );
+    }
     for d in &series {
         if let Some(g) = d.recommended_goal {
             let _ = write!(

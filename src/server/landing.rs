@@ -3,7 +3,7 @@
 //! version, a list of links (the metrics path first), then the per-app
 //! status table.
 
-use crate::explorer::html::{esc, seg, when};
+use crate::explorer::html::{age, esc, seg, when};
 use crate::refresh::Snapshot;
 
 /// One link of the landing page.
@@ -98,43 +98,69 @@ pub fn render(c: &LandingConfig, snapshot: Option<&Snapshot>, ready: &str) -> St
             } else {
                 "<td class=ok>ok</td>".to_string()
             };
-            let (regressions, high) =
-                a.metrics
-                    .as_ref()
-                    .and_then(|m| m.insights.as_ref())
-                    .map_or((0, 0), |i| {
-                        (
-                            i.regressions.len(),
-                            i.regressions
-                                .iter()
-                                .filter(|r| r.high_impact.unwrap_or(false))
-                                .count(),
-                        )
-                    });
-            let insights = match (regressions, high) {
-                (0, _) => "–".to_string(),
-                (n, 0) => n.to_string(),
-                (n, h) => format!("{n} <span class=bad>({h} high impact)</span>"),
-            };
-            let top = crate::explorer::views::call_sites(a)
-                .into_iter()
-                .next()
+            let v = crate::explorer::views::app_summary(a, crate::clock::unix_now(), Some(3));
+            let page = format!("/apps/{}", seg(&a.app.id));
+            // Regressions, high impact first (three at most), and the top
+            // call sites, each linked to the app's page.
+            let mut insights: Vec<String> = v
+                .regressions
+                .iter()
+                .take(3)
+                .map(|r| {
+                    format!(
+                        "<a href=\"{page}#insights\">{} {}</a>{}",
+                        esc(r.metric.as_deref().unwrap_or("?")),
+                        esc(r.latest_version.as_deref().unwrap_or("")),
+                        if r.high_impact {
+                            " <span class=bad>high impact</span>"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+                .collect();
+            if v.regressions.len() > 3 {
+                insights.push(format!(
+                    "<a href=\"{page}#insights\">{} more</a>",
+                    v.regressions.len() - 3
+                ));
+            }
+            let sites: Vec<String> = v
+                .top_call_sites
+                .iter()
                 .map(|c| {
                     format!(
-                        "{} <code>{}</code>",
+                        "<a href=\"{page}#call-sites\">{} <code>{}</code></a>",
                         esc(c.diagnostic_type),
                         esc(c.location.as_deref().unwrap_or(&c.signature))
                     )
                 })
-                .unwrap_or_else(|| "–".into());
+                .collect();
+            let or_dash = |v: Vec<String>| {
+                if v.is_empty() {
+                    "–".to_string()
+                } else {
+                    v.join("<br>")
+                }
+            };
+            let data_age = v
+                .data_age_seconds
+                .map(|s| {
+                    format!(
+                        "<span title=\"{}\">{}</span>",
+                        esc(&when(a.last_success_unix)),
+                        age(s)
+                    )
+                })
+                .unwrap_or_else(|| "no data".into());
             rows.push_str(&format!(
-                "<tr><td><a href=\"/apps/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{status}<td>{insights}</td><td>{top}</td></tr>\n",
-                seg(&a.app.id),
+                "<tr><td><a href=\"{page}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{data_age}</td>{status}<td>{}</td><td>{}</td></tr>\n",
                 esc(&a.app.name),
                 esc(&a.app.id),
                 esc(&a.app.bundle_id),
                 esc(a.latest_version().as_deref().unwrap_or("-")),
-                when(a.last_success_unix),
+                or_dash(insights),
+                or_dash(sites),
             ));
         }
     }
@@ -175,7 +201,7 @@ pub fn render(c: &LandingConfig, snapshot: Option<&Snapshot>, ready: &str) -> St
       </div>
       <p>{summary}</p>
       <p>{ready}</p>
-      <table><tr><th>App</th><th>Id</th><th>Bundle id</th><th>Latest version</th><th>Last success</th><th>Latest attempt</th><th>Regressions</th><th>Top call site</th></tr>
+      <table><tr><th>App</th><th>Id</th><th>Bundle id</th><th>Latest version</th><th>Data age</th><th>Latest attempt</th><th>Regressions</th><th>Top call sites</th></tr>
 {rows}</table>
     </main>
   </body>

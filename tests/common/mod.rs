@@ -24,6 +24,26 @@ pub struct Env {
     pub provider: TokenProvider,
 }
 
+/// The path of `name` on `PATH`. Missing: with `CI` set the test fails
+/// (CI installs every tool, `.ci/run`); otherwise `None` with a loud
+/// warning, and the caller skips its check.
+pub fn require_tool(name: &str, package: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let msg =
+            format!("`{name}` not found on PATH; install Debian's `{package}` (.ci/run does)");
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set: {msg}");
+        }
+        eprintln!("\n!!!!!!!!!! WARNING: check SKIPPED: {msg} !!!!!!!!!!\n");
+    }
+    found
+}
+
 /// `../shared/asc/...` relative to the crate, falling back to `/work/shared`.
 pub fn shared(rel: &str) -> PathBuf {
     let local = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
