@@ -21,10 +21,10 @@ use crate::asc::model::{
 use crate::refresh::snapshot::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};
 
 use super::model::{Families, Family, Kind, Label, Strings, Sym};
-
-mod overview;
 use super::names::*;
 use super::units::{UnitMapping, compose_name, metric_family_name, scale, unit_mapping};
+
+mod overview;
 
 /// Build metadata for `asc_exporter_build_info`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -167,12 +167,8 @@ impl Builder {
         if !value.is_finite() {
             return;
         }
-        // Every fixed name is made in `new`: one lookup, and no unit built
-        // per series.
-        let index = match self.by_name.get(name) {
-            Some(&i) if self.entries[i].origin == name => i,
-            _ => self.index_of(name, name, kind, &fixed_unit(name)),
-        };
+        // Every fixed name is made in `new`: the unit is built only if not.
+        let index = self.index_of(name, name, kind, || fixed_unit(name));
         self.push_at(index, kind, || help.to_string(), labels, value);
     }
 
@@ -226,7 +222,7 @@ impl Builder {
         let index = match *slot {
             Some(i) => i,
             None => {
-                let i = self.index_of(name, origin, kind, unit);
+                let i = self.index_of(name, origin, kind, || unit.clone());
                 *slot = Some(i);
                 i
             }
@@ -250,13 +246,14 @@ impl Builder {
         family.push(labels, value);
     }
 
-    /// The index of the family `name` of `origin`, made if new.
+    /// The index of the family `name` of `origin`, made (with `unit()`) if
+    /// new.
     fn index_of(
         &mut self,
         name: &str,
         origin: &'static str,
         kind: Kind,
-        unit: &UnitMapping,
+        unit: impl FnOnce() -> UnitMapping,
     ) -> usize {
         // A data-derived name that collides with a family of another origin
         // (pathological: an Apple metric named like one of ours) moves to
@@ -264,7 +261,7 @@ impl Builder {
         match self.by_name.get(name) {
             Some(&i) if self.entries[i].origin == origin => i,
             None => {
-                self.insert(name.to_string(), origin, kind, unit.clone());
+                self.insert(name.to_string(), origin, kind, unit());
                 self.entries.len() - 1
             }
             Some(_) => {
@@ -275,7 +272,7 @@ impl Builder {
                         Some(&i) if self.entries[i].origin == origin => break i,
                         Some(_) => n += 1,
                         None => {
-                            self.insert(candidate, origin, kind, unit.clone());
+                            self.insert(candidate, origin, kind, unit());
                             break self.entries.len() - 1;
                         }
                     }

@@ -457,6 +457,12 @@ pub fn drop_given<'a>(
     given: &XcodeMetrics,
 ) {
     use std::collections::HashSet;
+    // After the refresh has dropped them once, the lists are mostly empty:
+    // index `given` only when there is something to compare.
+    let datasets: Vec<_> = datasets.filter(|(_, list)| !list.is_empty()).collect();
+    if datasets.is_empty() {
+        return;
+    }
     let mut points: HashSet<(&str, &str, &str, &str)> = HashSet::new();
     let mut goals: HashSet<(&str, &str, &str)> = HashSet::new();
     for (_, _, metric) in given.metrics() {
