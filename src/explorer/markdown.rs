@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use crate::asc::model::callstack::call_stack_trees;
 use crate::refresh::snapshot::{AppSnapshot, BuildSnapshot};
 
-use super::views::{logs_of, signature_detail};
+use super::views::{log_entries, signature_detail};
 use crate::asc::model::DiagnosticSignature;
 
 /// At most this many logs' trees go into one report.
@@ -75,11 +75,7 @@ pub fn signature_markdown(a: &AppSnapshot, b: &BuildSnapshot, sig: &DiagnosticSi
                 .unwrap_or_default()
         );
     }
-    let logs: Vec<_> = logs_of(b, &sig.id)
-        .into_iter()
-        .flat_map(|l| l.product_data.iter())
-        .flat_map(|p| p.diagnostic_logs.iter())
-        .collect();
+    let logs = log_entries(b, &sig.id);
     if logs.is_empty() {
         let _ = writeln!(out, "\nNo logs fetched for this signature.");
     }

@@ -7,8 +7,8 @@
 
 use std::fmt::Write as _;
 
+use crate::asc::model::CallStackNode;
 use crate::asc::model::DiagnosticSignature;
-use crate::asc::model::{CallStackNode, DiagnosticLog};
 use crate::refresh::snapshot::{AppSnapshot, BuildSnapshot, Snapshot};
 
 use super::html::{age, esc, page, pct, seg, when};
@@ -78,7 +78,7 @@ pub fn app_page(a: &AppSnapshot, now: f64) -> String {
         b.push_str("</tbody></table>\n");
     }
     b.push_str("<h2 id=call-sites>Top call sites (performance overview)</h2>\n");
-    call_site_table(&mut b, &s.top_call_sites, None);
+    call_site_table(&mut b, &s.top_call_sites);
     b.push_str("<h2 id=metrics>Metrics across versions</h2>\n<p class=muted>p50 and p90 of the first device Apple reports for each metric; bars: error margin; shaded: Apple's goal bands (good, fair, poor); dashed: Apple's recommended goal; the latest version is marked.</p>\n<div class=charts>\n");
     for m in &d.metrics {
         b.push_str(&svg::metric_chart(m));
@@ -111,26 +111,19 @@ pub fn app_page(a: &AppSnapshot, now: f64) -> String {
     page(&s.name, &b)
 }
 
-fn call_site_table(b: &mut String, sites: &[views::CallSite], snapshot: Option<&Snapshot>) {
+fn call_site_table(b: &mut String, sites: &[views::CallSite]) {
     if sites.is_empty() {
         b.push_str("<p class=muted>No call sites: no performance overview for this app (not measured, or <code>refresh.overview</code> is off).</p>\n");
         return;
     }
     b.push_str("<table><thead><tr><th scope=col>Type</th><th scope=col>File:line</th><th scope=col>Signature</th><th scope=col>Weight</th><th scope=col>Count</th><th scope=col>Trend</th></tr></thead><tbody>\n");
     for c in sites {
-        let signature = match snapshot.and_then(|s| views::find_signature(s, &c.signature_id)) {
-            Some(_) => format!(
-                "<a href=\"/diagnostics/{}\"><code>{}</code></a>",
-                seg(&c.signature_id),
-                esc(&c.signature)
-            ),
-            None => format!("<code>{}</code>", esc(&c.signature)),
-        };
         let _ = writeln!(
             b,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{signature}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(c.diagnostic_type),
             opt(c.location.as_deref()),
+            esc(&c.signature),
             c.weight.map(pct).unwrap_or_else(|| "–".into()),
             c.count.map(|n| n.to_string()).unwrap_or_else(|| "–".into()),
             esc(&c.trend),
@@ -264,11 +257,7 @@ pub fn signature_page(a: &AppSnapshot, build: &BuildSnapshot, sig: &DiagnosticSi
         esc(&signature_markdown(a, build, sig)),
         id = seg(&s.id),
     );
-    let logs: Vec<&DiagnosticLog> = views::logs_of(build, &sig.id)
-        .into_iter()
-        .flat_map(|l| l.product_data.iter())
-        .flat_map(|p| p.diagnostic_logs.iter())
-        .collect();
+    let logs = views::log_entries(build, &sig.id);
     if logs.is_empty() {
         b.push_str("<p class=muted>No logs fetched for this signature (<code>diagnostics.logs</code>).</p>\n");
     }

@@ -7,9 +7,11 @@
 use serde::Serialize;
 
 use crate::asc::api::natural_cmp;
+
+use super::html::seg;
 use crate::asc::model::{
-    CallSiteKind, DiagnosticLogs, DiagnosticSignature, MetricsInsight, PerformanceSignature,
-    XcodeMetrics, percentile_label,
+    CallSiteKind, DiagnosticLog, DiagnosticLogs, DiagnosticSignature, MetricsInsight,
+    PerformanceSignature, XcodeMetrics, percentile_label,
 };
 use crate::refresh::snapshot::{AppSnapshot, BuildSnapshot, Snapshot};
 
@@ -272,18 +274,12 @@ pub struct SignatureLogs<'a> {
 
 /// The API's URL of an app.
 pub fn app_path(id: &str) -> String {
-    format!("/api/v1/apps/{}", encode(id))
+    format!("/api/v1/apps/{}", seg(id))
 }
 
 /// The API's URL of a signature.
 pub fn signature_path(id: &str) -> String {
-    format!("/api/v1/signatures/{}", encode(id))
-}
-
-fn encode(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
+    format!("/api/v1/signatures/{}", seg(id))
 }
 
 pub fn app_list(s: &Snapshot, now: f64) -> AppList {
@@ -320,7 +316,7 @@ pub fn app_summary(a: &AppSnapshot, now: f64, top: Option<usize>) -> AppSummary 
         links: AppLinks {
             this: app_path(&a.app.id),
             insights: format!("{}/insights", app_path(&a.app.id)),
-            signatures: format!("/api/v1/signatures?app={}", encode(&a.app.id)),
+            signatures: format!("/api/v1/signatures?app={}", seg(&a.app.id)),
         },
     }
 }
@@ -491,8 +487,8 @@ fn build_view(a: &AppSnapshot, b: &BuildSnapshot) -> BuildView {
         links: BuildLinks {
             signatures: format!(
                 "/api/v1/signatures?app={}&build={}",
-                encode(&a.app.id),
-                encode(&b.build.id)
+                seg(&a.app.id),
+                seg(&b.build.id)
             ),
         },
     }
@@ -559,6 +555,15 @@ pub fn find_signature<'a>(
     })
 }
 
+/// Every log the build holds for a signature, across its documents.
+pub fn log_entries<'a>(b: &'a BuildSnapshot, id: &str) -> Vec<&'a DiagnosticLog> {
+    logs_of(b, id)
+        .into_iter()
+        .flat_map(|l| l.product_data.iter())
+        .flat_map(|p| p.diagnostic_logs.iter())
+        .collect()
+}
+
 /// The logs the build holds for a signature.
 pub fn logs_of<'a>(b: &'a BuildSnapshot, id: &str) -> Vec<&'a DiagnosticLogs> {
     b.logs
@@ -587,15 +592,7 @@ pub fn signature_view(
             })
             .collect(),
     });
-    let logs = logs_of(b, &sig.id)
-        .iter()
-        .map(|l| {
-            l.product_data
-                .iter()
-                .map(|p| p.diagnostic_logs.len())
-                .sum::<usize>()
-        })
-        .sum();
+    let logs = log_entries(b, &sig.id).len();
     let this = signature_path(&sig.id);
     SignatureView {
         id: sig.id.clone(),
