@@ -151,6 +151,7 @@ fn samples(s: &Setting, default: &Value) -> [Sample; 3] {
             "https://collector",
         ]),
         "web.telemetry_path" => texts(["/m1", "/m2", "/m3"]),
+        "shard" => texts(["1/2", "2/3", "3/3"]),
         // At least refresh.app_timeout (10m).
         "refresh.timeout" => [
             sample("20m", "20m", json!("20m")),
@@ -204,6 +205,19 @@ fn samples(s: &Setting, default: &Value) -> [Sample; 3] {
                 sample("[b, c]", "b, c", json!(["b", "c"])),
                 sample("[d]", "d", json!(["d"])),
             ],
+            // `accounts`, the only table: the file only.
+            Kind::Table => {
+                let one = |name: &str| {
+                    sample(
+                        &format!(
+                            "[{{name: {name}, key_id: K{name}, private_key_path: /k/{name}.p8}}]"
+                        ),
+                        "",
+                        json!([{"name": name, "key_id": format!("K{name}"), "private_key_path": format!("/k/{name}.p8")}]),
+                    )
+                };
+                [one("a"), one("b"), one("c")]
+            }
             Kind::Map => [
                 sample("{a: \"1\"}", "a=1", json!({"a": "1"})),
                 sample(

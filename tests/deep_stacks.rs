@@ -74,6 +74,7 @@ fn snapshot(logs: DiagnosticLogs) -> Snapshot {
                 id: "1".into(),
                 name: "Deep".into(),
                 bundle_id: "com.example.deep".into(),
+                account: "default".into(),
             },
             builds: vec![BuildSnapshot {
                 build: BuildInfo {

@@ -1386,6 +1386,7 @@ async fn prometheus_scrapes_over_tls_with_basic_auth() {
             seed: 7,
             apps: 1,
             listen: "127.0.0.1:0".parse().unwrap(),
+            accounts: 1,
         }),
     })
     .await

@@ -105,6 +105,7 @@ async fn every_page_loads_without_console_errors_and_the_tree_and_flame_graph_wo
             seed: 7,
             apps: 3,
             listen: "127.0.0.1:0".parse().unwrap(),
+            accounts: 1,
         }),
     })
     .await

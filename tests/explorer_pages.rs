@@ -63,6 +63,7 @@ fn hostile_snapshot() -> Snapshot {
                 id: "1<2>".into(),
                 name: EVIL.into(),
                 bundle_id: EVIL_SVG.into(),
+                account: "default".into(),
             },
             metrics: Some(serde_json::from_value(metrics).unwrap()),
             overview: Some(serde_json::from_value(overview).unwrap()),

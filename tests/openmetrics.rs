@@ -125,6 +125,7 @@ fn snapshot() -> Snapshot {
         id: id.into(),
         name: name.into(),
         bundle_id: format!("com.example.{id}"),
+        account: "default".into(),
     };
     Snapshot {
         format: 1,
@@ -177,6 +178,7 @@ fn snapshot() -> Snapshot {
             retries: 2,
             ..Default::default()
         },
+        accounts: Vec::new(),
     }
 }
 

@@ -52,6 +52,9 @@ pub struct ClientConfig {
     /// A `Retry-After` longer than this is not waited for: the error is returned.
     pub max_retry_after: Duration,
     pub user_agent: String,
+    /// The fraction of the key's budget this client may spend (shards of
+    /// one account share the key): see [`Share`](super::ratelimit::Share).
+    pub budget_share: f64,
 }
 
 impl Default for ClientConfig {
@@ -66,6 +69,7 @@ impl Default for ClientConfig {
             backoff_max: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(120),
             user_agent: concat!("asc-perf-exporter/", env!("CARGO_PKG_VERSION")).to_string(),
+            budget_share: 1.0,
         }
     }
 }
@@ -130,11 +134,13 @@ impl AscClient {
                 endpoint: "client setup".into(),
                 reason: e.to_string(),
             })?;
+        let stats = ApiStats::default();
+        stats.lock().share = super::ratelimit::Share::new(config.budget_share);
         Ok(Self {
             http,
             auth: Arc::new(auth),
             config: Arc::new(config),
-            stats: Arc::new(ApiStats::default()),
+            stats: Arc::new(stats),
             low_budget_lane: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
@@ -239,6 +245,17 @@ impl AscClient {
             } else {
                 None
             };
+            // This replica's share of the key's budget: when it is spent,
+            // the gate holds (as for a spent budget) until it has room.
+            {
+                let mut st = self.stats.lock();
+                let limit = st.rate_limit.map(|o| o.limit);
+                if let Err(until) = st.share.take(Instant::now(), limit.as_ref()) {
+                    st.gate
+                        .extend(until, super::ratelimit::HoldReason::ShareSpent);
+                    continue;
+                }
+            }
             let token = self.auth.token()?;
             let sent = self
                 .http

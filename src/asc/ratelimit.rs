@@ -85,6 +85,9 @@ pub enum HoldReason {
     MinuteBudgetSpent,
     /// A 429 carried `Retry-After`.
     RetryAfter,
+    /// This replica spent its share of the key's budget
+    /// (`refresh.budget_share`, see [`Share`]).
+    ShareSpent,
 }
 
 impl HoldReason {
@@ -98,6 +101,9 @@ impl HoldReason {
                 "the per-minute request budget is spent (X-Rate-Limit user-minute-rem:0)"
             }
             HoldReason::RetryAfter => "App Store Connect answered 429 with a Retry-After",
+            HoldReason::ShareSpent => {
+                "this replica spent its share of the key's request budget (refresh.budget_share; shards of one account share the key)"
+            }
         }
     }
 }
@@ -150,7 +156,8 @@ impl Gate {
         }
     }
 
-    fn extend(&mut self, until: Instant, reason: HoldReason) {
+    /// Holds requests until `until` (a [`Share`] that is spent).
+    pub fn extend(&mut self, until: Instant, reason: HoldReason) {
         if self.hold.is_none_or(|h| until > h.until) {
             self.hold = Some(Hold { until, reason });
         }
@@ -159,6 +166,88 @@ impl Gate {
     /// The hold in force at `now`, if any.
     pub fn hold(&self, now: Instant) -> Option<Hold> {
         self.hold.filter(|h| h.until > now)
+    }
+}
+
+/// This replica's part of a key's budget: shards of one account share its
+/// key, so each sends at most `fraction` of the hour's and of the minute's
+/// limit (as Apple last reported them), counted over the trailing hour and
+/// minute of its own requests. A pure function of the sends and injected
+/// time; `fraction` 1 (one replica) records nothing.
+#[derive(Debug, Clone)]
+pub struct Share {
+    fraction: f64,
+    /// This replica's sends in the trailing hour, oldest first.
+    sent: std::collections::VecDeque<Instant>,
+}
+
+impl Default for Share {
+    fn default() -> Self {
+        Self::new(1.0)
+    }
+}
+
+impl Share {
+    pub fn new(fraction: f64) -> Self {
+        Self {
+            fraction: if fraction > 0.0 {
+                fraction.min(1.0)
+            } else {
+                1.0
+            },
+            sent: Default::default(),
+        }
+    }
+
+    pub fn fraction(&self) -> f64 {
+        self.fraction
+    }
+
+    /// The share's cap of a window whose limit is `limit`: at least one.
+    fn cap(&self, limit: Option<u64>) -> Option<usize> {
+        limit.map(|l| ((l as f64 * self.fraction).floor() as usize).max(1))
+    }
+
+    /// Records a request at `now` if the share has room for it; otherwise
+    /// returns when it has room again (nothing is recorded).
+    pub fn take(&mut self, now: Instant, limit: Option<&RateLimit>) -> Result<(), Instant> {
+        if self.fraction >= 1.0 {
+            return Ok(());
+        }
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= Gate::HOUR_WINDOW)
+        {
+            self.sent.pop_front();
+        }
+        let limit = limit.copied().unwrap_or_default();
+        let mut room_at: Option<Instant> = None;
+        if let Some(cap) = self.cap(limit.hour.limit)
+            && self.sent.len() >= cap
+        {
+            // The oldest send that must age out for one more to fit.
+            room_at = Some(self.sent[self.sent.len() - cap] + Gate::HOUR_WINDOW);
+        }
+        if let Some(cap) = self.cap(limit.minute.limit) {
+            let in_minute = self
+                .sent
+                .iter()
+                .rev()
+                .take_while(|t| now.saturating_duration_since(**t) < Gate::MINUTE_WINDOW)
+                .count();
+            if in_minute >= cap {
+                let t = self.sent[self.sent.len() - cap] + Gate::MINUTE_WINDOW;
+                room_at = Some(room_at.map_or(t, |r| r.max(t)));
+            }
+        }
+        match room_at {
+            Some(t) if t > now => Err(t),
+            _ => {
+                self.sent.push_back(now);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -215,6 +304,41 @@ mod tests {
         .unwrap();
         assert_eq!(RateLimit::parse([rl.to_header().as_str()]), Some(rl));
         assert_eq!(rl.hour_fraction_remaining(), Some(12.0 / 3600.0));
+    }
+
+    #[test]
+    fn a_share_sends_its_part_of_each_window() {
+        let t0 = Instant::now();
+        let limit =
+            rl("user-hour-lim:100;user-hour-rem:100;user-minute-lim:10;user-minute-rem:10;");
+        let mut whole = Share::new(1.0);
+        for _ in 0..1000 {
+            assert_eq!(whole.take(t0, Some(&limit)), Ok(()));
+        }
+        assert!(whole.sent.is_empty(), "one replica records nothing");
+        // A third: 3 a minute, 33 an hour.
+        let mut s = Share::new(1.0 / 3.0);
+        for _ in 0..3 {
+            assert_eq!(s.take(t0, Some(&limit)), Ok(()));
+        }
+        assert_eq!(s.take(t0, Some(&limit)), Err(t0 + Gate::MINUTE_WINDOW));
+        let mut t = t0;
+        let mut sent = 3;
+        while sent < 33 {
+            t += Duration::from_secs(20);
+            if s.take(t, Some(&limit)).is_ok() {
+                sent += 1;
+            }
+        }
+        // The hour's 33 are spent: room when the first send ages out.
+        let next = t + Duration::from_secs(61);
+        assert_eq!(s.take(next, Some(&limit)), Err(t0 + Gate::HOUR_WINDOW));
+        assert_eq!(s.take(t0 + Gate::HOUR_WINDOW, Some(&limit)), Ok(()));
+        // Without a reported limit there is no cap to keep.
+        let mut blind = Share::new(0.5);
+        for _ in 0..100 {
+            assert_eq!(blind.take(t0, None), Ok(()));
+        }
     }
 
     fn rl(h: &str) -> RateLimit {

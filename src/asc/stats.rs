@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::api::routes;
-use super::ratelimit::{Gate, Hold, RateLimitObservation};
+use super::ratelimit::{Gate, Hold, RateLimitObservation, Share};
 
 /// Below this many requests left in a rate-limit window, requests go out
 /// one at a time (more than any sensible `refresh.concurrency` could have in
@@ -35,6 +35,7 @@ pub(super) struct StatsInner {
     pub(super) decode_errors: BTreeMap<String, u64>,
     pub(super) rate_limit: Option<RateLimitObservation>,
     pub(super) gate: Gate,
+    pub(super) share: Share,
 }
 
 /// Every route template, so that counters exist (at 0) before their first

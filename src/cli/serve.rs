@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Number of apps in the demo account.
     #[arg(long, default_value_t = 3, requires = "demo", value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub demo_apps: u64,
+    /// Number of demo accounts (each its own simulator and key, `demo-apps`
+    /// apps each, named demo-1, demo-2, …; one account is `default`).
+    #[arg(long, default_value_t = 1, requires = "demo", value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub demo_accounts: u64,
     /// Address of the demo simulator (its `/_sim` admin API switches scenarios).
     #[arg(
         long,
@@ -113,10 +117,12 @@ pub async fn run(args: ServeArgs, ctx: &Context) -> anyhow::Result<()> {
         seed: args.demo_seed,
         apps: args.demo_apps as usize,
         listen: args.demo_listen,
+        accounts: args.demo_accounts as usize,
     });
-    if demo.is_none() {
+    if demo.is_none() && config.accounts.is_empty() {
         // Without credentials there is nothing to export yet: say what is
-        // missing, and that the demo needs none.
+        // missing, and that the demo needs none. (`accounts` entries were
+        // checked by the configuration's validation.)
         let missing = if config.asc.key_id.is_none() {
             Some(crate::asc::AuthError::MissingKeyId)
         } else if private_key_inline.is_none() && config.asc.private_key_path.is_none() {

@@ -27,6 +27,19 @@ section! {
         /// served from after a restart; unset disables persistence.
         pub state_dir: Option<PathBuf> = None,
             env ["ASC_EXPORTER_STATE_DIR"], flag "state-dir", aliases [];
+        /// Several App Store Connect accounts (one key each), in the file
+        /// only: a list of `{name, issuer_id, key_id, private_key_path or
+        /// private_key_env, base_url, apps}` (see `docs/scaling.md`). Each
+        /// `name` is the `account` label of its apps' series. Unset: the
+        /// `asc.*` key is the one account, named `default`.
+        pub accounts: Vec<AccountConfig> = Vec::new(),
+            env [], flag "", aliases [];
+        /// This replica's shard, `I/N`: it keeps the apps that rendezvous
+        /// hashing of (account, app id) gives shard I of N, so N replicas
+        /// with one configuration split the apps disjointly and completely
+        /// (see `docs/scaling.md`). `1/1` keeps every app.
+        pub shard: String = "1/1".into(),
+            env ["ASC_EXPORTER_SHARD"], flag "shard", aliases [];
     }
     sections {
         pub log: LogConfig,
@@ -37,6 +50,34 @@ section! {
         pub otlp: OtlpConfig,
         pub web: WebConfig,
     }
+}
+
+/// One App Store Connect account of `accounts`: its key, and optionally
+/// its API base URL and an allow-list of its apps.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// The `account` label of the account's series (`[A-Za-z0-9_.-]`, at
+    /// most 64 characters, unique).
+    pub name: String,
+    /// Issuer id of a team key; absent for an individual key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_id: Option<String>,
+    /// The key id (the JWT `kid`).
+    #[serde(default)]
+    pub key_id: String,
+    /// The `.p8` file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_path: Option<PathBuf>,
+    /// The environment variable holding the `.p8` contents (instead of a file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_env: Option<String>,
+    /// API base URL; absent: `asc.base_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Allow-list of app ids or bundle ids; absent: `refresh.apps`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<String>,
 }
 
 section! {
@@ -130,6 +171,12 @@ section! {
         /// the hourly budget left is below this fraction of the limit.
         pub rate_limit_reserve: f64 = 0.2,
             env ["ASC_EXPORTER_RATE_LIMIT_RESERVE"], flag "refresh.rate-limit-reserve", aliases ["rate-limit-reserve"];
+        /// The fraction of each key's hourly and per-minute budget this
+        /// replica spends (more than 0, at most 1). 0: one share per shard
+        /// (`1/N` with `shard: I/N`), since the shards of an account share
+        /// its key.
+        pub budget_share: f64 = 0.0,
+            env ["ASC_EXPORTER_BUDGET_SHARE"], flag "refresh.budget-share", aliases [];
         /// Devices kept: Apple's ids with `*` and `?` wildcards (`all_*`
         /// keeps `all_iphones` and `all_ipads`); unset = every device. Fewer
         /// devices, fewer series. Model ids contain a comma (`iPhone15,2`):

@@ -167,6 +167,20 @@ pub(super) fn validate(config: &Config, origin: Origin) -> Result<Vec<String>, C
             format!("{} must be at least 0 and below 1", r.rate_limit_reserve),
         ));
     }
+    if !(0.0..=1.0).contains(&r.budget_share) {
+        return Err(bad(
+            "refresh.budget_share",
+            format!(
+                "{} must be more than 0 and at most 1 (or 0 for one share per shard)",
+                r.budget_share
+            ),
+        ));
+    }
+    config
+        .shard
+        .parse::<crate::refresh::shard::Shard>()
+        .map_err(|e| bad("shard", e))?;
+    validate_accounts(config, &bad)?;
     if !(1..=64).contains(&r.concurrency) {
         return Err(bad(
             "refresh.concurrency",
@@ -234,6 +248,86 @@ pub(super) fn validate(config: &Config, origin: Origin) -> Result<Vec<String>, C
         );
     }
     Ok(warnings)
+}
+
+/// `accounts`: unique names fit for a label and a file name, a key each,
+/// and no `asc.*` key beside them (which would be ignored).
+fn validate_accounts(
+    config: &Config,
+    bad: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let accounts = &config.accounts;
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    let asc = &config.asc;
+    if asc.key_id.is_some() || asc.issuer_id.is_some() || asc.private_key_path.is_some() {
+        return Err(bad(
+            "accounts",
+            "asc.key_id, asc.issuer_id and asc.private_key_path are ignored when accounts are listed; move that key into accounts (e.g. with name: default) and unset them".into(),
+        ));
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for (i, a) in accounts.iter().enumerate() {
+        let which = if a.name.is_empty() {
+            format!("accounts[{i}]")
+        } else {
+            format!("account '{}'", a.name)
+        };
+        let ok_name = !a.name.is_empty()
+            && a.name.len() <= 64
+            && a.name != "."
+            && a.name != ".."
+            && a.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !ok_name {
+            return Err(bad(
+                "accounts",
+                format!(
+                    "{which}: name '{}' must be 1-64 characters of A-Z a-z 0-9 _ . - (it is the account label and part of the state file's name)",
+                    a.name
+                ),
+            ));
+        }
+        if names.contains(&a.name.as_str()) {
+            return Err(bad(
+                "accounts",
+                format!("{which} is listed twice; give each account its own name"),
+            ));
+        }
+        names.push(&a.name);
+        if a.key_id.trim().is_empty() {
+            return Err(bad(
+                "accounts",
+                format!(
+                    "{which} has no key_id; set it to the 10-character key id from App Store Connect (Users and Access > Integrations)"
+                ),
+            ));
+        }
+        match (&a.private_key_path, &a.private_key_env) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "accounts",
+                    format!("{which} sets both private_key_path and private_key_env; keep one"),
+                ));
+            }
+            (None, None) => {
+                return Err(bad(
+                    "accounts",
+                    format!(
+                        "{which} has no key: set private_key_path to its .p8 file, or private_key_env to the variable holding it"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(url) = &a.base_url {
+            crate::asc::client::parse_base_url(url)
+                .map_err(|e| bad("accounts", format!("{which}: base_url: {e}")))?;
+        }
+    }
+    Ok(())
 }
 
 fn validate_web(

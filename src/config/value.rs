@@ -40,6 +40,8 @@ pub enum Kind {
     List,
     /// `key=value` pairs: a YAML mapping or `k=v,k2=v2` text.
     Map,
+    /// A YAML sequence of mappings (the file only).
+    Table,
 }
 
 impl Kind {
@@ -54,6 +56,7 @@ impl Kind {
             Kind::Duration => "DURATION",
             Kind::List => "LIST",
             Kind::Map => "K=V,...",
+            Kind::Table => "LIST OF MAPPINGS",
         }
     }
 }
@@ -464,6 +467,16 @@ impl Typed for BTreeMap<String, String> {
     }
     fn deserialize_setting<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(MapVisitor)
+    }
+}
+
+impl Typed for Vec<super::AccountConfig> {
+    const KIND: Kind = Kind::Table;
+    fn serialize_setting<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.serialize(s)
+    }
+    fn deserialize_setting<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<super::AccountConfig>::deserialize(d)
     }
 }
 

@@ -18,7 +18,9 @@ use crate::asc::api::natural_cmp;
 use crate::asc::model::{
     Metric as AscMetric, MetricCategory, MetricsInsight, XcodeMetrics, percentile_label,
 };
-use crate::refresh::snapshot::{AppRef, AppSnapshot, BuildSnapshot, Snapshot};
+use crate::refresh::snapshot::{
+    ApiSnapshot, AppRef, AppSnapshot, BuildSnapshot, RefreshStatus, Snapshot,
+};
 
 use super::model::{Families, Family, Kind, Label, Strings, Sym};
 use super::names::*;
@@ -78,6 +80,7 @@ const LABEL_NAMES: &[&str] = &[
     "source_file",
     "line",
     "trend",
+    "account",
 ];
 
 mod n {
@@ -109,6 +112,7 @@ mod n {
     pub const SOURCE_FILE: Sym = 24;
     pub const LINE: Sym = 25;
     pub const TREND: Sym = 26;
+    pub const ACCOUNT: Sym = 27;
 }
 
 struct Entry {
@@ -310,58 +314,80 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
         &labels,
         1.0,
     );
+    for (account, refresh, api) in s.account_statuses() {
+        account_series(b, account, refresh, api);
+    }
+}
+
+/// One account's refresh status and API counters, labelled `account`.
+fn account_series(b: &mut Builder, account: &str, refresh: &RefreshStatus, api: &ApiSnapshot) {
+    let acc = b.label(n::ACCOUNT, account);
+    let one = [acc];
+    b.fixed(
+        EXPORTER_PROGRESS,
+        Kind::Gauge,
+        "Apps done of the account's refresh under way, as a fraction (1 between refreshes, 0 before the first).",
+        &one,
+        refresh
+            .progress
+            .map_or(bool_value(refresh.last_attempt_unix > 0.0), |p| p.ratio()),
+    );
     b.fixed(
         EXPORTER_LAST_SUCCESS,
         Kind::Gauge,
         "1 if the latest refresh succeeded for every app, else 0 (also 0 before the first refresh).",
-        &[],
-        bool_value(s.refresh.last_success),
+        &one,
+        bool_value(refresh.last_success),
     );
-    if let Some(ts) = s.refresh.last_success_unix {
+    if let Some(ts) = refresh.last_success_unix {
         b.fixed(
             EXPORTER_LAST_SUCCESS_TS,
             Kind::Gauge,
             "Unix time of the latest refresh that succeeded for every app.",
-            &[],
+            &one,
             ts,
         );
     }
-    if s.refresh.last_attempt_unix > 0.0 {
+    if refresh.last_attempt_unix > 0.0 {
         b.fixed(
             EXPORTER_LAST_ATTEMPT_TS,
             Kind::Gauge,
             "Unix time the latest refresh finished, whether it succeeded or not.",
-            &[],
-            s.refresh.last_attempt_unix,
+            &one,
+            refresh.last_attempt_unix,
         );
         b.fixed(
             EXPORTER_DURATION,
             Kind::Gauge,
             "Wall-clock duration of the latest refresh.",
-            &[],
-            s.refresh.duration_seconds,
+            &one,
+            refresh.duration_seconds,
         );
-        if let Some(ts) = s.refresh.next_attempt_unix {
+        if let Some(ts) = refresh.next_attempt_unix {
             b.fixed(
                 EXPORTER_NEXT_TS,
                 Kind::Gauge,
                 "Unix time the next refresh is due (later than the interval while the App Store Connect rate limit holds requests back).",
-                &[],
+                &one,
                 ts,
             );
         }
-        if s.refresh.interval_seconds > 0.0 {
+        if refresh.interval_seconds > 0.0 {
             b.fixed(
                 EXPORTER_INTERVAL,
                 Kind::Gauge,
                 "The configured time between refreshes (refresh.interval).",
-                &[],
-                s.refresh.interval_seconds,
+                &one,
+                refresh.interval_seconds,
             );
         }
     }
-    for (endpoint, status, count) in &s.api.requests {
-        let labels = vec![b.label(n::ENDPOINT, endpoint), b.label(n::STATUS, status)];
+    for (endpoint, status, count) in &api.requests {
+        let labels = vec![
+            acc,
+            b.label(n::ENDPOINT, endpoint),
+            b.label(n::STATUS, status),
+        ];
         b.fixed(
             API_REQUESTS,
             Kind::Counter,
@@ -374,49 +400,49 @@ fn exporter_series(b: &mut Builder, s: &Snapshot, meta: &BuildMeta) {
         API_RETRIES,
         Kind::Counter,
         "App Store Connect API requests retried since the exporter started.",
-        &[],
-        s.api.retries as f64,
+        &one,
+        api.retries as f64,
     );
     type PerEndpoint<'a> = (&'static str, &'a str, &'a [(String, u64)]);
     let per_endpoint: [PerEndpoint<'_>; 3] = [
         (
             API_AUTH_FAILURES,
             "App Store Connect 401 responses that persisted after a freshly minted token (the key, key id or issuer id is wrong or revoked), by route template.",
-            &s.api.auth_failures,
+            &api.auth_failures,
         ),
         (
             API_AUTH_RECOVERED,
             "App Store Connect 401 responses that a freshly minted token cured (not a failure), by route template.",
-            &s.api.auth_recovered,
+            &api.auth_recovered,
         ),
         (
             API_DECODE_ERRORS,
             "App Store Connect responses whose body could not be understood (malformed, empty, cut off, or missing the keys that carry data), by route template; the app keeps its last good data.",
-            &s.api.decode_errors,
+            &api.decode_errors,
         ),
     ];
     for (name, help, counts) in per_endpoint {
         for (endpoint, n) in counts.iter() {
-            let labels = vec![b.label(n::ENDPOINT, endpoint)];
+            let labels = vec![acc, b.label(n::ENDPOINT, endpoint)];
             b.fixed(name, Kind::Counter, help, &labels, *n as f64);
         }
     }
-    if let Some(ts) = s.api.resume_unix {
+    if let Some(ts) = api.resume_unix {
         b.fixed(
             API_RL_RESUME_TS,
             Kind::Gauge,
             "While the rate-limit budget is spent or a Retry-After is honoured: the Unix time requests may go out again (absent otherwise).",
-            &[],
+            &one,
             ts,
         );
     }
-    if let Some(rl) = &s.api.rate_limit {
+    if let Some(rl) = &api.rate_limit {
         let windows = [
             ("hour", rl.hour_remaining, rl.hour_limit),
             ("minute", rl.minute_remaining, rl.minute_limit),
         ];
         for (window, remaining, limit) in windows {
-            let labels = vec![b.label(n::WINDOW, window)];
+            let labels = vec![acc, b.label(n::WINDOW, window)];
             if let Some(r) = remaining {
                 b.fixed(
                     API_RL_REMAINING,
@@ -444,6 +470,7 @@ fn app_labels(b: &mut Builder, app: &AppRef) -> Labels {
         b.label(n::APP_ID, &app.id),
         b.label(n::APP, &app.name),
         b.label(n::BUNDLE_ID, &app.bundle_id),
+        b.label(n::ACCOUNT, &app.account),
     ]
 }
 

@@ -14,6 +14,8 @@ pub const EXPORTER_LAST_ATTEMPT_TS: &str = "asc_exporter_last_refresh_timestamp_
 pub const EXPORTER_DURATION: &str = "asc_exporter_refresh_duration_seconds";
 pub const EXPORTER_INTERVAL: &str = "asc_exporter_refresh_interval_seconds";
 pub const EXPORTER_NEXT_TS: &str = "asc_exporter_next_refresh_timestamp_seconds";
+/// Apps done of the refresh under way (1 between refreshes).
+pub const EXPORTER_PROGRESS: &str = "asc_exporter_refresh_progress_ratio";
 pub const API_REQUESTS: &str = "asc_api_requests_total";
 pub const API_RETRIES: &str = "asc_api_retries_total";
 /// Requests left in a rate-limit window (`X-Rate-Limit`).
@@ -68,6 +70,7 @@ pub const FIXED: &[&str] = &[
     EXPORTER_DURATION,
     EXPORTER_INTERVAL,
     EXPORTER_NEXT_TS,
+    EXPORTER_PROGRESS,
     API_REQUESTS,
     API_RETRIES,
     API_RL_REMAINING,

@@ -12,6 +12,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::prune::{prune, prune_overview};
+use super::shard::Shard;
+use super::snapshot::DEFAULT_ACCOUNT;
 use super::snapshot::{
     ApiSnapshot, AppRef, AppSnapshot, BuildSnapshot, RefreshProgress, RefreshStatus,
     SNAPSHOT_FORMAT, Snapshot,
@@ -26,11 +28,16 @@ use crate::config::{Config, DiagnosticsConfig, RefreshConfig};
 /// After a refresh with failures, the next one comes sooner than the interval.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(300);
 
-/// What a refresh fetches: the `refresh` and `diagnostics` sections of [`Config`].
+/// What a refresh fetches: the `refresh` and `diagnostics` sections of
+/// [`Config`], for one account and this replica's shard.
 #[derive(Debug, Clone)]
 pub struct RefreshOptions {
     pub refresh: RefreshConfig,
     pub diagnostics: DiagnosticsConfig,
+    /// The account's name: every app's `account` label.
+    pub account: String,
+    /// The apps this replica keeps (`shard`).
+    pub shard: Shard,
 }
 
 impl From<&Config> for RefreshOptions {
@@ -38,6 +45,9 @@ impl From<&Config> for RefreshOptions {
         Self {
             refresh: c.refresh.clone(),
             diagnostics: c.diagnostics.clone(),
+            account: DEFAULT_ACCOUNT.to_string(),
+            // A loaded configuration was validated: the shard parses.
+            shard: c.shard.parse().unwrap_or_default(),
         }
     }
 }
@@ -81,9 +91,9 @@ impl Refresher {
     /// new data is in. `previous` is taken, not borrowed: once the apps are
     /// listed the refresh keeps only a working copy (the previous apps'
     /// shared data), and each app's old data is let go when its new data
-    /// replaces it. `progress` sees the working copy after each replacement
-    /// (when there was previous data): every app whole, old or new, marked
-    /// partial (`refresh.progress`). Whoever holds the previous snapshot
+    /// replaces it. `progress` sees the working copy after each app: every
+    /// app whole, old or new, marked partial (`refresh.progress`); on a
+    /// cold start, the apps done so far. Whoever holds the previous snapshot
     /// (the published one) lets go of each app's old data by taking these,
     /// so a refresh holds about one snapshot's data instead of two.
     pub async fn refresh_with(
@@ -137,6 +147,8 @@ impl Refresher {
         // each app's result replaces. Apps no longer listed are gone from
         // it; new apps join it when their data is in.
         let last_success_unix = previous.refresh.last_success_unix;
+        let stats = self.client.stats().clone();
+        let requests_before = stats.total_requests();
         let mut working = Snapshot {
             format: SNAPSHOT_FORMAT,
             apps: previous
@@ -149,13 +161,16 @@ impl Refresher {
                 progress: Some(RefreshProgress {
                     done: 0,
                     total: apps.len(),
+                    requests: 0,
+                    started_unix: unix_now(),
                 }),
                 ..previous.refresh.clone()
             },
             api: previous.api.clone(),
+            accounts: Vec::new(),
         };
-        let report = !working.apps.is_empty();
         drop(previous);
+        let mut log = ProgressLog::default();
 
         let app_timeout = self.opts.refresh.app_timeout;
         let mut pending: Vec<AppRef> = apps.clone();
@@ -212,9 +227,11 @@ impl Refresher {
                 Ok(Some((app, r))) => {
                     pending.retain(|p| p.id != app.id);
                     done(&mut working, app, r);
-                    if report {
-                        progress(&working);
+                    if let Some(p) = &mut working.refresh.progress {
+                        p.requests = stats.total_requests().saturating_sub(requests_before);
+                        log.report(self, p, started.elapsed());
                     }
+                    progress(&working);
                 }
                 Ok(None) => break,
                 Err(_) => {
@@ -247,6 +264,17 @@ impl Refresher {
         working
     }
 
+    /// How long the rest of a refresh should take: see [`estimate_left`].
+    fn estimate_left(&self, p: &RefreshProgress, elapsed: Duration) -> Option<Duration> {
+        let limit = self.client.stats().rate_limit().map(|o| o.limit);
+        estimate_left(
+            p,
+            elapsed,
+            limit.as_ref(),
+            self.client.config().budget_share,
+        )
+    }
+
     fn api_snapshot(&self) -> ApiSnapshot {
         let stats = self.client.stats();
         ApiSnapshot {
@@ -275,7 +303,9 @@ impl Refresher {
     /// app's series.
     async fn apps(&self, previous: &Snapshot) -> Result<Vec<AppRef>, AscError> {
         let apps: Vec<App> = self.client.list_apps(&AppsQuery::default()).await?;
-        let refs: Vec<AppRef> = apps
+        let shard = self.opts.shard;
+        let account = self.opts.account.as_str();
+        let allowed: Vec<&App> = apps
             .iter()
             .filter(|a| {
                 self.opts.refresh.apps.is_empty()
@@ -285,8 +315,15 @@ impl Refresher {
                             || kept_bundle_id(previous, a) == Some(w.as_str())
                     })
             })
-            .map(|a| app_ref(a, previous.app(&a.id).map(|p| &p.app)))
             .collect();
+        let refs: Vec<AppRef> = allowed
+            .iter()
+            .filter(|a| shard.owns(account, &a.id))
+            .map(|a| app_ref(a, previous.app(&a.id).map(|p| &p.app), account))
+            .collect();
+        if !shard.is_whole() {
+            tracing::debug!(account, shard = %shard, kept = refs.len(), of = allowed.len(), "apps of this shard");
+        }
         for wanted in &self.opts.refresh.apps {
             if !apps.iter().any(|a| {
                 wanted == &a.id
@@ -501,6 +538,77 @@ impl Refresher {
     }
 }
 
+/// The refresh's progress log line: after the first app, then at most
+/// every [`PROGRESS_EVERY`], and for the last app.
+#[derive(Default)]
+struct ProgressLog {
+    last: Option<Instant>,
+}
+
+/// Time between progress log lines.
+const PROGRESS_EVERY: Duration = Duration::from_secs(15);
+
+impl ProgressLog {
+    fn report(&mut self, r: &Refresher, p: &RefreshProgress, elapsed: Duration) {
+        let due = p.done == 1
+            || p.done == p.total
+            || self.last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+        if !due {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let left = r.estimate_left(p, elapsed);
+        tracing::info!(
+            account = %r.opts.account,
+            apps_done = p.done,
+            apps_total = p.total,
+            requests = p.requests,
+            elapsed = %human(Duration::from_secs(elapsed.as_secs())),
+            estimated_left = %left.map(|d| human(Duration::from_secs(d.as_secs()))).unwrap_or_else(|| "unknown".into()),
+            "refresh progress"
+        );
+    }
+}
+
+/// How long the rest of a refresh should take, from what it has spent:
+/// the apps left times the requests an app took so far, sent at the pace
+/// seen so far but no faster than the budget allows: `share` of the
+/// minute's limit while the hour has budget left (the key's remaining
+/// hour, times `share`), then `share` of the hour's limit spread over the
+/// hour. `None` before the first app is done.
+pub fn estimate_left(
+    p: &RefreshProgress,
+    elapsed: Duration,
+    limit: Option<&crate::asc::ratelimit::RateLimit>,
+    share: f64,
+) -> Option<Duration> {
+    if p.done == 0 || p.requests == 0 {
+        return None;
+    }
+    let left = p.total.saturating_sub(p.done);
+    if left == 0 {
+        return Some(Duration::ZERO);
+    }
+    let requests = p.requests as f64 / p.done as f64 * left as f64;
+    let seen_rate = p.requests as f64 / elapsed.as_secs_f64().max(1e-3);
+    let mut seconds = requests / seen_rate;
+    let share = if share > 0.0 { share.min(1.0) } else { 1.0 };
+    if let Some(l) = limit {
+        let minute_rate = l.minute.limit.map(|m| m as f64 * share / 60.0);
+        let hour_rate = l.hour.limit.map(|h| h as f64 * share / 3600.0);
+        let hour_left = l.hour.remaining.map(|r| r as f64 * share);
+        let budget = match (hour_left, hour_rate) {
+            (Some(room), Some(hour_rate)) if requests > room => {
+                let fast = minute_rate.map_or(0.0, |m| room / m);
+                fast + (requests - room) / hour_rate
+            }
+            _ => minute_rate.map_or(0.0, |m| requests / m),
+        };
+        seconds = seconds.max(budget);
+    }
+    Duration::try_from_secs_f64(seconds).ok()
+}
+
 /// The bundle id the previous snapshot knew for an app whose listing lost it.
 fn kept_bundle_id<'a>(previous: &'a Snapshot, app: &App) -> Option<&'a str> {
     if app
@@ -520,7 +628,7 @@ fn kept_bundle_id<'a>(previous: &'a Snapshot, app: &App) -> Option<&'a str> {
 /// An app's identity labels. A name or bundle id missing from the listing
 /// (schema drift, a partial response) keeps the previous value, with a
 /// warning, so the app's series are not relabelled.
-pub fn app_ref(app: &App, previous: Option<&AppRef>) -> AppRef {
+pub fn app_ref(app: &App, previous: Option<&AppRef>, account: &str) -> AppRef {
     let keep = |field: &str, now: Option<&str>, before: Option<&str>| -> String {
         match (
             now.filter(|v| !v.is_empty()),
@@ -549,6 +657,7 @@ pub fn app_ref(app: &App, previous: Option<&AppRef>) -> AppRef {
             app.attributes.bundle_id.as_deref(),
             previous.map(|p| p.bundle_id.as_str()),
         ),
+        account: account.to_string(),
     }
 }
 
@@ -628,8 +737,9 @@ pub async fn run(
         }
         let requests_before = stats.total_requests();
         // The refresh takes the current snapshot and publishes each app's
-        // new data as it comes in (a partial snapshot, which the outputs do
-        // not map): the old data of an app is freed once replaced.
+        // new data as it comes in (a partial snapshot: every app whole, old
+        // or new), so a cold start serves its first app within seconds and
+        // the old data of an app is freed once replaced.
         let previous = std::mem::take(&mut current);
         let mut partial = |working: &Snapshot| {
             publish.send_replace(Some(Arc::new(working.clone())));
@@ -695,19 +805,95 @@ mod tests {
             id: "1".into(),
             name: "Old".into(),
             bundle_id: "com.old".into(),
+            account: "default".into(),
         };
         // A renamed app keeps its new name; a vanished bundle id its old one.
         assert_eq!(
-            app_ref(&app(Some("New"), None), Some(&before)),
+            app_ref(&app(Some("New"), None), Some(&before), "default"),
             AppRef {
                 id: "1".into(),
                 name: "New".into(),
-                bundle_id: "com.old".into()
+                bundle_id: "com.old".into(),
+                account: "default".into(),
             }
         );
-        assert_eq!(app_ref(&app(None, Some("")), Some(&before)), before);
+        assert_eq!(
+            app_ref(&app(None, Some("")), Some(&before), "default"),
+            before
+        );
         // Without a previous value there is nothing to keep.
-        assert_eq!(app_ref(&app(None, None), None).bundle_id, "");
+        assert_eq!(app_ref(&app(None, None), None, "x").bundle_id, "");
+    }
+
+    #[test]
+    fn the_time_left_follows_the_pace_and_the_budget() {
+        let p = |done, total, requests| RefreshProgress {
+            done,
+            total,
+            requests,
+            started_unix: 0.0,
+        };
+        let rl = |h: &str| RateLimit::parse([h]).unwrap();
+        let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64().round() as u64);
+        assert_eq!(
+            estimate_left(&p(0, 10, 5), Duration::from_secs(1), None, 1.0),
+            None
+        );
+        assert_eq!(
+            secs(estimate_left(
+                &p(10, 10, 50),
+                Duration::from_secs(9),
+                None,
+                1.0
+            )),
+            Some(0)
+        );
+        // 10 requests an app, 10 apps left: 100 requests at the pace seen
+        // (20 a second) without a known limit.
+        assert_eq!(
+            secs(estimate_left(
+                &p(2, 12, 20),
+                Duration::from_secs(1),
+                None,
+                1.0
+            )),
+            Some(5)
+        );
+        // 150 a minute and the hour's budget room enough: 40 s.
+        let roomy =
+            rl("user-hour-lim:3600;user-hour-rem:3000;user-minute-lim:150;user-minute-rem:140;");
+        assert_eq!(
+            secs(estimate_left(
+                &p(2, 12, 20),
+                Duration::from_secs(1),
+                Some(&roomy),
+                1.0
+            )),
+            Some(40)
+        );
+        // Half of it (two shards): twice as long.
+        assert_eq!(
+            secs(estimate_left(
+                &p(2, 12, 20),
+                Duration::from_secs(1),
+                Some(&roomy),
+                0.5
+            )),
+            Some(80)
+        );
+        // 50 left in the hour: 20 s for them, then 50 more at 3,600 an
+        // hour.
+        let low =
+            rl("user-hour-lim:3600;user-hour-rem:50;user-minute-lim:150;user-minute-rem:140;");
+        assert_eq!(
+            secs(estimate_left(
+                &p(2, 12, 20),
+                Duration::from_secs(1),
+                Some(&low),
+                1.0
+            )),
+            Some(70)
+        );
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! The snapshot: everything one refresh learned, as one immutable value.
 //!
-//! The refresh loop builds a complete new `Snapshot` and publishes it
-//! atomically; the Prometheus and OTLP outputs only ever read complete
-//! snapshots. On the way it publishes partial ones (each app whole, old or
-//! new; [`Snapshot::is_partial`]) for `/ready` and the landing page.
-//! It is also what the state file persists, so it is plain serde data.
+//! The refresh loop builds a new `Snapshot` app by app and publishes it as
+//! it goes: after each app a partial one ([`Snapshot::is_partial`]) in
+//! which every app is whole, old data or new, never a mix; at the end the
+//! complete one. The outputs read both (a cold start serves its first app
+//! within seconds), the state file only complete ones. It is plain serde
+//! data, since the state file persists it.
+//!
+//! With several accounts each account's refresh loop makes its own
+//! snapshot (and state file), and [`super::merge`] makes the one the
+//! outputs read: every account's apps, and each account's status in
+//! [`Snapshot::accounts`].
 //!
 //! Each app's data is shared (`Arc<AppSnapshot>`): a new snapshot takes the
 //! apps it did not refresh from the previous one without copying them, and
@@ -30,6 +36,28 @@ pub struct Snapshot {
     pub apps: Vec<Arc<AppSnapshot>>,
     pub refresh: RefreshStatus,
     pub api: ApiSnapshot,
+    /// Each account's own refresh status and API counters, by name (what
+    /// [`super::merge`] makes of the accounts' snapshots). Empty in one
+    /// account's snapshot (the state file's), where `refresh` and `api`
+    /// are the account's: see [`Snapshot::account_statuses`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<AccountStatus>,
+}
+
+/// One account's refresh status and API counters in a merged snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountStatus {
+    pub name: String,
+    pub refresh: RefreshStatus,
+    pub api: ApiSnapshot,
+}
+
+/// The account of the single-key settings (`asc.*`), and of apps in state
+/// files written before accounts existed.
+pub const DEFAULT_ACCOUNT: &str = "default";
+
+fn default_account() -> String {
+    DEFAULT_ACCOUNT.to_string()
 }
 
 /// Outcome of the exporter's refreshes as a whole.
@@ -64,10 +92,27 @@ pub struct RefreshStatus {
 
 /// Apps done (refreshed or failed) of all the apps a refresh in progress
 /// works on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct RefreshProgress {
     pub done: usize,
     pub total: usize,
+    /// API requests the refresh has sent so far.
+    #[serde(default)]
+    pub requests: u64,
+    /// Unix seconds when the refresh started.
+    #[serde(default)]
+    pub started_unix: f64,
+}
+
+impl RefreshProgress {
+    /// Apps done as a fraction of all (1 when there are none).
+    pub fn ratio(&self) -> f64 {
+        if self.total == 0 {
+            1.0
+        } else {
+            self.done as f64 / self.total as f64
+        }
+    }
 }
 
 /// What the client saw of the API: request counts and the rate limit.
@@ -118,6 +163,9 @@ pub struct AppRef {
     pub id: String,
     pub name: String,
     pub bundle_id: String,
+    /// The configured account whose key sees the app (its `account` label).
+    #[serde(default = "default_account")]
+    pub account: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -169,6 +217,25 @@ impl Snapshot {
     /// [`RefreshStatus::progress`]).
     pub fn is_partial(&self) -> bool {
         self.refresh.progress.is_some()
+    }
+
+    /// `(account, refresh status, API counters)` of each account: the
+    /// merged snapshot's [`Snapshot::accounts`], or this snapshot's own
+    /// status as the account its apps belong to (`default` without apps).
+    pub fn account_statuses(&self) -> Vec<(&str, &RefreshStatus, &ApiSnapshot)> {
+        if self.accounts.is_empty() {
+            let name = self
+                .apps
+                .first()
+                .map(|a| a.app.account.as_str())
+                .unwrap_or(DEFAULT_ACCOUNT);
+            vec![(name, &self.refresh, &self.api)]
+        } else {
+            self.accounts
+                .iter()
+                .map(|a| (a.name.as_str(), &a.refresh, &a.api))
+                .collect()
+        }
     }
 }
 

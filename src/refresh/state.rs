@@ -19,6 +19,9 @@ const FILE_NAME: &str = "snapshot.json";
 #[derive(Debug, Clone)]
 pub struct StateStore {
     dir: PathBuf,
+    /// The snapshot's file: `snapshot.json`, or `snapshot-<account>.json`
+    /// for a named account ([`StateStore::for_account`]).
+    file: String,
     stats: Arc<StateStats>,
 }
 
@@ -97,8 +100,25 @@ impl StateStore {
         })?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            file: FILE_NAME.to_string(),
             stats: Arc::new(StateStats::default()),
         })
+    }
+
+    /// The store of one account's snapshot, in the same directory and
+    /// counted in the same stats: `snapshot.json` for the `default`
+    /// account (as before accounts existed), `snapshot-<name>.json` for
+    /// the others (config validation keeps names to `[A-Za-z0-9_.-]`).
+    pub fn for_account(&self, name: &str) -> Self {
+        Self {
+            dir: self.dir.clone(),
+            file: if name == super::snapshot::DEFAULT_ACCOUNT {
+                FILE_NAME.to_string()
+            } else {
+                format!("snapshot-{name}.json")
+            },
+            stats: self.stats.clone(),
+        }
     }
 
     /// Outcomes of [`Self::save`].
@@ -107,7 +127,7 @@ impl StateStore {
     }
 
     pub fn path(&self) -> PathBuf {
-        self.dir.join(FILE_NAME)
+        self.dir.join(&self.file)
     }
 
     /// The persisted snapshot, if there is a usable one. Problems are logged
@@ -138,7 +158,7 @@ impl StateStore {
 
     /// Writes the snapshot atomically; the outcome is counted in [`Self::stats`].
     pub fn save(&self, snapshot: &Snapshot) -> Result<(), StateError> {
-        let r = self.write_atomic(FILE_NAME, snapshot);
+        let r = self.write_atomic(&self.file, snapshot);
         self.stats.record(r.is_ok());
         r
     }
@@ -218,6 +238,7 @@ mod tests {
                     id: "1".into(),
                     name: "A".into(),
                     bundle_id: "com.a".into(),
+                    account: "default".into(),
                 },
                 last_success_unix: Some(12.5),
                 ..Default::default()

@@ -22,6 +22,22 @@ pub fn readiness(snapshot: Option<&Snapshot>, allow_list: &[String]) -> Result<S
     let Some(s) = snapshot else {
         return Err("no data yet: waiting for the first refresh".into());
     };
+    for a in &s.accounts {
+        if a.refresh.last_attempt_unix == 0.0 && a.refresh.progress.is_none() {
+            return Err(format!(
+                "no data yet for account {}: waiting for its first refresh",
+                a.name
+            ));
+        }
+    }
+    if let Some(p) = s.refresh.progress
+        && s.apps.len() < p.total
+    {
+        return Err(format!(
+            "first refresh under way: {} of {} apps done ({} requests so far); /metrics serves the apps done",
+            p.done, p.total, p.requests
+        ));
+    }
     if s.apps.is_empty() {
         if let Some(e) = &s.refresh.error {
             return Err(format!("no data yet: the latest refresh failed: {e}"));
@@ -80,6 +96,7 @@ mod tests {
                 id: id.into(),
                 name: format!("App {id}"),
                 bundle_id: bundle.into(),
+                account: "default".into(),
             },
             last_success_unix: data.then_some(1_700_000_000.0),
             last_attempt_failed: error.is_some(),

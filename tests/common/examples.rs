@@ -102,6 +102,7 @@ pub fn snapshot() -> Snapshot {
                     id: APP.into(),
                     name: "Example App".into(),
                     bundle_id: "com.example.app".into(),
+                    account: "default".into(),
                 },
                 metrics: Some(app_metrics),
                 overview: None,
@@ -140,6 +141,7 @@ pub fn snapshot() -> Snapshot {
                     id: EMPTY_APP.into(),
                     name: "Empty App".into(),
                     bundle_id: "com.example.empty".into(),
+                    account: "default".into(),
                 },
                 metrics: Some(empty),
                 overview: None,
@@ -153,6 +155,7 @@ pub fn snapshot() -> Snapshot {
                     id: ODD_APP.into(),
                     name: "Odd \"quoted\" back\\slash\nnewline".into(),
                     bundle_id: "com.example.odd".into(),
+                    account: "default".into(),
                 },
                 metrics: None,
                 ..Default::default()
@@ -185,6 +188,7 @@ pub fn snapshot() -> Snapshot {
             }),
             ..Default::default()
         },
+        accounts: Vec::new(),
     }
 }
 

@@ -184,6 +184,7 @@ mod tests {
                     id: "1".into(),
                     name: "A".into(),
                     bundle_id: "a".into(),
+                    account: "default".into(),
                 },
                 metrics: metrics.map(|m| serde_json::from_value(m).unwrap()),
                 overview: Some(overview),
