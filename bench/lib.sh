@@ -186,9 +186,10 @@ start_serve() {
 }
 
 # last_refresh URL: asc_exporter_last_refresh_timestamp_seconds (Unix time
-# the latest refresh finished), empty before the first.
+# the latest refresh finished; the earliest of the accounts', one line
+# each), empty before the first.
 last_refresh() {
-  curl -sf "$1" | awk '/^asc_exporter_last_refresh_timestamp_seconds / { print $2 }'
+  curl -sf "$1" | awk '/^asc_exporter_last_refresh_timestamp_seconds[{ ]/ { if (min == "" || $NF < min) min = $NF } END { if (min != "") print min }'
 }
 
 # wait_refresh_after URL T SECONDS: waits until a refresh finished later

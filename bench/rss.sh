@@ -59,7 +59,7 @@ for APPS in "$@"; do
     wait "${WRK[@]}" 2>/dev/null || true
   fi
   series="$(series_count "$SERVE_URL")"
-  duration="$(curl -sf "$SERVE_URL" | awk '/^asc_exporter_refresh_duration_seconds / { print $2 }')"
+  duration="$(curl -sf "$SERVE_URL" | awk '/^asc_exporter_refresh_duration_seconds[{ ]/ { print $NF }')"
   scrapes=0
   (( SCRAPERS > 0 )) &&
     scrapes="$(awk '/requests in/ { n += $1 } END { print n + 0 }' "$BENCH_TMP"/wrk-{plain,gzip}-"$APPS".txt)"

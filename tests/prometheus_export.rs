@@ -157,7 +157,7 @@ fn launch_time_fixed_points_and_labels() {
     );
     assert_eq!(v, 2.0143);
     assert!(text(&e).contains(
-        "asc_launch_time_seconds{app_id=\"1583111882\",app=\"Example App\",bundle_id=\"com.example.app\",platform=\"iOS\",category=\"LAUNCH\",version=\"1.0\",device=\"all_iphones\",device_name=\"All iPhones\",percentile=\"p50\"} 0.7687\n"
+        "asc_launch_time_seconds{app_id=\"1583111882\",app=\"Example App\",bundle_id=\"com.example.app\",account=\"default\",platform=\"iOS\",category=\"LAUNCH\",version=\"1.0\",device=\"all_iphones\",device_name=\"All iPhones\",percentile=\"p50\"} 0.7687\n"
     ));
 
     let l = labels(
@@ -337,6 +337,7 @@ fn insights() {
         ("app_id", APP),
         ("app", "Example App"),
         ("bundle_id", "com.example.app"),
+        ("account", "default"),
         ("category", "LAUNCH"),
         ("metric", "launchTime"),
         ("device", "all_iphones"),

@@ -483,9 +483,25 @@ def explorer_link(field):
     return [{"title": "Open in the explorer (call stacks, flame graph)", "url": "${explorer}/diagnostics/${__data.fields[\"%s\"]}" % field, "targetBlank": True}]
 
 
+# Accounts (issue 15): the App Store Connect team of each app; "All" is `.*`
+# so that series of an exporter from before the label still match.
+def account_var():
+    return query_var(
+        "account",
+        "Account",
+        "label_values(asc_app_refresh_failed, account)",
+        multi=True,
+        include_all=True,
+        all_value=".*",
+        sort=1,
+        description="App Store Connect account (accounts: in the exporter's config; `default` for a single key).",
+    )
+
+
 # Apps: the value is app_id, the text the app name. Every configured app has
-# asc_app_refresh_failed, with or without data.
-APP_QUERY = "query_result(max by (app_id, app) (asc_app_refresh_failed))"
+# asc_app_refresh_failed, with or without data. Filtered by the account
+# variable (app ids are unique across accounts, so panels need only app_id).
+APP_QUERY = 'query_result(max by (app_id, app) (asc_app_refresh_failed{account=~"$account"}))'
 APP_REGEX = '/app="(?<text>[^"]*)".*app_id="(?<value>[^"]*)"/'
 
 
@@ -566,6 +582,7 @@ def overview():
         ["overview"],
         [
             ds_var(),
+            account_var(),
             app_var(multi=True),
             device_var(multi=False, description="Device the headline values are for (all_iphones is Apple's default)."),
             percentile_var(),
@@ -851,6 +868,7 @@ def versions():
         ["versions"],
         [
             ds_var(),
+            account_var(),
             app_var(multi=False),
             query_var(
                 "version",
@@ -997,6 +1015,7 @@ def regressions():
         ["regressions"],
         [
             ds_var(),
+            account_var(),
             app_var(multi=True),
             category_var(),
             device_var(multi=True),
@@ -1159,6 +1178,7 @@ def diagnostics():
         ["diagnostics"],
         [
             ds_var(),
+            account_var(),
             app_var(multi=False),
             query_var("version", "Version", f'label_values({sig}{{app_id="$app_id"}}, version)', multi=True, include_all=True, all_value=".+", sort=8),
             query_var(
@@ -1353,19 +1373,23 @@ def health():
         [
             ds_var(),
             query_var("job", "Job", "label_values(asc_exporter_build_info, job)", multi=True, include_all=True, all_value=".*", sort=1, description="Prometheus job(s) scraping the exporter."),
+            account_var(),
             app_var(multi=True),
         ],
         time="now-24h",
         refresh="1m",
     )
     j = 'job=~"$job"'
-    ja = f'{j}, app_id=~"$app_id"'
+    # The per-account families (refresh status, API requests and budget)
+    # carry `account`; build info and the HTTP server's own metrics do not.
+    jc = f'{j}, account=~"$account"'
+    ja = f'{jc}, app_id=~"$app_id"'
     d.row("Refresh")
     d.add(
         stat(
             "Last refresh",
             "Whether the latest refresh succeeded for every app (0 also before the first refresh).",
-            [target(f"min(asc_exporter_last_refresh_success{{{j}}})", instant=True)],
+            [target(f"min(asc_exporter_last_refresh_success{{{jc}}})", instant=True)],
             "none",
             thresholds("red", 1, "green"),
             mappings=[{"type": "value", "options": {"1": {"color": "green", "index": 0, "text": "OK"}, "0": {"color": "red", "index": 1, "text": "FAILED"}}}],
@@ -1377,14 +1401,14 @@ def health():
         stat(
             "Data age",
             "Time since the latest refresh that succeeded for every app. The default refresh interval is 1 h.",
-            [target(f"max(time() - asc_exporter_last_refresh_success_timestamp_seconds{{{j}}})", instant=True)],
+            [target(f"max(time() - asc_exporter_last_refresh_success_timestamp_seconds{{{jc}}})", instant=True)],
             "s",
             thresholds("green", 7200, "orange", 21600, "red"),
         ),
         4,
         4,
     )
-    d.add(stat("Refresh duration", "Wall-clock duration of the latest refresh.", [target(f"max(asc_exporter_refresh_duration_seconds{{{j}}})", instant=True)], "s", thresholds("green", 300, "orange")), 4, 4)
+    d.add(stat("Refresh duration", "Wall-clock duration of the latest refresh.", [target(f"max(asc_exporter_refresh_duration_seconds{{{jc}}})", instant=True)], "s", thresholds("green", 300, "orange")), 4, 4)
     d.add(
         stat(
             "Apps failing",
@@ -1400,7 +1424,7 @@ def health():
         stat(
             "Hourly API budget left",
             "Requests left in the hourly App Store Connect rate-limit window, as a share of the limit.",
-            [target(f'min(asc_api_rate_limit_remaining{{{j}, window="hour"}} / asc_api_rate_limit_budget{{{j}, window="hour"}})', instant=True)],
+            [target(f'min(asc_api_rate_limit_remaining{{{jc}, window="hour"}} / asc_api_rate_limit_budget{{{jc}, window="hour"}})', instant=True)],
             "percentunit",
             thresholds("red", 0.1, "orange", 0.25, "green"),
         ),
@@ -1424,7 +1448,7 @@ def health():
             "Data age",
             "Age of the exporter's data (time since the latest fully successful refresh) and of each app's data.",
             [
-                target(f"time() - asc_exporter_last_refresh_success_timestamp_seconds{{{j}}}", "exporter ({{instance}})", ref="A"),
+                target(f"time() - asc_exporter_last_refresh_success_timestamp_seconds{{{jc}}}", "exporter ({{instance}})", ref="A"),
                 target(f"time() - asc_app_last_refresh_success_timestamp_seconds{{{ja}}}", "{{app}}", ref="B"),
             ],
             "s",
@@ -1440,8 +1464,8 @@ def health():
             "Refresh duration and success",
             "Duration of the latest refresh; the success line is 1 when every app refreshed.",
             [
-                target(f"asc_exporter_refresh_duration_seconds{{{j}}}", "duration ({{instance}})", ref="A"),
-                target(f"asc_exporter_last_refresh_success{{{j}}}", "success ({{instance}})", ref="B"),
+                target(f"asc_exporter_refresh_duration_seconds{{{jc}}}", "duration ({{instance}})", ref="A"),
+                target(f"asc_exporter_last_refresh_success{{{jc}}}", "success ({{instance}})", ref="B"),
             ],
             "s",
             overrides=[
@@ -1459,12 +1483,23 @@ def health():
         12,
         8,
     )
+    d.add(
+        timeseries(
+            "Refresh progress",
+            "Apps done of each account's refresh under way (1 between refreshes, 0 before the first). A cold start publishes each app as it is done; the exporter logs \"refresh progress\" with the estimated time left.",
+            [target(f"asc_exporter_refresh_progress_ratio{{{jc}}}", "{{account}} ({{instance}})")],
+            "percentunit",
+            min_=0,
+        ),
+        24,
+        6,
+    )
     d.row("App Store Connect API")
     d.add(
         timeseries(
             "API requests by status",
             "Request rate by HTTP status (or error / timeout). 429 means the rate limit was hit, 5xx Apple's side, 401/403 the key.",
-            [target(f"sum by (status) (rate(asc_api_requests_total{{{j}}}[$__rate_interval]))", "{{status}}")],
+            [target(f"sum by (status) (rate(asc_api_requests_total{{{jc}}}[$__rate_interval]))", "{{status}}")],
             "reqps",
             overrides=[
                 override("byRegexp", "2..", color={"mode": "fixed", "fixedColor": "green"}),
@@ -1483,11 +1518,11 @@ def health():
             "Share of requests that did not return 2xx, and the retry rate.",
             [
                 target(
-                    f'sum(rate(asc_api_requests_total{{{j}, status!~"2.."}}[$__rate_interval])) / sum(rate(asc_api_requests_total{{{j}}}[$__rate_interval]))',
+                    f'sum(rate(asc_api_requests_total{{{jc}, status!~"2.."}}[$__rate_interval])) / sum(rate(asc_api_requests_total{{{jc}}}[$__rate_interval]))',
                     "non-2xx share",
                     ref="A",
                 ),
-                target(f"sum(rate(asc_api_retries_total{{{j}}}[$__rate_interval]))", "retries", ref="B"),
+                target(f"sum(rate(asc_api_retries_total{{{jc}}}[$__rate_interval]))", "retries", ref="B"),
             ],
             "percentunit",
             overrides=[override("byFrameRefID", "B", unit="reqps")],
@@ -1500,7 +1535,7 @@ def health():
         table(
             "Requests in the time range by endpoint and status",
             "Requests per route template and status over the dashboard's time range (increase of asc_api_requests_total).",
-            [target(f"round(sum by (endpoint, status) (increase(asc_api_requests_total{{{j}}}[$__range])))", instant=True, table=True)],
+            [target(f"round(sum by (endpoint, status) (increase(asc_api_requests_total{{{jc}}}[$__range])))", instant=True, table=True)],
             "none",
             [organize(exclude=["Time"], rename={"endpoint": "Endpoint", "status": "Status", "Value": "Requests"})],
             overrides=[
@@ -1524,8 +1559,8 @@ def health():
             "Rate limit: remaining vs limit",
             "Requests left in each X-Rate-Limit window (solid) against the window's limit (dashed).",
             [
-                target(f"asc_api_rate_limit_remaining{{{j}}}", "remaining ({{window}})", ref="A"),
-                target(f"asc_api_rate_limit_budget{{{j}}}", "limit ({{window}})", ref="B"),
+                target(f"asc_api_rate_limit_remaining{{{jc}}}", "remaining ({{window}})", ref="A"),
+                target(f"asc_api_rate_limit_budget{{{jc}}}", "limit ({{window}})", ref="B"),
             ],
             "none",
             overrides=[
@@ -1544,9 +1579,9 @@ def health():
             "Responses not understood and 401s",
             "Per hour: responses whose body could not be decoded, by endpoint (schema drift, malformed, empty or cut-off bodies; the apps concerned keep their last good data, see AscApiResponseNotUnderstood), 401s that persisted with a freshly minted token (AscAuthenticationFailing) and 401s a fresh token cured (harmless).",
             [
-                target(f"sum by (endpoint) (increase(asc_api_decode_errors_total{{{j}}}[1h]))", "not understood {{endpoint}}", ref="A"),
-                target(f"sum(increase(asc_api_auth_failures_total{{{j}}}[1h]))", "401 that persisted", ref="B"),
-                target(f"sum(increase(asc_api_auth_recovered_total{{{j}}}[1h]))", "401 cured by a new token", ref="C"),
+                target(f"sum by (endpoint) (increase(asc_api_decode_errors_total{{{jc}}}[1h]))", "not understood {{endpoint}}", ref="A"),
+                target(f"sum(increase(asc_api_auth_failures_total{{{jc}}}[1h]))", "401 that persisted", ref="B"),
+                target(f"sum(increase(asc_api_auth_recovered_total{{{jc}}}[1h]))", "401 cured by a new token", ref="C"),
             ],
             "none",
             overrides=[
@@ -1563,7 +1598,7 @@ def health():
         stat(
             "Next refresh",
             "When the next refresh is due. Later than the refresh interval while App Store Connect's rate limit holds requests back (the hourly budget is spent, or a 429 asked to wait): no request goes out before then.",
-            [target(f"max(asc_exporter_next_refresh_timestamp_seconds{{{j}}}) * 1000", "next refresh")],
+            [target(f"max(asc_exporter_next_refresh_timestamp_seconds{{{jc}}}) * 1000", "next refresh")],
             "dateTimeFromNow",
             color_mode="none",
         ),

@@ -1043,7 +1043,8 @@ mod tests {
             [
                 "asc_api_retries_total",
                 "asc_exporter_build_info",
-                "asc_exporter_last_refresh_success"
+                "asc_exporter_last_refresh_success",
+                "asc_exporter_refresh_progress_ratio"
             ]
         );
         let info = set.get(EXPORTER_BUILD_INFO).unwrap();

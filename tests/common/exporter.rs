@@ -119,10 +119,13 @@ pub async fn scrape(r: &Running) -> Vec<Sample> {
             .text()
             .await
             .unwrap();
+        // One line per account (`{account="..."}`); the snapshot's is the
+        // latest of them.
         let at = text
             .lines()
-            .find_map(|l| l.strip_prefix("asc_exporter_last_refresh_timestamp_seconds "))
-            .and_then(|v| v.trim().parse::<f64>().ok());
+            .filter(|l| l.starts_with("asc_exporter_last_refresh_timestamp_seconds{"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+            .reduce(f64::max);
         if at.is_some_and(|at| at >= want) {
             return parse(&text);
         }

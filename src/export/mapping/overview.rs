@@ -204,7 +204,7 @@ mod tests {
             .map(|s| {
                 let labels: Vec<String> = set
                     .labels(f, s)
-                    .filter(|(k, _)| !["app", "bundle_id", "app_id"].contains(k))
+                    .filter(|(k, _)| !["app", "bundle_id", "app_id", "account"].contains(k))
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect();
                 (labels.join(","), s.value)
