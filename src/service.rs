@@ -398,7 +398,6 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
             metrics_enabled: config.prometheus.enabled,
             telemetry_path: telemetry_path.clone(),
             max_requests: config.web.max_requests,
-            apps: config.refresh.apps.clone(),
         };
         let app = server::secure(server::router(state), web.clone());
         let shutdown = shutdown.clone();

@@ -111,7 +111,9 @@ async fn each_account_has_its_key_its_label_and_its_own_failures() {
     let s = scrape(&running).await;
     let apps = apps_by_account(&s);
     assert_eq!(
-        apps.iter().map(|(k, v)| (k.as_str(), v.len())).collect::<Vec<_>>(),
+        apps.iter()
+            .map(|(k, v)| (k.as_str(), v.len()))
+            .collect::<Vec<_>>(),
         [("studio-a", 2), ("studio-b", 3)],
         "each account's apps under its label"
     );
@@ -124,7 +126,10 @@ async fn each_account_has_its_key_its_label_and_its_own_failures() {
         .iter()
         .flat_map(|(acc, ids)| ids.iter().map(move |id| (id, acc)))
         .collect();
-    let per_app: Vec<&Sample> = s.iter().filter(|x| x.labels.contains_key("app_id")).collect();
+    let per_app: Vec<&Sample> = s
+        .iter()
+        .filter(|x| x.labels.contains_key("app_id"))
+        .collect();
     assert!(per_app.len() > 50, "{} per-app series", per_app.len());
     for x in &per_app {
         assert_eq!(
@@ -295,7 +300,11 @@ async fn a_cold_start_serves_its_first_app_before_the_rest() {
             .await
             .expect("the first refresh completes within 300 s")
             .unwrap();
-        let s = running.snapshots.borrow_and_update().clone().expect("a snapshot");
+        let s = running
+            .snapshots
+            .borrow_and_update()
+            .clone()
+            .expect("a snapshot");
         if !s.is_partial() {
             break s;
         }
@@ -310,4 +319,93 @@ async fn a_cold_start_serves_its_first_app_before_the_rest() {
         "published before the account's requests were spent: {requests} of {total}"
     );
     running.shutdown().await;
+}
+
+/// One shard of `n` on the team's simulator (the default account), with an
+/// allow-list.
+async fn shard(
+    t: &Team,
+    state: &tempfile::TempDir,
+    spec: &str,
+    apps: &[String],
+) -> service::Running {
+    let mut c = config(state, Vec::new(), Duration::from_secs(3600));
+    c.asc.base_url = t.sim.as_ref().unwrap().base_url();
+    c.asc.issuer_id = Some("issuer".into());
+    c.asc.key_id = Some("KEY0000001".into());
+    c.asc.private_key_path = Some(t.key.path().to_path_buf());
+    c.shard = spec.into();
+    c.refresh.budget_share = 1.0;
+    c.refresh.apps = apps.to_vec();
+    service::start(ServeOptions {
+        config: c,
+        private_key_inline: None,
+        demo: None,
+    })
+    .await
+    .expect("the shard starts")
+}
+
+async fn ready(r: &service::Running) -> (reqwest::StatusCode, String) {
+    let resp = reqwest::get(format!("http://{}/ready", r.addr))
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_with_an_allow_list_are_ready_for_their_own_apps() {
+    let t = team(8, 21, 0).await;
+    // Every app the key sees, from an unsharded exporter.
+    let whole_state = tempfile::tempdir().unwrap();
+    let mut whole = shard(&t, &whole_state, "1/1", &[]).await;
+    let all = common::exporter::snapshot_where(&mut whole, |s| s.refresh.last_success).await;
+    whole.shutdown().await;
+    let ids: Vec<String> = all.apps.iter().map(|a| a.app.id.clone()).collect();
+    assert_eq!(ids.len(), 8);
+    // The allow-list: six of the eight, by id and by bundle id.
+    let mut wanted: Vec<String> = ids[..3].to_vec();
+    wanted.extend(all.apps[3..6].iter().map(|a| a.app.bundle_id.clone()));
+
+    let mut served = Vec::new();
+    for spec in ["1/2", "2/2"] {
+        let state = tempfile::tempdir().unwrap();
+        let mut r = shard(&t, &state, spec, &wanted).await;
+        let s = common::exporter::snapshot_where(&mut r, |s| s.refresh.last_success).await;
+        let (status, body) = ready(&r).await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::OK,
+            "shard {spec} is ready for its own {} apps although other shards own the rest of refresh.apps: {body}",
+            s.apps.len()
+        );
+        served.push(
+            s.apps
+                .iter()
+                .map(|a| a.app.id.clone())
+                .collect::<BTreeSet<_>>(),
+        );
+        r.shutdown().await;
+    }
+    assert!(served[0].is_disjoint(&served[1]), "{served:?}");
+    let union: BTreeSet<String> = served[0].union(&served[1]).cloned().collect();
+    assert_eq!(
+        union,
+        ids[..6].iter().cloned().collect::<BTreeSet<_>>(),
+        "the shards together refresh the allow-list"
+    );
+
+    // An entry the key does not see makes every shard unready, named.
+    wanted.push("com.example.gone".into());
+    let state = tempfile::tempdir().unwrap();
+    let mut r = shard(&t, &state, "1/2", &wanted).await;
+    common::exporter::snapshot_where(&mut r, |s| s.refresh.last_attempt_unix > 0.0).await;
+    let (status, body) = ready(&r).await;
+    assert!(
+        status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+            && body
+                .contains("refresh.apps lists com.example.gone, which this API key does not see"),
+        "{status} {body}"
+    );
+    r.shutdown().await;
 }

@@ -900,7 +900,8 @@ fn helpers_parse_variables_and_metrics() {
     assert!(all.iter().any(|v| v.name == "app_id"
         && v.source()
             == VarSource::QueryResult {
-                expr: r#"max by (app_id, app) (asc_app_refresh_failed{account=~"$account"})"#.into(),
+                expr:
+                    r#"max by (app_id, app) (asc_app_refresh_failed{account=~"$account"})"#.into(),
                 value_label: "app_id".into()
             }));
     for v in all.iter().filter(|v| v.kind == "query") {

@@ -48,11 +48,7 @@ fn with_account(line: &str) -> String {
         while bytes[end] != b'"' {
             end += if bytes[end] == b'\\' { 2 } else { 1 };
         }
-        return format!(
-            "{},account=\"default\"{}",
-            &line[..=end],
-            &line[end + 1..]
-        );
+        return format!("{},account=\"default\"{}", &line[..=end], &line[end + 1..]);
     }
     let name = family_of(line);
     let per_account = (name.starts_with("asc_api_") || name.starts_with("asc_exporter_"))

@@ -169,6 +169,7 @@ fn snapshot() -> Snapshot {
             next_attempt_unix: Some(1_700_003_700.0),
             progress: None,
             error: None,
+            unseen_apps: Vec::new(),
         },
         api: ApiSnapshot {
             requests: vec![

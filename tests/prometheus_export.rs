@@ -171,6 +171,7 @@ fn launch_time_fixed_points_and_labels() {
         ("app_id", APP),
         ("app", "Example App"),
         ("bundle_id", "com.example.app"),
+        ("account", "default"),
         ("platform", "iOS"),
         ("category", "LAUNCH"),
         ("version", "1.0"),

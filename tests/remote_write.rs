@@ -56,16 +56,23 @@ fn exporter(name: &'static str, dir: &Path, sim_port: u16, port: u16, extra: &[&
             cmd.env_remove(k);
         }
     }
-    cmd.args(["serve", "--demo", "--demo-apps", "6", "--builds-per-app", "1"])
-        .arg("--demo-listen")
-        .arg(format!("127.0.0.1:{sim_port}"))
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        // Six apps cost ~25 requests a refresh, about 13 a shard: every 8 s
-        // stays inside each simulator's 150-a-minute window.
-        .args(["--refresh-interval", "8s"])
-        .args(extra)
-        .env("ASC_EXPORTER_BUDGET_SHARE", "1");
+    cmd.args([
+        "serve",
+        "--demo",
+        "--demo-apps",
+        "6",
+        "--builds-per-app",
+        "1",
+    ])
+    .arg("--demo-listen")
+    .arg(format!("127.0.0.1:{sim_port}"))
+    .arg("--listen")
+    .arg(format!("127.0.0.1:{port}"))
+    // Six apps cost ~25 requests a refresh, about 13 a shard: every 8 s
+    // stays inside each simulator's 150-a-minute window.
+    .args(["--refresh-interval", "8s"])
+    .args(extra)
+    .env("ASC_EXPORTER_BUDGET_SHARE", "1");
     let mut cmd_dir = dir.to_path_buf();
     cmd_dir.push(name);
     std::fs::create_dir_all(&cmd_dir).unwrap();
@@ -183,6 +190,20 @@ remote_write:
             }
         }
     };
+    // The exposition is encoded just after a snapshot is published, so
+    // `/ready` can answer 200 a moment before `/metrics` has the apps: wait
+    // for an exposition of a finished refresh.
+    let refreshed = |url: String| {
+        let probe = get(url);
+        move || {
+            let fut = probe();
+            async move {
+                fut.await.filter(|text| {
+                    text.contains("asc_exporter_last_refresh_success{account=\"default\"} 1")
+                })
+            }
+        }
+    };
     let t = Duration::from_secs(60);
     let mut exposition = Vec::new();
     for (name, port) in ["shard-1", "shard-2", "whole"].iter().zip(ports) {
@@ -198,7 +219,7 @@ remote_write:
                 .wait_for(
                     &format!("{name} serves its metrics"),
                     t,
-                    get(format!("http://127.0.0.1:{port}/metrics")),
+                    refreshed(format!("http://127.0.0.1:{port}/metrics")),
                 )
                 .await,
         );
@@ -231,18 +252,14 @@ remote_write:
     };
     let expected: BTreeSet<String> = whole.iter().map(|(_, id)| id.clone()).collect();
     stack
-        .wait_for(
-            "every app in the central Prometheus",
-            t,
-            || async {
-                let r = api.query(r#"asc_app_refresh_failed{cluster="ci"}"#).await?;
-                let ids: BTreeSet<String> = r
-                    .iter()
-                    .filter_map(|s| s["metric"]["app_id"].as_str().map(str::to_string))
-                    .collect();
-                (ids == expected).then_some(())
-            },
-        )
+        .wait_for("every app in the central Prometheus", t, || async {
+            let r = api.query(r#"asc_app_refresh_failed{cluster="ci"}"#).await?;
+            let ids: BTreeSet<String> = r
+                .iter()
+                .filter_map(|s| s["metric"]["app_id"].as_str().map(str::to_string))
+                .collect();
+            (ids == expected).then_some(())
+        })
         .await;
     // Per-app data, not only the info series: every app has launch times.
     stack
@@ -257,12 +274,17 @@ remote_write:
             (ids == expected).then_some(())
         })
         .await;
-    let up = api.query(r#"up{job="asc-perf-exporter"} == 1"#).await;
-    assert_eq!(
-        up.map(|r| r.len()),
-        Some(2),
-        "both shards are up, as the agent saw them"
-    );
+    // `up` is written by the agent itself, in its own batches: wait for it.
+    stack
+        .wait_for(
+            "both shards up, as the agent saw them",
+            Duration::from_secs(20),
+            || async {
+                let r = api.query(r#"up{job="asc-perf-exporter"} == 1"#).await?;
+                (r.len() == 2).then_some(())
+            },
+        )
+        .await;
 
     // Every rule evaluates without error on the remote-written data.
     let rules_url = format!("{}/api/v1/rules", api.prom);
@@ -340,7 +362,9 @@ remote_write:
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     // The series arrived through the agent: each carries its label.
-    let series: Option<Vec<Value>> = api.query(r#"count by (cluster) (asc_app_refresh_failed)"#).await;
+    let series: Option<Vec<Value>> = api
+        .query(r#"count by (cluster) (asc_app_refresh_failed)"#)
+        .await;
     let clusters: Vec<String> = series
         .unwrap_or_default()
         .iter()

@@ -97,6 +97,7 @@ pub fn merge_status<'a>(all: impl Iterator<Item = &'a RefreshStatus>) -> Refresh
         if let Some(e) = &r.error {
             errors.push(e.clone());
         }
+        out.unseen_apps.extend(r.unseen_apps.iter().cloned());
     }
     out.last_success_unix = success.filter(|s| s.is_finite());
     out.progress = progress;

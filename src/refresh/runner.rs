@@ -110,8 +110,8 @@ impl Refresher {
                 human(self.opts.refresh.timeout)
             )),
         };
-        let apps = match listed {
-            Ok(apps) => apps,
+        let (mut apps, unseen_apps) = match listed {
+            Ok(listed) => listed,
             Err(e) => {
                 tracing::error!(error = %e, "listing apps failed; keeping the previous data of every app");
                 let mut next = (*previous).clone();
@@ -130,6 +130,7 @@ impl Refresher {
                     next_attempt_unix: None,
                     progress: None,
                     error: Some(e),
+                    unseen_apps: previous.refresh.unseen_apps.clone(),
                 };
                 next.api = self.api_snapshot();
                 return next;
@@ -142,6 +143,7 @@ impl Refresher {
         {
             tracing::warn!(app_id = %gone.app.id, app = %gone.app.name, "app is no longer visible to this API key; its series are removed");
         }
+        refresh_order(&mut apps, &previous);
 
         // The working copy: the listed apps' previous data (shared), which
         // each app's result replaces. Apps no longer listed are gone from
@@ -259,6 +261,7 @@ impl Refresher {
             next_attempt_unix: None,
             progress: None,
             error: None,
+            unseen_apps,
         };
         working.api = self.api_snapshot();
         working
@@ -297,11 +300,12 @@ impl Refresher {
         }
     }
 
-    /// The apps to refresh: every app the key sees, or the allow-list. An
+    /// The apps to refresh: every app the key sees, or the allow-list, of
+    /// this shard; and the allow-list entries the key does not see. An
     /// identity attribute (name, bundle id) that vanishes from the listing
     /// keeps its previous value, with a warning, instead of relabelling the
     /// app's series.
-    async fn apps(&self, previous: &Snapshot) -> Result<Vec<AppRef>, AscError> {
+    async fn apps(&self, previous: &Snapshot) -> Result<(Vec<AppRef>, Vec<String>), AscError> {
         let apps: Vec<App> = self.client.list_apps(&AppsQuery::default()).await?;
         let shard = self.opts.shard;
         let account = self.opts.account.as_str();
@@ -324,16 +328,18 @@ impl Refresher {
         if !shard.is_whole() {
             tracing::debug!(account, shard = %shard, kept = refs.len(), of = allowed.len(), "apps of this shard");
         }
+        let mut unseen = Vec::new();
         for wanted in &self.opts.refresh.apps {
             if !apps.iter().any(|a| {
                 wanted == &a.id
                     || wanted == a.bundle_id()
                     || kept_bundle_id(previous, a) == Some(wanted.as_str())
             }) {
-                tracing::warn!(app = %wanted, "app in the allow-list is not visible to this API key");
+                tracing::warn!(account, app = %wanted, "app in the allow-list is not visible to this API key");
+                unseen.push(wanted.clone());
             }
         }
-        Ok(refs)
+        Ok((refs, unseen))
     }
 
     /// Whether optional work may spend requests: the hourly budget left is
@@ -784,10 +790,63 @@ pub async fn run(
     tracing::info!("refresh loop stopped");
 }
 
+/// The order a refresh works through its apps: never-refreshed apps first,
+/// then the oldest data first; the listing's order among equals (a cold
+/// start goes down the listing). A refresh stopped where the budget ran out
+/// (a long hold fails the rest) then leaves the freshest apps behind, and
+/// the next one starts with the apps it did not reach, instead of always
+/// the same first apps and never the last.
+fn refresh_order(apps: &mut [AppRef], previous: &Snapshot) {
+    apps.sort_by(|a, b| {
+        let age = |app: &AppRef| previous.app(&app.id).and_then(|p| p.last_success_unix);
+        match (age(a), age(b)) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, Some(_)) => std::cmp::Ordering::Less,
+            (Some(_), None) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => x.total_cmp(&y),
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::asc::ratelimit::RateLimit;
+
+    #[test]
+    fn a_refresh_starts_with_the_apps_it_did_not_reach_last_time() {
+        let r = |id: &str| AppRef {
+            id: id.into(),
+            ..Default::default()
+        };
+        let done = |id: &str, at: Option<f64>| {
+            Arc::new(AppSnapshot {
+                app: r(id),
+                last_success_unix: at,
+                ..Default::default()
+            })
+        };
+        // The last refresh got through "1" and "2" before the budget ran
+        // out; "3" and "4" keep older data, "5" never had any.
+        let previous = Snapshot {
+            apps: vec![
+                done("1", Some(300.0)),
+                done("2", Some(310.0)),
+                done("3", Some(100.0)),
+                done("4", Some(50.0)),
+            ],
+            ..Default::default()
+        };
+        let mut apps: Vec<AppRef> = ["1", "2", "3", "4", "5"].map(r).to_vec();
+        refresh_order(&mut apps, &previous);
+        let ids: Vec<&str> = apps.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["5", "4", "3", "1", "2"]);
+        // A cold start keeps the listing's order.
+        let mut apps: Vec<AppRef> = ["9", "1", "5"].map(r).to_vec();
+        refresh_order(&mut apps, &Snapshot::default());
+        let ids: Vec<&str> = apps.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["9", "1", "5"]);
+    }
 
     #[test]
     fn identity_labels_that_vanish_keep_their_previous_value() {

@@ -88,6 +88,13 @@ pub struct RefreshStatus {
     /// no app was refreshed); `None` when it got as far as the apps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Entries of the allow-list (`refresh.apps`, or the account's `apps:`)
+    /// that match no app the key sees, as of the latest listing. Kept here
+    /// rather than recomputed by `/ready` from the apps served, since a
+    /// shard serves only its own apps: an entry another shard owns is seen,
+    /// not missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unseen_apps: Vec<String>,
 }
 
 /// Apps done (refreshed or failed) of all the apps a refresh in progress

@@ -52,9 +52,6 @@ pub struct ServerState {
     /// `web.max_requests`: scrapes of the metrics path served at once
     /// (0 = no limit).
     pub max_requests: usize,
-    /// `refresh.apps`: the apps `/ready` waits for (empty: every app the
-    /// API key sees).
-    pub apps: Vec<String>,
 }
 
 /// A checked `web.telemetry_path`: starts with `/`, is not one of the
@@ -158,7 +155,7 @@ pub async fn serve(
 
 async fn ready(State(state): State<ServerState>) -> Response {
     let snap = state.snapshots.borrow().clone();
-    match ready::readiness(snap.as_deref(), &state.apps) {
+    match ready::readiness(snap.as_deref()) {
         Ok(msg) => (StatusCode::OK, format!("{msg}\n")).into_response(),
         Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")).into_response(),
     }
@@ -166,7 +163,7 @@ async fn ready(State(state): State<ServerState>) -> Response {
 
 async fn landing(State(state): State<ServerState>) -> Html<String> {
     let snap = state.snapshots.borrow().clone();
-    let ready = match ready::readiness(snap.as_deref(), &state.apps) {
+    let ready = match ready::readiness(snap.as_deref()) {
         Ok(m) | Err(m) => m,
     };
     Html(landing::render(

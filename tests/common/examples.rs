@@ -173,6 +173,7 @@ pub fn snapshot() -> Snapshot {
             next_attempt_unix: None,
             progress: None,
             error: None,
+            unseen_apps: Vec::new(),
         },
         api: ApiSnapshot {
             requests: vec![

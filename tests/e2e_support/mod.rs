@@ -609,4 +609,3 @@ pub async fn empty_panels(api: &Api, dashboards: &[Dashboard]) -> Vec<String> {
     }
     failures
 }
-
