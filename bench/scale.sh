@@ -70,7 +70,10 @@ serve() {
 first_data() {
   local t
   for _ in $(seq 6000); do
-    if curl -sf --max-time 2 "$SERVE_URL" 2>/dev/null | grep -q '^asc_launch_time_seconds{'; then
+    # Not `curl | grep -q`: grep quitting early makes curl fail on SIGPIPE,
+    # and pipefail then makes the condition false.
+    if curl -sf --max-time 2 "$SERVE_URL" -o "$BENCH_TMP/poll.prom" 2>/dev/null &&
+      grep -q '^asc_launch_time_seconds{' "$BENCH_TMP/poll.prom"; then
       t="$(date +%s.%N)"
       python3 -c 'import sys; print(f"{float(sys.argv[1]) - float(sys.argv[2]):.1f}")' "$t" "$SERVE_T0"
       return 0
@@ -104,7 +107,7 @@ for line in open(path):
     lab = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels))
     if name == "asc_api_requests_total":
         requests[lab["account"]] += float(value)
-    elif name == "asc_app_info":
+    elif name == "asc_app_refresh_failed":
         apps[lab["account"]].add(lab["app_id"])
 n_apps = sum(len(v) for v in apps.values())
 total = sum(requests.values())
