@@ -88,7 +88,16 @@ first_data() {
 # report: the figures of one finished run, from /metrics.
 report() {
   local what="$1" first="$2" full="$3"
-  curl -sf "$SERVE_URL" >"$BENCH_TMP/final.prom"
+  # /ready follows the snapshot; the exposition is encoded just after it:
+  # wait for one where every account's refresh is complete.
+  for _ in $(seq 600); do
+    curl -sf "$SERVE_URL" >"$BENCH_TMP/final.prom"
+    if grep '^asc_exporter_refresh_progress_ratio{' "$BENCH_TMP/final.prom" |
+      awk '$2 != 1 { bad = 1 } END { exit (NR == 0 || bad) }'; then
+      break
+    fi
+    sleep 0.1
+  done
   python3 - "$BENCH_TMP/final.prom" "$what" "$first" "$full" "$HOUR_LIMIT" "$MINUTE_LIMIT" \
     "$(status_kib "$SERVE_PID" VmHWM)" "$(status_kib "$SERVE_PID" VmRSS)" <<'PY'
 import math, re, sys

@@ -237,6 +237,10 @@ impl Refresher {
                         p.requests = stats.total_requests().saturating_sub(requests_before);
                         log.report(self, p, started.elapsed());
                     }
+                    // The API counters as of now: a partial snapshot's
+                    // `asc_api_*` is not the previous refresh's (on a cold
+                    // start, none at all).
+                    working.api = self.api_snapshot();
                     progress(&working);
                 }
                 Ok(None) => break,

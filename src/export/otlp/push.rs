@@ -1,8 +1,8 @@
 //! Sending the encoded metrics request ([`wire`](super::wire)) as the SDK's
 //! OTLP exporters do: HTTP/protobuf (`POST …/v1/metrics`,
 //! `application/x-protobuf`, optionally gzip) with reqwest, or gRPC
-//! (`MetricsService/Export`, optionally gzip) with tonic over a lazily
-//! connected channel; the resolved headers on every request; the export
+//! (`MetricsService/Export`, optionally gzip) over a lazily connected tonic
+//! channel; the resolved headers on every request; the export
 //! timeout on each attempt and as the deadline of the retries; the OTLP
 //! spec's retryable failures (HTTP 429/502/503/504 and connection errors,
 //! `Retry-After` honoured; gRPC `UNAVAILABLE`, `CANCELLED`,
@@ -13,10 +13,22 @@
 //! only takes the SDK's `ResourceMetrics` (which it converts and encodes on
 //! every export); nothing here is protocol logic beyond framing a body the
 //! caller already encoded.
+//!
+//! The gRPC call is framed here too, on tonic's `Channel` (which owns the
+//! HTTP/2 connection, TLS, reconnects and the timeout), rather than with
+//! `tonic::client::Grpc`: tonic compresses each message itself, at gzip
+//! level 6 with no way to choose, and again on every retry. The request is
+//! tens of MB; compressing it once per export at level 1, as the HTTP path
+//! does, halves the output's CPU (bench/RESULTS.md, "OTLP CPU"). The
+//! framing is gRPC's length-prefixed message (a compressed-flag byte and a
+//! big-endian u32 length), the status is tonic's own reading of the
+//! `grpc-status`/`grpc-message` trailers (or headers, for a trailers-only
+//! answer), and an HTTP status without one maps as gRPC's
+//! `http-grpc-status-mapping.md` says (as tonic does).
 
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{BufMut, Bytes};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 
@@ -45,7 +57,7 @@ enum Transport {
         url: String,
     },
     Grpc {
-        grpc: tonic::client::Grpc<tonic::transport::Channel>,
+        channel: tonic::transport::Channel,
     },
 }
 
@@ -76,13 +88,7 @@ impl MetricsClient {
                     })?
                     .timeout(target.timeout)
                     .connect_lazy();
-                let mut grpc = tonic::client::Grpc::new(channel);
-                if target.gzip {
-                    grpc = grpc
-                        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
-                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
-                }
-                Transport::Grpc { grpc }
+                Transport::Grpc { channel }
             }
         };
         Ok(Self { target, transport })
@@ -91,17 +97,16 @@ impl MetricsClient {
     /// Sends `body` (an encoded `ExportMetricsServiceRequest`), retrying as
     /// the SDK does within the export timeout. `Err` names the last failure.
     pub async fn export(&self, body: Bytes) -> Result<(), String> {
-        // HTTP compresses once per export, not per attempt (gRPC compresses
-        // inside tonic).
-        let (body, encoding) = match (&self.transport, self.target.gzip) {
-            (Transport::Http { .. }, true) => {
+        // Compressed once per export, not per attempt.
+        let (body, encoding) = match self.target.gzip {
+            true => {
                 let raw = body.clone();
                 let gz = tokio::task::spawn_blocking(move || gzip(&raw))
                     .await
                     .map_err(|e| format!("compressing the OTLP request failed: {e}"))?;
                 (Bytes::from(gz), Some("gzip"))
             }
-            _ => (body, None),
+            false => (body, None),
         };
         let start = Instant::now();
         let deadline = self.target.timeout;
@@ -176,31 +181,177 @@ impl MetricsClient {
                 partial_success(&body);
                 Ok(())
             }
-            Transport::Grpc { grpc } => {
-                let mut grpc = grpc.clone();
-                grpc.ready().await.map_err(|e| Failure {
-                    message: format!("gRPC export failed: the channel is not ready: {e}"),
-                    retry: Retry::Yes,
-                })?;
-                let mut req = tonic::Request::new(body);
-                *req.metadata_mut() =
-                    tonic::metadata::MetadataMap::from_headers(self.target.headers.clone());
-                let path = axum::http::uri::PathAndQuery::from_static(GRPC_PATH);
-                match grpc.unary(req, path, RawCodec).await {
-                    Ok(resp) => {
-                        let r = resp.into_inner();
-                        if let Some(p) = r.partial_success
-                            && (p.rejected_data_points > 0 || !p.error_message.is_empty())
-                        {
-                            warn_partial(p.rejected_data_points, &p.error_message);
-                        }
-                        Ok(())
+            Transport::Grpc { channel } => self.grpc_attempt(channel.clone(), body, encoding).await,
+        }
+    }
+
+    /// One gRPC unary call with `body` (compressed already when `encoding`
+    /// is set) as its one message.
+    async fn grpc_attempt(
+        &self,
+        mut channel: tonic::transport::Channel,
+        body: Bytes,
+        encoding: Option<&'static str>,
+    ) -> Result<(), Failure> {
+        use axum::http::{Method, Request, header};
+        use http_body_util::BodyExt;
+        use tower::{Service, ServiceExt};
+
+        let transport = |e: &dyn std::fmt::Display| Failure {
+            message: format!("gRPC export failed: {e}"),
+            retry: Retry::Yes,
+        };
+        let framed = frame(body, encoding.is_some()).map_err(|e| Failure {
+            message: format!("gRPC export failed: {e}"),
+            retry: Retry::No,
+        })?;
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(GRPC_PATH)
+            .body(tonic::body::Body::new(framed))
+            .expect("a static path and method");
+        let h = req.headers_mut();
+        h.extend(self.target.headers.clone());
+        h.insert(header::CONTENT_TYPE, "application/grpc".parse().unwrap());
+        h.insert(header::TE, "trailers".parse().unwrap());
+        h.insert("grpc-accept-encoding", "gzip".parse().unwrap());
+        if let Some(e) = encoding {
+            h.insert("grpc-encoding", e.parse().unwrap());
+        }
+        // The deadline, for the collector (gRPC's TimeoutValue: at most 8
+        // digits, here in milliseconds).
+        let ms = self.target.timeout.as_millis().min(99_999_999);
+        h.insert("grpc-timeout", format!("{ms}m").parse().unwrap());
+
+        let resp = channel
+            .ready()
+            .await
+            .map_err(|e| transport(&format_args!("the channel is not ready: {e}")))?
+            .call(req)
+            .await
+            .map_err(|e| transport(&e))?;
+        let (parts, body) = resp.into_parts();
+        let collected = body.collect().await.map_err(|e| transport(&e))?;
+        let trailers = collected.trailers().cloned();
+        let message = collected.to_bytes();
+        match grpc_status(parts.status, &parts.headers, trailers.as_ref()) {
+            Some(status) if status.code() != tonic::Code::Ok => Err(grpc_failure(&status)),
+            _ => {
+                let gzip = parts
+                    .headers
+                    .get("grpc-encoding")
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+                match unframe(&message, gzip) {
+                    Ok(Some(r)) => partial_success(&r),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the OTLP collector's gRPC answer is not an ExportMetricsServiceResponse; the export counts as done")
                     }
-                    Err(status) => Err(grpc_failure(&status)),
                 }
+                Ok(())
             }
         }
     }
+}
+
+/// gRPC's length-prefixed message: a compressed-flag byte, the length as a
+/// big-endian u32, then the message; as a body of two chunks, so the
+/// message (tens of MB at worst) is handed to HTTP/2 without a copy.
+fn frame(
+    message: Bytes,
+    compressed: bool,
+) -> Result<impl http_body::Body<Data = Bytes, Error = std::convert::Infallible>, String> {
+    let len = u32::try_from(message.len()).map_err(|_| {
+        format!(
+            "the request is {} bytes, over gRPC's 4 GiB message limit",
+            message.len()
+        )
+    })?;
+    let mut prefix = bytes::BytesMut::with_capacity(5);
+    prefix.put_u8(u8::from(compressed));
+    prefix.put_u32(len);
+    let chunks = [prefix.freeze(), message].map(|b| Ok(http_body::Frame::data(b)));
+    Ok(http_body_util::StreamBody::new(futures::stream::iter(
+        chunks,
+    )))
+}
+
+/// The message of a unary answer (`None` when there is none), gunzipped
+/// when its flag says so and the answer's `grpc-encoding` is gzip.
+fn unframe(body: &[u8], gzip: bool) -> Result<Option<Bytes>, String> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    if body.len() < 5 {
+        return Err(format!(
+            "{} bytes, shorter than a message prefix",
+            body.len()
+        ));
+    }
+    let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+    let message = body[5..].get(..len).ok_or_else(|| {
+        format!(
+            "the prefix says {len} bytes, the answer has {}",
+            body.len() - 5
+        )
+    })?;
+    match (body[0], gzip) {
+        (0, _) => Ok(Some(Bytes::copy_from_slice(message))),
+        (1, true) => {
+            use std::io::Read;
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(message)
+                .take(64 << 20)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("a gzip message that does not inflate: {e}"))?;
+            Ok(Some(Bytes::from(out)))
+        }
+        (flag, _) => Err(format!(
+            "compressed-flag {flag} without a known grpc-encoding"
+        )),
+    }
+}
+
+/// The call's status: `grpc-status` from the trailers, or from the headers
+/// of a trailers-only answer; without one, from the HTTP status (`None`
+/// for a 200: an answer without a status, taken as done).
+fn grpc_status(
+    http: axum::http::StatusCode,
+    headers: &axum::http::HeaderMap,
+    trailers: Option<&axum::http::HeaderMap>,
+) -> Option<tonic::Status> {
+    use axum::http::StatusCode;
+    use tonic::Code;
+    // Only the two keys: tonic's reader panics on a `grpc-status-details-bin`
+    // that is not base64, and the details are not used here.
+    let status_of = |map: &axum::http::HeaderMap| {
+        let mut only = axum::http::HeaderMap::new();
+        for key in ["grpc-status", "grpc-message"] {
+            if let Some(v) = map.get(key) {
+                only.insert(key, v.clone());
+            }
+        }
+        tonic::Status::from_header_map(&only)
+    };
+    if let Some(s) = trailers.and_then(status_of).or_else(|| status_of(headers)) {
+        return Some(s);
+    }
+    let code = match http {
+        StatusCode::OK => return None,
+        StatusCode::BAD_REQUEST => Code::Internal,
+        StatusCode::UNAUTHORIZED => Code::Unauthenticated,
+        StatusCode::FORBIDDEN => Code::PermissionDenied,
+        StatusCode::NOT_FOUND => Code::Unimplemented,
+        StatusCode::TOO_MANY_REQUESTS
+        | StatusCode::BAD_GATEWAY
+        | StatusCode::SERVICE_UNAVAILABLE
+        | StatusCode::GATEWAY_TIMEOUT => Code::Unavailable,
+        _ => Code::Unknown,
+    };
+    Some(tonic::Status::new(
+        code,
+        format!("HTTP status {http} without a gRPC status"),
+    ))
 }
 
 fn grpc_failure(status: &tonic::Status) -> Failure {
@@ -258,53 +409,112 @@ fn gzip(b: &[u8]) -> Vec<u8> {
     e.finish().expect("writing to a Vec")
 }
 
-/// A tonic codec that sends already encoded bytes and decodes the
-/// `ExportMetricsServiceResponse`.
-struct RawCodec;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, StatusCode};
 
-struct RawEncoder;
-struct ResponseDecoder;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = ExportMetricsServiceResponse;
-    type Encoder = RawEncoder;
-    type Decoder = ResponseDecoder;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawEncoder
+    async fn framed(message: &[u8], compressed: bool) -> Vec<u8> {
+        use http_body_util::BodyExt;
+        let body = frame(Bytes::copy_from_slice(message), compressed).unwrap();
+        body.collect().await.unwrap().to_bytes().to_vec()
     }
 
-    fn decoder(&mut self) -> Self::Decoder {
-        ResponseDecoder
+    #[tokio::test]
+    async fn a_message_round_trips_through_the_frame() {
+        let f = framed(b"hello", false).await;
+        assert_eq!(&f[..], b"\x00\x00\x00\x00\x05hello");
+        assert_eq!(unframe(&f, false).unwrap().as_deref(), Some(&b"hello"[..]));
+        // Compressed: the flag, and the gzip body inflated on the way back.
+        let gz = gzip(b"hello hello hello");
+        let f = framed(&gz, true).await;
+        assert_eq!(f[0], 1);
+        assert_eq!(
+            u32::from_be_bytes([f[1], f[2], f[3], f[4]]) as usize,
+            gz.len()
+        );
+        assert_eq!(
+            unframe(&f, true).unwrap().as_deref(),
+            Some(&b"hello hello hello"[..])
+        );
     }
-}
 
-impl tonic::codec::Encoder for RawEncoder {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(
-        &mut self,
-        item: Bytes,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), Self::Error> {
-        dst.put(item);
-        Ok(())
+    #[test]
+    fn hostile_answers_are_errors_not_panics() {
+        assert_eq!(unframe(b"", false).unwrap(), None);
+        assert!(unframe(b"\x00\x00", false).unwrap_err().contains("shorter"));
+        assert!(
+            unframe(b"\x00\xff\xff\xff\xffab", false)
+                .unwrap_err()
+                .contains("the prefix says")
+        );
+        assert!(
+            unframe(b"\x01\x00\x00\x00\x02ab", false).is_err(),
+            "flag 1 without gzip"
+        );
+        assert!(
+            unframe(b"\x01\x00\x00\x00\x02ab", true)
+                .unwrap_err()
+                .contains("inflate")
+        );
     }
-}
 
-impl tonic::codec::Decoder for ResponseDecoder {
-    type Item = ExportMetricsServiceResponse;
-    type Error = tonic::Status;
+    fn headers(kv: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in kv {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
 
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<Self::Item>, Self::Error> {
-        let r = ExportMetricsServiceResponse::decode(src.copy_to_bytes(src.remaining())).map_err(
-            |e| tonic::Status::internal(format!("bad ExportMetricsServiceResponse: {e}")),
-        )?;
-        Ok(Some(r))
+    #[test]
+    fn the_status_comes_from_trailers_headers_or_the_http_status() {
+        let none = HeaderMap::new();
+        // OK in the trailers.
+        let s = grpc_status(
+            StatusCode::OK,
+            &none,
+            Some(&headers(&[("grpc-status", "0")])),
+        );
+        assert_eq!(s.unwrap().code(), tonic::Code::Ok);
+        // A trailers-only error, percent-encoded message.
+        let s = grpc_status(
+            StatusCode::OK,
+            &headers(&[("grpc-status", "14"), ("grpc-message", "try%20later")]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.code(), s.message()),
+            (tonic::Code::Unavailable, "try later")
+        );
+        assert_eq!(grpc_failure(&s).retry, Retry::Yes);
+        // Details that are not base64 do not panic (tonic's reader would).
+        let s = grpc_status(
+            StatusCode::OK,
+            &none,
+            Some(&headers(&[
+                ("grpc-status", "3"),
+                ("grpc-status-details-bin", "!!!"),
+            ])),
+        )
+        .unwrap();
+        assert_eq!(s.code(), tonic::Code::InvalidArgument);
+        assert_eq!(grpc_failure(&s).retry, Retry::No);
+        // No gRPC status: from the HTTP status, as gRPC maps it.
+        for (http, code) in [
+            (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
+            (StatusCode::TOO_MANY_REQUESTS, tonic::Code::Unavailable),
+            (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
+            (StatusCode::NOT_FOUND, tonic::Code::Unimplemented),
+            (StatusCode::IM_A_TEAPOT, tonic::Code::Unknown),
+        ] {
+            assert_eq!(
+                grpc_status(http, &none, None).unwrap().code(),
+                code,
+                "{http}"
+            );
+        }
+        assert!(grpc_status(StatusCode::OK, &none, None).is_none());
     }
 }
