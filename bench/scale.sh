@@ -16,7 +16,7 @@
 # Cold starts: an empty state dir, the exporter's default refresh settings
 # (concurrency, builds per app, the overview). The budget minimum of an
 # account, for the R requests its refresh made: the simulator's windows are
-# fixed and reset whole, as Apple's, so R needs ceil(R / 150) minute windows
+# fixed and reset whole (the simulator's model), so R needs ceil(R / 150) minute windows
 # (and ceil(R / 3600) hour windows): (ceil(R / 150) - 1) minutes at least.
 # The organisation's minimum is the largest account's
 # (the accounts refresh side by side, each on its own key).
@@ -124,7 +124,7 @@ n_apps = sum(len(v) for v in apps.values())
 total = sum(requests.values())
 if not requests:
     sys.exit(f"no asc_api_requests_total in {path}: the scrape did not have the exporter's metrics")
-# The simulator's windows are fixed (a minute, an hour) and reset whole, as
+# The simulator's windows are fixed (a minute, an hour) and reset whole:
 # Apple's: R requests need at least ceil(R / M) minute windows, the last one
 # entered (ceil(R / M) - 1) minutes after the first; likewise for the hour.
 minimum = max(
