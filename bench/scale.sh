@@ -125,7 +125,7 @@ total = sum(requests.values())
 if not requests:
     sys.exit(f"no asc_api_requests_total in {path}: the scrape did not have the exporter's metrics")
 # The simulator's windows are fixed (a minute, an hour) and reset whole:
-# Apple's: R requests need at least ceil(R / M) minute windows, the last one
+# R requests need at least ceil(R / M) minute windows, the last one
 # entered (ceil(R / M) - 1) minutes after the first; likewise for the hour.
 minimum = max(
     max((math.ceil(r / minute) - 1) * 60, (math.ceil(r / hour) - 1) * 3600)
