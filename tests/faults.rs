@@ -513,7 +513,18 @@ async fn a_retry_after_of_an_hour_holds_every_request_and_the_next_refresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_budget_earns_one_429_at_most_and_defers_the_refresh() {
-    let (sim, mut exp, before) = healthy_exporter(3, &[("ASC_EXPORTER_BUILDS_PER_APP", "0")]).await;
+    // One request in flight at a time: refreshes run back to back (1 s
+    // interval), so the budget may be spent while a refresh is under way,
+    // and with several requests in flight each would earn its own 429
+    // before the first one's answer holds the rest.
+    let (sim, mut exp, before) = healthy_exporter(
+        3,
+        &[
+            ("ASC_EXPORTER_BUILDS_PER_APP", "0"),
+            ("ASC_EXPORTER_CONCURRENCY", "1"),
+        ],
+    )
+    .await;
     // Someone else spent the key's budget: the next answer is a 429 whose
     // Retry-After runs to the end of the simulator's hour window.
     sim.control.set_rate_remaining(Some(0), None);
