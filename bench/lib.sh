@@ -113,6 +113,18 @@ if "$BIN" simulate --help 2>/dev/null | grep -q -- '--minute-limit'; then
   SIM_SUPPORTS_MINUTE_LIMIT=1
 fi
 
+# sim_credentials DIR KEY: waits for a started `simulate` (SIM_URL) and its
+# `--output json` info in DIR/info.json; sets SIM_KEY (the --write-key path
+# KEY), SIM_KEY_ID, SIM_ISSUER_ID.
+sim_credentials() {
+  local dir="$1"
+  wait_http "$SIM_URL/_sim/state" 30
+  for _ in $(seq 50); do [[ -s "$dir/info.json" ]] && break; sleep 0.1; done
+  SIM_KEY="$2"
+  SIM_KEY_ID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key_id"])' "$dir/info.json")"
+  SIM_ISSUER_ID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["issuer_id"])' "$dir/info.json")"
+}
+
 # start_sim APPS [idle]: starts `simulate` with APPS apps on a free port, without
 # a rate limit that would make loading the account take minutes; sets
 # SIM_URL, SIM_PID, SIM_KEY, SIM_KEY_ID, SIM_ISSUER_ID. The budget: an hour
@@ -134,11 +146,7 @@ start_sim() {
   SIM_PID=$!
   BENCH_PIDS+=("$SIM_PID")
   SIM_URL="http://127.0.0.1:$port"
-  wait_http "$SIM_URL/_sim/state" 30
-  for _ in $(seq 50); do [[ -s "$dir/info.json" ]] && break; sleep 0.1; done
-  SIM_KEY="$dir/sim-key.p8"
-  SIM_KEY_ID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key_id"])' "$dir/info.json")"
-  SIM_ISSUER_ID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["issuer_id"])' "$dir/info.json")"
+  sim_credentials "$dir" "$dir/sim-key.p8"
   if [[ -z "$SIM_SUPPORTS_MINUTE_LIMIT" && "$idle" != idle ]]; then
     # 150 requests can go out in less than 100 ms: refill every 2 ms over
     # one kept-alive connection.

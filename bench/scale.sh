@@ -43,11 +43,7 @@ sim() {
     >"$dir/info.json" 2>"$dir/sim.log" &
   BENCH_PIDS+=("$!")
   SIM_URL="http://127.0.0.1:$port"
-  wait_http "$SIM_URL/_sim/state" 30
-  for _ in $(seq 50); do [[ -s "$dir/info.json" ]] && break; sleep 0.1; done
-  SIM_KEY="$dir/key.p8"
-  SIM_KEY_ID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key_id"])' "$dir/info.json")"
-  SIM_ISSUER_ID="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["issuer_id"])' "$dir/info.json")"
+  sim_credentials "$dir" "$dir/key.p8"
 }
 
 # serve CONFIG: `serve` with a config file on a free port, an empty state
