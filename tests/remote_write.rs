@@ -251,28 +251,34 @@ remote_write:
         prom: format!("http://127.0.0.1:{central_port}"),
     };
     let expected: BTreeSet<String> = whole.iter().map(|(_, id)| id.clone()).collect();
-    stack
-        .wait_for("every app in the central Prometheus", t, || async {
-            let r = api.query(r#"asc_app_refresh_failed{cluster="ci"}"#).await?;
+    // Waits until the central Prometheus answers `query` for exactly the
+    // expected apps.
+    let every_app = |query: &'static str| {
+        let (api, expected) = (&api, &expected);
+        move || async move {
+            let r = api.query(query).await?;
             let ids: BTreeSet<String> = r
                 .iter()
                 .filter_map(|s| s["metric"]["app_id"].as_str().map(str::to_string))
                 .collect();
-            (ids == expected).then_some(())
-        })
+            (ids == *expected).then_some(())
+        }
+    };
+    stack
+        .wait_for(
+            "every app in the central Prometheus",
+            t,
+            every_app(r#"asc_app_refresh_failed{cluster="ci"}"#),
+        )
         .await;
-    // Per-app data, not only the info series: every app has launch times.
+    // Per-app data, not only the per-app status series: every app has
+    // launch times.
     stack
-        .wait_for("every app's metric data centrally", t, || async {
-            let r = api
-                .query("count by (app_id) (asc_launch_time_seconds)")
-                .await?;
-            let ids: BTreeSet<String> = r
-                .iter()
-                .filter_map(|s| s["metric"]["app_id"].as_str().map(str::to_string))
-                .collect();
-            (ids == expected).then_some(())
-        })
+        .wait_for(
+            "every app's metric data centrally",
+            t,
+            every_app("count by (app_id) (asc_launch_time_seconds)"),
+        )
         .await;
     // `up` is written by the agent itself, in its own batches: wait for it.
     stack
