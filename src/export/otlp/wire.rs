@@ -34,17 +34,6 @@ use crate::export::model::{Families, Family, Kind, Series};
 
 use super::metrics::{instrument_key, otel_name};
 
-/// Which clock a timestamp slot takes at each export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Clock {
-    /// A gauge's `start_time_unix_nano`: the previous export's time.
-    GaugeStart,
-    /// A sum's `start_time_unix_nano`: when the output started.
-    SumStart,
-    /// `time_unix_nano`: now.
-    Now,
-}
-
 /// The times one export stamps into the request, in Unix nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
@@ -57,10 +46,12 @@ pub struct Stamp {
 #[derive(Debug, Default)]
 pub struct MetricsRequest {
     bytes: Vec<u8>,
-    /// Offsets of the 8 bytes of each timestamp, per clock.
-    gauge_starts: Vec<u32>,
-    sum_starts: Vec<u32>,
-    nows: Vec<u32>,
+    /// Where each data point's `start_time_unix_nano` is (its 8 bytes;
+    /// `time_unix_nano` follows after a tag byte), gauges and sums apart
+    /// as they take different start times. One slot a point, so a stamp
+    /// touches each point's cache line once.
+    gauge_points: Vec<u32>,
+    sum_points: Vec<u32>,
     /// Metrics and data points in the request.
     pub metrics: usize,
     pub points: usize,
@@ -85,15 +76,17 @@ impl MetricsRequest {
 
     /// Rewrites every timestamp for one export.
     pub fn stamp(&mut self, s: Stamp) {
-        for (slots, v) in [
-            (&self.gauge_starts, s.previous_export),
-            (&self.sum_starts, s.output_start),
-            (&self.nows, s.now),
+        let now = s.now.to_le_bytes();
+        for (slots, start) in [
+            (&self.gauge_points, s.previous_export),
+            (&self.sum_points, s.output_start),
         ] {
-            let v = v.to_le_bytes();
+            let start = start.to_le_bytes();
             for &at in slots {
                 let at = at as usize;
-                self.bytes[at..at + 8].copy_from_slice(&v);
+                let point = &mut self.bytes[at..at + TIMES];
+                point[..8].copy_from_slice(&start);
+                point[9..].copy_from_slice(&now);
             }
         }
     }
@@ -248,9 +241,8 @@ impl MetricsRequest {
 
         let mut out = MetricsRequest {
             bytes: Vec::with_capacity(total),
-            gauge_starts: Vec::new(),
-            sum_starts: Vec::new(),
-            nows: Vec::with_capacity(points),
+            gauge_points: Vec::with_capacity(points),
+            sum_points: Vec::new(),
             metrics: pieces.len(),
             points,
         };
@@ -283,11 +275,6 @@ impl MetricsRequest {
             let counter = f.kind == Kind::Counter;
             // Metric.gauge = 5 | Metric.sum = 7
             put_len(b, if counter { 7 } else { 5 }, data_len);
-            let start_clock = if counter {
-                Clock::SumStart
-            } else {
-                Clock::GaugeStart
-            };
             for s in piece.series() {
                 let attrs: usize = f
                     .labels_of(s)
@@ -297,15 +284,14 @@ impl MetricsRequest {
                 // Gauge.data_points = 1 | Sum.data_points = 1
                 put_len(b, 1, POINT_FIXED + attrs);
                 // NumberDataPoint.start_time_unix_nano = 2, time_unix_nano = 3 (fixed64)
-                for (field, clock) in [(2, start_clock), (3, Clock::Now)] {
-                    b.push(tag(field, FIXED64));
-                    let at = b.len() as u32;
-                    b.extend_from_slice(&[0; 8]);
-                    match clock {
-                        Clock::GaugeStart => out.gauge_starts.push(at),
-                        Clock::SumStart => out.sum_starts.push(at),
-                        Clock::Now => out.nows.push(at),
-                    }
+                b.push(tag(2, FIXED64));
+                let at = b.len() as u32;
+                b.extend_from_slice(&[0; 8]);
+                b.push(tag(3, FIXED64));
+                b.extend_from_slice(&[0; 8]);
+                match counter {
+                    true => out.sum_points.push(at),
+                    false => out.gauge_points.push(at),
                 }
                 // NumberDataPoint.as_double = 4 (double)
                 b.push(tag(4, FIXED64));
@@ -349,6 +335,8 @@ const LEN: u8 = 2;
 
 /// Tag, start time, time and value of a data point: three fixed64 fields.
 const POINT_FIXED: usize = 3 * 9;
+/// A point's start time, the time's tag and the time: what a stamp writes.
+const TIMES: usize = 8 + 1 + 8;
 /// `aggregation_temporality` and `is_monotonic` of a Sum.
 const SUM_TRAILER: usize = 4;
 
