@@ -42,6 +42,7 @@
 //!   exporter), and the sent-log keys;
 //! - this module: the tasks that tie them to the snapshot channel.
 
+mod coalesce;
 pub mod config;
 pub mod logs;
 pub mod metrics;
@@ -51,7 +52,6 @@ pub mod wire;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use opentelemetry::InstrumentationScope;
 use opentelemetry::logs::LoggerProvider as _;
 use opentelemetry_sdk::logs::{LogExporter as _, SdkLoggerProvider};
@@ -267,14 +267,8 @@ impl MetricsTask {
         self.previous = now;
         let mut r = Ok(());
         for req in &mut self.requests {
-            req.stamp(stamp);
-            // Handed to the transport without a copy, taken back after.
-            let body = Bytes::from(req.take());
-            let one = self.client.export(body.clone()).await;
-            req.restore(match body.try_into_mut() {
-                Ok(b) => b.into(),
-                Err(b) => b.to_vec(),
-            });
+            // Lent to the transport without a copy, taken back at the next export.
+            let one = self.client.export(req.stamped(stamp)).await;
             if one.is_err() {
                 // The collector is down or refusing: the rest would only
                 // wait for the same failure.

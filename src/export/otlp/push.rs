@@ -32,6 +32,7 @@ use bytes::{BufMut, Bytes};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 
+use super::coalesce::Bodies;
 use super::config::{MetricsTarget, Proto};
 
 const GRPC_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
@@ -58,6 +59,8 @@ enum Transport {
     },
     Grpc {
         channel: tonic::transport::Channel,
+        /// The message being sent, which the connection writes by reference.
+        bodies: Bodies,
     },
 }
 
@@ -86,9 +89,11 @@ impl MetricsClient {
                             target.endpoint
                         )
                     })?
-                    .timeout(target.timeout)
-                    .connect_lazy();
-                Transport::Grpc { channel }
+                    .timeout(target.timeout);
+                let bodies = Bodies::default();
+                let channel =
+                    channel.connect_with_connector_lazy(connector(target.timeout, bodies.clone()));
+                Transport::Grpc { channel, bodies }
             }
         };
         Ok(Self { target, transport })
@@ -181,7 +186,10 @@ impl MetricsClient {
                 partial_success(&body);
                 Ok(())
             }
-            Transport::Grpc { channel } => self.grpc_attempt(channel.clone(), body, encoding).await,
+            Transport::Grpc { channel, bodies } => {
+                let _lent = bodies.lend(body.clone());
+                self.grpc_attempt(channel.clone(), body, encoding).await
+            }
         }
     }
 
@@ -252,6 +260,40 @@ impl MetricsClient {
             }
         }
     }
+}
+
+/// Connects as tonic's own connector does (DNS, `TCP_NODELAY`), with the
+/// stream's writes coalesced ([`super::coalesce`]).
+fn connector(
+    connect_timeout: Duration,
+    bodies: Bodies,
+) -> impl tower::Service<
+    axum::http::Uri,
+    Response = hyper_util::rt::TokioIo<super::coalesce::Coalesced>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Send
++ Clone
++ 'static {
+    use hyper_util::client::legacy::connect::HttpConnector;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    tower::service_fn(move |uri: axum::http::Uri| {
+        let mut http = http.clone();
+        let bodies = bodies.clone();
+        async move {
+            use tower::Service;
+            let io = http
+                .call(uri)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            Ok(hyper_util::rt::TokioIo::new(
+                super::coalesce::Coalesced::new(io.into_inner(), bodies),
+            ))
+        }
+    })
 }
 
 /// gRPC's length-prefixed message: a compressed-flag byte, the length as a

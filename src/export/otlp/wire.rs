@@ -28,6 +28,7 @@
 //! SDK's delta-aggregated observable gauge does the same), sums the
 //! output's start time; `time_unix_nano` is the export's time.
 
+use bytes::Bytes;
 use opentelemetry::Value;
 
 use crate::export::model::{Families, Family, Kind, Series};
@@ -46,6 +47,8 @@ pub struct Stamp {
 #[derive(Debug, Default)]
 pub struct MetricsRequest {
     bytes: Vec<u8>,
+    /// The bytes while lent to a transport (`bytes` is empty then).
+    lent: Option<Bytes>,
     /// Where each data point's `start_time_unix_nano` is (its 8 bytes;
     /// `time_unix_nano` follows after a tag byte), gauges and sums apart
     /// as they take different start times. One slot a point, so a stamp
@@ -60,22 +63,29 @@ pub struct MetricsRequest {
 impl MetricsRequest {
     /// The request's bytes (as last stamped).
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        self.lent.as_deref().unwrap_or(&self.bytes)
     }
 
-    /// Takes the bytes out (to hand them to a transport without a copy);
-    /// [`MetricsRequest::restore`] puts them back.
-    pub fn take(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.bytes)
-    }
-
-    pub fn restore(&mut self, bytes: Vec<u8>) {
-        debug_assert!(self.bytes.is_empty());
-        self.bytes = bytes;
+    /// Stamps the request for one export and lends its bytes to a
+    /// transport without a copy. They come back at the next call: without
+    /// a copy unless the transport still holds them then (h2 keeps the
+    /// last frame it wrote until it writes the next one, which by the
+    /// next export it has).
+    pub fn stamped(&mut self, s: Stamp) -> Bytes {
+        if let Some(b) = self.lent.take() {
+            self.bytes = match b.try_into_mut() {
+                Ok(b) => b.into(),
+                Err(b) => b.to_vec(),
+            };
+        }
+        self.stamp(s);
+        let b = Bytes::from(std::mem::take(&mut self.bytes));
+        self.lent = Some(b.clone());
+        b
     }
 
     /// Rewrites every timestamp for one export.
-    pub fn stamp(&mut self, s: Stamp) {
+    fn stamp(&mut self, s: Stamp) {
         let now = s.now.to_le_bytes();
         for (slots, start) in [
             (&self.gauge_points, s.previous_export),
@@ -241,6 +251,7 @@ impl MetricsRequest {
 
         let mut out = MetricsRequest {
             bytes: Vec::with_capacity(total),
+            lent: None,
             gauge_points: Vec::with_capacity(points),
             sum_points: Vec::new(),
             metrics: pieces.len(),
@@ -509,12 +520,12 @@ mod tests {
         let mut r = MetricsRequest::encode(&set, &resource, "scope", "1.2.3");
         assert_eq!((r.metrics, r.points), (2, 3));
         for (prev, start, now) in [(1u64, 2u64, 3u64), (u64::MAX - 1, 7, u64::MAX)] {
-            r.stamp(Stamp {
+            let body = r.stamped(Stamp {
                 previous_export: prev,
                 output_start: start,
                 now,
             });
-            let req = ExportMetricsServiceRequest::decode(r.bytes()).expect("valid protobuf");
+            let req = ExportMetricsServiceRequest::decode(body).expect("valid protobuf");
             assert_eq!(req.resource_metrics.len(), 1);
             let rm = &req.resource_metrics[0];
             let res = &rm.resource.as_ref().unwrap().attributes;
@@ -635,13 +646,36 @@ mod tests {
     }
 
     #[test]
-    fn take_and_restore_keep_the_bytes() {
+    fn lent_bytes_come_back_without_a_copy_unless_still_held() {
         let mut r = MetricsRequest::encode(&families(), &[], "s", "");
-        let before = r.bytes().to_vec();
-        let b = r.take();
-        assert!(r.bytes().is_empty());
-        r.restore(b);
-        assert_eq!(r.bytes(), &before[..]);
+        let stamp = |now| Stamp {
+            previous_export: 1,
+            output_start: 2,
+            now,
+        };
+        let first = r.stamped(stamp(10));
+        assert_eq!(r.bytes(), &first[..]);
+        let at = first.as_ptr();
+        drop(first);
+        // Released: the same allocation, restamped in place.
+        let second = r.stamped(stamp(20));
+        assert_eq!(second.as_ptr(), at);
+        // Still held (a transport has not let go): copied, and the held
+        // bytes keep their timestamps.
+        let held = second.clone();
+        let third = r.stamped(stamp(30));
+        assert_ne!(third.as_ptr(), held.as_ptr());
+        assert_ne!(held, third);
+        let times = |b: &[u8]| {
+            let req = ExportMetricsServiceRequest::decode(b).unwrap();
+            let m = &req.resource_metrics[0].scope_metrics[0].metrics[0];
+            match &m.data {
+                Some(metric::Data::Gauge(g)) => g.data_points[0].time_unix_nano,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!((times(&held), times(&third)), (20, 30));
+        assert_eq!(r.bytes(), &third[..]);
     }
 
     #[test]
