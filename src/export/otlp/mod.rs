@@ -37,12 +37,13 @@
 //! - [`config`]: protocol, endpoint, headers, timeout, compression and
 //!   resource resolution (explicit config > `OTEL_*` > defaults);
 //! - [`metrics`]: families to OTel names, units and attributes;
-//! - [`wire`]: the encoded metrics request; [`push`]: sending it;
+//! - [`wire`]: the encoded metrics request; [`push`]: sending it, over
+//!   [`coalesce`]'s TCP stream for gRPC (h2's frames written in batches);
 //! - [`logs`]: diagnostic logs as log records (through the SDK's log
 //!   exporter), and the sent-log keys;
 //! - this module: the tasks that tie them to the snapshot channel.
 
-mod coalesce;
+pub mod coalesce;
 pub mod config;
 pub mod logs;
 pub mod metrics;

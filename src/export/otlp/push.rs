@@ -15,7 +15,7 @@
 //! caller already encoded.
 //!
 //! The gRPC call is framed here too, on tonic's `Channel` (which owns the
-//! HTTP/2 connection, TLS, reconnects and the timeout), rather than with
+//! HTTP/2 connection, reconnects and the timeout), rather than with
 //! `tonic::client::Grpc`: tonic compresses each message itself, at gzip
 //! level 6 with no way to choose, and again on every retry. The request is
 //! tens of MB; compressing it once per export at level 1, as the HTTP path
@@ -24,7 +24,10 @@
 //! big-endian u32 length), the status is tonic's own reading of the
 //! `grpc-status`/`grpc-message` trailers (or headers, for a trailers-only
 //! answer), and an HTTP status without one maps as gRPC's
-//! `http-grpc-status-mapping.md` says (as tonic does).
+//! `http-grpc-status-mapping.md` says (as tonic does). The channel's TCP
+//! stream is [`Coalesced`](super::coalesce::Coalesced): h2 writes each
+//! 16 KiB DATA frame with a syscall of its own, which it gathers into
+//! large writes, the message by reference ([`Bodies`]).
 
 use std::time::{Duration, Instant};
 
