@@ -1,7 +1,7 @@
 //! The wall clock as Unix time: the one place the crate turns
 //! `SystemTime::now()` into seconds since the epoch (snapshot and state
 //! timestamps, the refresh schedule, JWT `iat`/`exp` on both sides of the
-//! simulator).
+//! simulator, OTLP timestamps).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -23,15 +23,25 @@ pub fn unix_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// Nanoseconds since the Unix epoch (0 on a clock set before 1970), as
+/// OTLP timestamps count them.
+pub fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn both_read_the_same_clock() {
-        let (s, f) = (unix_secs(), unix_now());
+        let (s, f, n) = (unix_secs(), unix_now(), unix_nanos());
         // After 2025-01-01 and within a second of each other.
         assert!(s > 1_735_689_600, "{s}");
         assert!((f - s as f64).abs() < 2.0, "{f} {s}");
+        assert!((n / 1_000_000_000).abs_diff(s) < 2, "{n} {s}");
     }
 }

@@ -42,8 +42,11 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// Bytes queued before a write waits for the pump.
-pub const CAPACITY: usize = 1024 * 1024;
+/// Bytes queued before a write waits for the pump. Mostly references to a
+/// lent body, so cheap to hold; measured (bench/RESULTS.md): 256 KiB cost
+/// the gRPC output 54 ms of CPU per 64 MB export, 1 MiB 38-48, 4 MiB
+/// 39-44, 16 MiB no less.
+pub const CAPACITY: usize = 4 * 1024 * 1024;
 
 /// Messages being sent, which a [`Coalesced`] stream may queue by
 /// reference instead of copying (see the module docs). Shared by a client
@@ -294,7 +297,7 @@ async fn pump(shared: Arc<Shared>, mut write: OwnedWriteHalf) {
         }
         let r = tokio::select! {
             biased;
-            r = write.write_all_buf(&mut out), if out.len > 0 => r,
+            r = write_all(&write, &mut out), if out.len > 0 => r,
             _ = shared.pump.notified(), if out.len == 0 => continue,
             _ = shared.dropped.cancelled() => {
                 let mut s = shared.state.lock().expect("coalesce lock");
@@ -309,7 +312,8 @@ async fn pump(shared: Arc<Shared>, mut write: OwnedWriteHalf) {
             }
         };
         // Written (or failed): release the lent slices now.
-        out = Queue::default();
+        out.chunks.clear();
+        out.len = 0;
         if let Err(e) = r {
             let mut s = shared.state.lock().expect("coalesce lock");
             s.failed = Some((e.kind(), e.to_string()));
@@ -322,12 +326,38 @@ async fn pump(shared: Arc<Shared>, mut write: OwnedWriteHalf) {
     }
 }
 
+/// Writes all of `out`, up to [`IOV_MAX`] slices a syscall (tokio's
+/// `write_all_buf` stops at 64).
+async fn write_all(write: &OwnedWriteHalf, out: &mut Queue) -> io::Result<()> {
+    while out.has_remaining() {
+        write.writable().await?;
+        let r = {
+            let mut slices = [io::IoSlice::new(&[]); IOV_MAX];
+            let n = out.chunks_vectored(&mut slices);
+            write.try_write_vectored(&slices[..n])
+        };
+        match r {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => out.advance(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Slices per `writev` (Linux's `UIO_MAXIOV`).
+const IOV_MAX: usize = 1024;
+
 /// What the socket takes of `out` without waiting.
 fn last_write(write: &OwnedWriteHalf, out: &mut Queue) {
     while out.has_remaining() {
-        let mut slices = [io::IoSlice::new(&[]); 64];
-        let n = out.chunks_vectored(&mut slices);
-        match write.try_write_vectored(&slices[..n]) {
+        let r = {
+            let mut slices = [io::IoSlice::new(&[]); IOV_MAX];
+            let n = out.chunks_vectored(&mut slices);
+            write.try_write_vectored(&slices[..n])
+        };
+        match r {
             Ok(0) | Err(_) => return,
             Ok(n) => out.advance(n),
         }

@@ -51,7 +51,7 @@ pub mod push;
 pub mod wire;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry::logs::LoggerProvider as _;
@@ -59,6 +59,7 @@ use opentelemetry_sdk::logs::{LogExporter as _, SdkLoggerProvider};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::unix_nanos;
 use crate::config::OtlpConfig;
 use crate::export::Mapped;
 use crate::export::mapping::BuildMeta;
@@ -168,13 +169,6 @@ pub fn start(
     Ok(OtlpOutput {
         tasks: vec![metrics, logs],
     })
-}
-
-fn unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
 
 /// The metrics side: the current snapshot's encoded request, re-sent.

@@ -671,6 +671,7 @@ mod tests {
             let m = &req.resource_metrics[0].scope_metrics[0].metrics[0];
             match &m.data {
                 Some(metric::Data::Gauge(g)) => g.data_points[0].time_unix_nano,
+                Some(metric::Data::Sum(s)) => s.data_points[0].time_unix_nano,
                 other => panic!("{other:?}"),
             }
         };
