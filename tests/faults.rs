@@ -141,22 +141,12 @@ impl Exporter {
                 .map(|x| x.value)
                 .unwrap_or(0.0)
         };
-        // Between refreshes (progress 1): a partial snapshot of the next
-        // refresh still carries this one's timestamp, with some apps' data
-        // already replaced by the next refresh's.
-        let between = |s: &[Sample]| {
-            find(s, "asc_exporter_refresh_progress_ratio", &[])
-                .first()
-                .is_some_and(|x| x.value == 1.0)
-        };
         let first = self
-            .scrape_until("a refresh after the fault", |s| {
-                refreshed_at(s) > t0 && between(s)
-            })
+            .scrape_until("a refresh after the fault", |s| refreshed_at(s) > t0)
             .await;
         let t1 = refreshed_at(&first);
         self.scrape_until("a second refresh after the fault", |s| {
-            refreshed_at(s) > t1 + 0.001 && between(s)
+            refreshed_at(s) > t1 + 0.001
         })
         .await
     }
