@@ -331,12 +331,7 @@ async fn pump(shared: Arc<Shared>, mut write: OwnedWriteHalf) {
 async fn write_all(write: &OwnedWriteHalf, out: &mut Queue) -> io::Result<()> {
     while out.has_remaining() {
         write.writable().await?;
-        let r = {
-            let mut slices = [io::IoSlice::new(&[]); IOV_MAX];
-            let n = out.chunks_vectored(&mut slices);
-            write.try_write_vectored(&slices[..n])
-        };
-        match r {
+        match try_write(write, out) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => out.advance(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -346,18 +341,20 @@ async fn write_all(write: &OwnedWriteHalf, out: &mut Queue) -> io::Result<()> {
     Ok(())
 }
 
+/// One `writev` of `out`'s first [`IOV_MAX`] chunks, without waiting.
+fn try_write(write: &OwnedWriteHalf, out: &Queue) -> io::Result<usize> {
+    let mut slices = [io::IoSlice::new(&[]); IOV_MAX];
+    let n = out.chunks_vectored(&mut slices);
+    write.try_write_vectored(&slices[..n])
+}
+
 /// Slices per `writev` (Linux's `UIO_MAXIOV`).
 const IOV_MAX: usize = 1024;
 
 /// What the socket takes of `out` without waiting.
 fn last_write(write: &OwnedWriteHalf, out: &mut Queue) {
     while out.has_remaining() {
-        let r = {
-            let mut slices = [io::IoSlice::new(&[]); IOV_MAX];
-            let n = out.chunks_vectored(&mut slices);
-            write.try_write_vectored(&slices[..n])
-        };
-        match r {
+        match try_write(write, out) {
             Ok(0) | Err(_) => return,
             Ok(n) => out.advance(n),
         }
