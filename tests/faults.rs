@@ -135,12 +135,6 @@ impl Exporter {
     /// Waits for two refreshes that started after `t0` (the first one after
     /// it may have begun before the fault was injected).
     async fn refreshes_after(&self, t0: f64) -> Vec<Sample> {
-        let refreshed_at = |s: &[Sample]| {
-            find(s, "asc_exporter_last_refresh_timestamp_seconds", &[])
-                .first()
-                .map(|x| x.value)
-                .unwrap_or(0.0)
-        };
         let first = self
             .scrape_until("a refresh after the fault", |s| refreshed_at(s) > t0)
             .await;
@@ -155,12 +149,6 @@ impl Exporter {
     /// a partial snapshot of the next refresh keeps this one's timestamp
     /// while the apps this one cut off are already redone (oldest first).
     async fn refreshes_after_between(&self, t0: f64) -> Vec<Sample> {
-        let refreshed_at = |s: &[Sample]| {
-            find(s, "asc_exporter_last_refresh_timestamp_seconds", &[])
-                .first()
-                .map(|x| x.value)
-                .unwrap_or(0.0)
-        };
         let between = |s: &[Sample]| {
             find(s, "asc_exporter_refresh_progress_ratio", &[])
                 .first()
@@ -206,6 +194,14 @@ impl Exporter {
         let text = self.log_text();
         assert!(!text.contains("panicked"), "{text}");
     }
+}
+
+/// When the latest refresh finished (0 before the first).
+fn refreshed_at(s: &[Sample]) -> f64 {
+    find(s, "asc_exporter_last_refresh_timestamp_seconds", &[])
+        .first()
+        .map(|x| x.value)
+        .unwrap_or(0.0)
 }
 
 fn message(v: &Value) -> &str {
