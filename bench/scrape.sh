@@ -9,9 +9,20 @@
 # exactly the bytes the exporter compressed. nginx: 2 workers, sendfile on,
 # gzip_static on, access_log off, default_type text/plain, a config in a temp
 # dir (no `user` directive; as root its workers run as nobody, so the files
-# are world-readable). wrk: 16 connections, 2 threads, 20 s, --latency, with
-# and without `Accept-Encoding: gzip`. The bodies are checked to be the same
-# bytes (size and sha256 of one response each).
+# are world-readable). wrk: 16 connections, one thread each (16 clients, as 16
+# scrapers are), 20 s, --latency, with and without `Accept-Encoding: gzip`.
+# The bodies are checked to be the same bytes (size and sha256 of one
+# response each).
+#
+# Why a thread per connection: a wrk thread reads a readable socket in 8 KiB
+# reads for as long as data keeps arriving, then moves to the next one. When
+# the server outpaces the client (the exporter sends the plain 60 MB body at
+# twice nginx's rate), the order it reads in follows the kernel's receive
+# windows, which autotuning grew unevenly (0.4 to 33 MB across the 16
+# connections in one run, `ss -tni`): with 8 connections a thread, the few
+# with small windows waited seconds, the p99 measured wrk's loop, not the
+# server. BENCH_THREADS=2 gives that setup back (bench/RESULTS.md, "the
+# plain-scrape tail").
 #
 # CPU placement (2 cores shared by wrk and the server): with BENCH_PIN=1
 # (default) wrk runs on CPU 0 and the server under test (the exporter or
@@ -20,7 +31,8 @@
 #
 # Usage: bench/scrape.sh [apps]   (default 50)
 # Env: BIN, BENCH_CACHE, BENCH_BUILDS (see bench/lib.sh), BENCH_DURATION
-#      (default 20s), BENCH_CONNECTIONS (default 16), BENCH_PIN (default 1),
+#      (default 20s), BENCH_CONNECTIONS (default 16), BENCH_THREADS (wrk
+#      threads, default: one per connection), BENCH_PIN (default 1),
 #      BENCH_ROUNDS (default 1: the four runs once; N: N rounds of the four
 #      runs in turn, each round's ratios and their median, for a noisy machine).
 # Needs: nginx (apt-get install nginx), wrk (apt-get install wrk), curl,
@@ -31,6 +43,7 @@ source "$(dirname "$0")/lib.sh"
 APPS="${1:-50}"
 DURATION="${BENCH_DURATION:-20s}"
 CONNS="${BENCH_CONNECTIONS:-16}"
+THREADS="${BENCH_THREADS:-$CONNS}"
 PIN="${BENCH_PIN:-1}"
 ROUNDS="${BENCH_ROUNDS:-1}"
 need wrk "apt-get install wrk"
@@ -114,7 +127,7 @@ check_same() {
 run_wrk() {
   local round="$1" name="$2" url="$3"; shift 3
   local out="$BENCH_TMP/wrk-$round-$name.txt"
-  "${WRK_CPU[@]}" wrk -c"$CONNS" -t2 --latency -d "$DURATION" --timeout 30s "$@" "$url" >"$out"
+  "${WRK_CPU[@]}" wrk -c"$CONNS" -t"$THREADS" --latency -d "$DURATION" --timeout 30s "$@" "$url" >"$out"
   python3 - "$round" "$name" "$out" >>"$BENCH_TMP/results" <<'PY'
 import re, sys
 rnd, name, text = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
@@ -135,7 +148,7 @@ echo "asc-perf-exporter scrape benchmark: $APPS apps, $SERIES series in $FAMILIE
 echo "machine: $(machine)"
 echo "exporter: $BIN ($("$BIN" --version 2>/dev/null || true))"
 echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
-echo "load: wrk -c$CONNS -t2 --latency -d $DURATION --timeout 30s; pinning: $([[ "$PIN" == 1 ]] && echo 'wrk on CPU 0, the server on CPU 1' || echo none)"
+echo "load: wrk -c$CONNS -t$THREADS --latency -d $DURATION --timeout 30s; pinning: $([[ "$PIN" == 1 ]] && echo 'wrk on CPU 0, the server on CPU 1' || echo none)"
 check_same plain
 check_same gzip -H 'Accept-Encoding: gzip'
 : >"$BENCH_TMP/results"
