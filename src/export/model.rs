@@ -393,17 +393,21 @@ mod tests {
         assert_eq!(set.series(), 5);
     }
 
-    /// Long runs with many equal label sets (where an unstable sort moves
-    /// equal elements) come out as one stable sort orders them.
-    #[test]
-    fn long_runs_keep_input_order_among_equals() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = |m: u64| {
+    /// A small deterministic generator: `next(m)` is in `0..m`.
+    fn xorshift(mut state: u64) -> impl FnMut(u64) -> u64 {
+        move |m| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state % m
-        };
+        }
+    }
+
+    /// Long runs with many equal label sets (where an unstable sort moves
+    /// equal elements) come out as one stable sort orders them.
+    #[test]
+    fn long_runs_keep_input_order_among_equals() {
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15_u64);
         let mut keys: Vec<u64> = Vec::new();
         let mut series = Vec::new();
         for group in 0..3 {
@@ -428,13 +432,7 @@ mod tests {
     /// the groups arrive in order, out of order, or split up.
     #[test]
     fn sorting_in_runs_is_one_stable_sort() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = |m: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % m
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d_u64);
         for round in 0..300 {
             let groups = 1 + next(6);
             let mut keys: Vec<u64> = Vec::new();
