@@ -2,7 +2,7 @@
 //!
 //! Reports, from one run:
 //! - the CPU time one full refresh costs the exporter (client, decoding,
-//!   snapshot), measured with `getrusage(RUSAGE_THREAD)` on a single-thread
+//!   snapshot), measured with `CLOCK_THREAD_CPUTIME_ID` on a single-thread
 //!   runtime so the in-process simulator (on its own threads) is not counted;
 //! - the CPU time of encoding the exposition (once per refresh, both
 //!   formats, all threads) and the bytes it holds;
@@ -28,24 +28,26 @@ use asc_perf_exporter::refresh::runner::{RefreshOptions, Refresher};
 use asc_perf_exporter::service;
 use asc_perf_exporter::sim::{self, SimConfig};
 
+/// CPU time of a clock (`clock_gettime`): the scheduler's run time, to the
+/// nanosecond. `getrusage` here counts in scheduler ticks (4 ms on the
+/// bench host), too coarse for steps of 30-100 ms.
+fn cpu_clock(clock: libc::clockid_t) -> Duration {
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: clock_gettime writes into the struct we own.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// CPU time of the calling thread.
 fn thread_cpu() -> Duration {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes into the struct we own.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    assert_eq!(rc, 0, "getrusage failed");
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// CPU time of the whole process: the encoder compresses the two formats on
 /// two threads (the simulator is idle while it runs).
 fn process_cpu() -> Duration {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes into the struct we own.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    assert_eq!(rc, 0, "getrusage failed");
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
 /// The system allocator, counting the bytes in use and their high-water
