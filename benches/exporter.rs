@@ -28,27 +28,8 @@ use asc_perf_exporter::refresh::runner::{RefreshOptions, Refresher};
 use asc_perf_exporter::service;
 use asc_perf_exporter::sim::{self, SimConfig};
 
-/// CPU time of a clock (`clock_gettime`): the scheduler's run time, to the
-/// nanosecond. `getrusage` here counts in scheduler ticks (4 ms on the
-/// bench host), too coarse for steps of 30-100 ms.
-fn cpu_clock(clock: libc::clockid_t) -> Duration {
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    // SAFETY: clock_gettime writes into the struct we own.
-    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime failed");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
-}
-
-/// CPU time of the whole process: the encoder compresses the two formats on
-/// two threads (the simulator is idle while it runs).
-fn process_cpu() -> Duration {
-    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
-}
+mod common;
+use common::{env_usize, process_cpu, thread_cpu};
 
 /// The system allocator, counting the bytes in use and their high-water
 /// mark while [`heap_of`] runs (and only then, so the timed steps run on the
@@ -97,13 +78,6 @@ fn heap_of<T>(make: impl FnOnce() -> T) -> (T, u64, u64) {
     COUNTING.store(false, Relaxed);
     let held = IN_USE.load(Relaxed).max(0) as u64;
     (v, held, PEAK.load(Relaxed).max(0) as u64)
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {

@@ -25,12 +25,8 @@ use asc_perf_exporter::config::Config;
 use asc_perf_exporter::service::{self, ServeOptions};
 use asc_perf_exporter::sim::{self, SimConfig};
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::env_usize;
 
 /// `VmRSS` of this process, in KiB.
 fn rss_kib() -> u64 {

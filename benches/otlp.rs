@@ -12,7 +12,7 @@
 //! count its points (cheaply, so the sink keeps up with an export a
 //! second on the same 2 cores). The exporter side logs as `serve` does
 //! (the default `info` filter). After a warm-up the
-//! process CPU (`getrusage(RUSAGE_SELF)`: every thread of the exporter
+//! process CPU (`CLOCK_PROCESS_CPUTIME_ID`: every thread of the exporter
 //! side, the simulator shut down) is read over a window: % of one core, and
 //! CPU per export. A run with the output off gives the idle baseline.
 //!
@@ -48,23 +48,10 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResp
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
+mod common;
+use common::{env_usize, process_cpu};
+
 const SINK_ENV: &str = "ASC_OTLP_BENCH_SINK";
-
-fn process_cpu() -> Duration {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes into the struct we own.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    assert_eq!(rc, 0, "getrusage failed");
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 // ---------------------------------------------------------------------------
 // The sink (child process).
