@@ -98,6 +98,12 @@ pub(crate) fn scale(value: f64, factor: f64) -> f64 {
     let Some(shift) = power_of_ten(factor) else {
         return value * factor;
     };
+    shift_short(value, shift).unwrap_or_else(|| shift_digits(value, shift, factor))
+}
+
+/// [`scale`] by `factor`, `10^shift`, through the value's shortest
+/// decimal form as `ryu` writes it, for any finite value.
+fn shift_digits(value: f64, shift: i32, factor: f64) -> f64 {
     let mut digits = ryu::Buffer::new();
     let digits = digits.format_finite(value);
     // `digits` is `[-]d.ddd`, `[-]d.ddde<exp>` or `[-]de<exp>`.
@@ -121,16 +127,66 @@ pub(crate) fn scale(value: f64, factor: f64) -> f64 {
         .unwrap_or(value * factor)
 }
 
+/// The exact decimal shift of `value` by `10^shift` without formatting
+/// it, for the short decimals Apple sends (`768.7`, `13.25`): `None` when
+/// the value needs more digits than this can hold (then [`scale`] formats
+/// it with `ryu`).
+///
+/// It finds the value's shortest decimal form as an integer `m` and a
+/// number of fraction digits `d`: the first `d` for which the integer
+/// nearest to `value * 10^d` reads back as `value` (`m / 10^d`, one
+/// correctly rounded division of two exact `f64`s, is what parsing
+/// `<m>e-<d>` gives). While `|value| * 10^d < 2^50` that is exactly the
+/// decimal `ryu` writes:
+/// - every real that reads back as `value` lies within one ulp of it, and
+///   one ulp times `10^d` is under 1/4 there, so at most one integer
+///   (scaled by `10^d`) reads back as `value`, for this `d` and every
+///   smaller one;
+/// - the product is off by under 1/8 of an integer, so when an integer
+///   reads back, rounding the product finds it: the first `d` that works
+///   is the fewest fraction digits of any decimal that reads back;
+/// - a decimal that reads back with the fewest fraction digits has the
+///   fewest significant digits (one with more fraction digits and as few
+///   significant digits would have to cross a power of ten, which itself
+///   reads back with fewer fraction digits), and it is the only one: that
+///   is the shortest form, the one `ryu` writes.
+///
+/// Then `m * 10^(shift - d)` is the same decimal as `ryu`'s digits with the
+/// exponent moved, rounded once (or `None` past the exact powers of ten).
+fn shift_short(value: f64, shift: i32) -> Option<f64> {
+    const LIMIT: f64 = (1u64 << 50) as f64;
+    for (d, &power) in POWERS.iter().enumerate() {
+        let product = value * power;
+        if !(product.abs() < LIMIT) {
+            return None;
+        }
+        let m = product.round();
+        if m / power == value {
+            return times_power_of_ten(m, shift - d as i32);
+        }
+    }
+    None
+}
+
+/// `m` (an integer below 2^53) times `10^e`, rounded once; `None` when
+/// `10^e` is not an exact `f64` (|e| > 22).
+fn times_power_of_ten(m: f64, e: i32) -> Option<f64> {
+    let power = *POWERS.get(e.unsigned_abs() as usize)?;
+    Some(if e >= 0 { m * power } else { m / power })
+}
+
+/// The powers of ten that are exact `f64`s.
+const POWERS: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
 /// `mantissa` (`[-]d.ddd`) times `10^exp` when both the digits (as an
 /// integer, below 2^53) and the power of ten (at most 10^22) are exact
 /// `f64`s: then one multiplication or division is correctly rounded, the
 /// same nearest `f64` a parse of `<mantissa>e<exp>` gives (Clinger's fast
 /// path, which `str::parse` takes too). `None` otherwise.
 fn shift_exactly(mantissa: &str, exp: i32) -> Option<f64> {
-    const POWERS: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-    ];
     let (negative, digits) = match mantissa.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, mantissa),
@@ -153,23 +209,13 @@ fn shift_exactly(mantissa: &str, exp: i32) -> Option<f64> {
     if m >= 1 << 53 {
         return None;
     }
-    let e = exp - fraction;
-    let power = *POWERS.get(e.unsigned_abs() as usize)?;
-    let v = if e >= 0 {
-        m as f64 * power
-    } else {
-        m as f64 / power
-    };
+    let v = times_power_of_ten(m as f64, exp - fraction)?;
     Some(if negative { -v } else { v })
 }
 
 /// `k` when `factor` is exactly `10^k` (|k| <= 22, where every power is
 /// exact in binary or is the nearest `f64` to it, as the literals are).
 fn power_of_ten(factor: f64) -> Option<i32> {
-    const POWERS: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-    ];
     const NEGATIVE: [f64; 23] = [
         1e-0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12, 1e-13,
         1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22,
@@ -698,6 +744,58 @@ mod tests {
 
     /// The decimal shift is the old formatted one (`{:e}`, shifted, parsed)
     /// for values of every magnitude.
+    /// The shift without formatting gives what the shift of `ryu`'s digits
+    /// gives wherever it answers, and answers for the short decimals Apple
+    /// sends: at its limit (2^50), next to powers of two (where the values
+    /// reading back as one `f64` are not centred on it) and of ten, for
+    /// short decimals of every length, and for random bit patterns.
+    #[test]
+    fn shift_without_formatting_is_the_shift_of_the_shortest_digits() {
+        let mut next = {
+            let mut state = 0x2545_f491_4f6c_dd1d_u64;
+            move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            }
+        };
+        let mut values = vec![0.0, -0.0, 0.1, 0.3, 768.7, 2014.3, 1e-7, 123.456_789];
+        let limit = (1u64 << 50) as f64;
+        for k in -60..=60 {
+            let two = 2f64.powi(k);
+            let ten = 10f64.powi(k.clamp(-22, 22));
+            for v in [two, ten, limit / ten] {
+                values.extend([v, v.next_up(), v.next_down(), v * 0.1, v / 3.0]);
+            }
+        }
+        for digits in 1..=17u32 {
+            for _ in 0..2_000 {
+                let m = next() % 10u64.pow(digits);
+                let d = (next() % 20) as i32;
+                values.push(m as f64 / 10f64.powi(d));
+            }
+        }
+        values.extend((0..100_000).map(|_| f64::from_bits(next())));
+        let mut answered = 0;
+        for v in values.into_iter().filter(|v| v.is_finite()) {
+            for shift in [-9, -6, -3, -2, 3, 6] {
+                let factor = 10f64.powi(shift);
+                let slow = shift_digits(v, shift, factor);
+                if let Some(fast) = shift_short(v, shift) {
+                    answered += 1;
+                    assert_eq!(fast.to_bits(), slow.to_bits(), "{v:e} x 1e{shift}");
+                }
+                assert_eq!(scale(v, factor).to_bits(), slow.to_bits(), "{v:e}");
+            }
+        }
+        assert!(answered > 100_000, "{answered}");
+        // What Apple sends is answered without formatting.
+        for v in [768.7, 0.1, 13.25, 2014.3, 99.99, 1_234_567.5] {
+            assert!(shift_short(v, -3).is_some(), "{v}");
+        }
+    }
+
     #[test]
     fn scale_is_the_decimal_shift() {
         let old = |value: f64, factor: f64| -> f64 {
