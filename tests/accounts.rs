@@ -184,10 +184,18 @@ async fn each_account_has_its_key_its_label_and_its_own_failures() {
             .fold(f64::INFINITY, f64::min)
     };
     let before = a_first(&first);
+    // A refresh of b that was under way at the shutdown fails as a whole
+    // but keeps what it finished before it (those apps succeeded); the
+    // next one fails every app. Wait for that, not for the first failure.
     let after = common::exporter::snapshot_where(&mut running, |snap| {
         snap.accounts
             .iter()
             .any(|x| x.name == "studio-b" && !x.refresh.last_success)
+            && snap
+                .apps
+                .iter()
+                .filter(|x| x.app.account == "studio-b")
+                .all(|x| x.last_attempt_failed)
             && a_first(snap) > before
     })
     .await;
