@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::export::live::{self, LiveMetrics};
 use crate::export::otlp;
 use crate::export::stats::ExportStats;
-use crate::export::{BuildMeta, Exposition, Mapped, mapping};
+use crate::export::{BuildMeta, Exposition, Mapped, Sizes, mapping};
 use crate::refresh::Snapshot;
 use crate::refresh::merge::merge;
 use crate::refresh::runner::{self, RefreshOptions, Refresher};
@@ -298,13 +298,17 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
                 mapped_tx.send_replace(Some(m));
             }
         };
-        publish(map_snapshot(
+        // Each mapping reserves its families at the sizes of the one before.
+        let (exp, mapped, sizes) = map_snapshot(
             rx.borrow_and_update().clone(),
             &meta,
             None,
+            &Sizes::default(),
             prometheus,
             keep,
-        ));
+        );
+        publish((exp, mapped));
+        let mut sizes = Arc::new(sizes);
         tasks.push(tokio::spawn(async move {
             let mut last_cost = std::time::Duration::ZERO;
             let mut last_mapped = std::time::Instant::now();
@@ -332,15 +336,25 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
                 let meta = meta.clone();
                 let previous = current.load_full();
                 let started = std::time::Instant::now();
+                let last_sizes = sizes.clone();
                 match tokio::task::spawn_blocking(move || {
                     // The refresh has let go of the data it replaced: its
                     // pages go back before the mapping's peak comes on top.
                     crate::heap::release_free();
-                    map_snapshot(snap, &meta, previous.as_deref(), prometheus, keep)
+                    map_snapshot(
+                        snap,
+                        &meta,
+                        previous.as_deref(),
+                        &last_sizes,
+                        prometheus,
+                        keep,
+                    )
                 })
                 .await
                 {
-                    Ok(out) => {
+                    Ok((exp, mapped, new_sizes)) => {
+                        sizes = Arc::new(new_sizes);
+                        let out = (exp, mapped);
                         last_cost = started.elapsed();
                         last_mapped = std::time::Instant::now();
                         if let Some(e) = &out.0 {
@@ -562,19 +576,23 @@ async fn merge_accounts(
     }
 }
 
-/// Maps a snapshot (none yet: the empty one) to its families, writes the
-/// exposition from them (`prometheus`; reusing what `previous` holds of
-/// unchanged families) and keeps them for OTLP (`keep`).
+/// Maps a snapshot (none yet: the empty one) to its families (reserved at
+/// `sizes`, the last mapping's), writes the exposition from them
+/// (`prometheus`; reusing what `previous` holds of unchanged families) and
+/// keeps them for OTLP (`keep`). Also gives the families' sizes, for the
+/// next mapping.
 fn map_snapshot(
     s: Option<Arc<Snapshot>>,
     meta: &BuildMeta,
     previous: Option<&Exposition>,
+    sizes: &Sizes,
     prometheus: bool,
     keep: bool,
-) -> (Option<Exposition>, Option<Arc<Mapped>>) {
+) -> (Option<Exposition>, Option<Arc<Mapped>>, Sizes) {
     let had = s.is_some();
     let snapshot = s.unwrap_or_default();
-    let set = mapping::families(&snapshot, meta);
+    let set = mapping::families_sized(&snapshot, meta, sizes);
+    let sizes = set.sizes();
     let exposition = prometheus.then(|| Exposition::encode_after(&set, previous));
     let mapped = (keep && had).then(|| {
         Arc::new(Mapped {
@@ -582,7 +600,7 @@ fn map_snapshot(
             families: Arc::new(set),
         })
     });
-    (exposition, mapped)
+    (exposition, mapped, sizes)
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
-use asc_perf_exporter::export::{Exposition, encode, families};
+use asc_perf_exporter::export::{Exposition, Sizes, encode, families, families_sized};
 use prometheus_parse::{Sample, Scrape, Value};
 
 mod common;
@@ -652,6 +652,22 @@ fn exporter_families() {
     );
     assert!(find(&s, "asc_api_rate_limit_remaining", &[("window", "minute")]).is_empty());
     assert!(find(&s, "asc_api_rate_limit_budget", &[("window", "minute")]).is_empty());
+}
+
+/// Reserving each family at the sizes of an earlier mapping (what the
+/// service does from its second mapping on) changes nothing in the output,
+/// whether the sizes are the snapshot's own, none, or another snapshot's.
+#[test]
+fn a_mapping_sized_by_another_writes_the_same() {
+    let snap = snapshot();
+    let meta = meta();
+    let want = text(&encode(&snap, &meta));
+    let own = families(&snap, &meta).sizes();
+    let other = families(&Default::default(), &meta).sizes();
+    for sizes in [own, other, Sizes::default()] {
+        let set = families_sized(&snap, &meta, &sizes);
+        assert_eq!(text(&Exposition::encode(&set)), want);
+    }
 }
 
 #[test]

@@ -20,7 +20,7 @@ use crate::refresh::snapshot::{
     ApiSnapshot, AppRef, AppSnapshot, BuildSnapshot, RefreshStatus, Snapshot,
 };
 
-use super::model::{Families, Family, Kind, Label, Strings, Sym};
+use super::model::{Families, Family, Kind, Label, Sizes, Strings, Sym};
 use super::names::*;
 use super::units::UnitMapping;
 
@@ -41,7 +41,13 @@ pub struct BuildMeta {
 /// All metric families of a snapshot, sorted by name, series sorted by
 /// their label values; families without series are left out.
 pub fn families(snapshot: &Snapshot, meta: &BuildMeta) -> Families {
-    let mut b = Builder::new();
+    families_sized(snapshot, meta, &Sizes::default())
+}
+
+/// [`families`], each family's arrays reserved at the size `sizes` gives
+/// (those of the previous mapping of the same account, [`Families::sizes`]).
+pub fn families_sized(snapshot: &Snapshot, meta: &BuildMeta, sizes: &Sizes) -> Families {
+    let mut b = Builder::sized(sizes);
     exporter_series(&mut b, snapshot, meta);
     for app in &snapshot.apps {
         app_series(&mut b, app);
@@ -123,15 +129,22 @@ struct Entry {
     family: Family,
 }
 
-struct Builder {
+struct Builder<'s> {
     strings: Strings,
     entries: Vec<Entry>,
     by_name: FxHashMap<String, usize>,
+    sizes: &'s Sizes,
 }
 
-impl Builder {
-    fn new() -> Self {
-        let mut strings = Strings::default();
+impl<'s> Builder<'s> {
+    #[cfg(test)]
+    fn new() -> Builder<'static> {
+        static NONE: std::sync::LazyLock<Sizes> = std::sync::LazyLock::new(Sizes::default);
+        Builder::sized(&NONE)
+    }
+
+    fn sized(sizes: &'s Sizes) -> Self {
+        let mut strings = Strings::with_capacity(sizes.strings());
         for (i, name) in LABEL_NAMES.iter().enumerate() {
             let sym = strings.intern(name);
             debug_assert_eq!(sym as usize, i);
@@ -140,6 +153,7 @@ impl Builder {
             strings,
             entries: Vec::new(),
             by_name: FxHashMap::default(),
+            sizes,
         };
         for name in FIXED {
             let reserved = std::iter::once((*name).to_string()).chain(openmetrics_names(name));
@@ -153,10 +167,10 @@ impl Builder {
 
     fn insert(&mut self, name: String, origin: &'static str, kind: Kind, unit: UnitMapping) {
         self.by_name.insert(name.clone(), self.entries.len());
-        self.entries.push(Entry {
-            origin,
-            family: Family::new(name, String::new(), kind, unit),
-        });
+        let (series, labels) = self.sizes.family(&name);
+        let mut family = Family::new(name, String::new(), kind, unit);
+        family.reserve_exact(series, labels);
+        self.entries.push(Entry { origin, family });
     }
 
     fn sym(&mut self, s: &str) -> Sym {

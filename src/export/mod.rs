@@ -26,8 +26,8 @@ pub mod text;
 pub mod units;
 
 pub use self::exposition::{Exposition, Format, TEXT_CONTENT_TYPE};
-pub use self::mapping::{BuildMeta, families};
-pub use self::model::{Families, Family, Kind};
+pub use self::mapping::{BuildMeta, families, families_sized};
+pub use self::model::{Families, Family, Kind, Sizes};
 pub use self::stats::{ExportStats, ExportStatsSnapshot, Signal};
 pub use self::units::{UnitMapping, metric_family_name, snake_case, unit_mapping};
 

@@ -53,6 +53,14 @@ pub struct Strings {
 }
 
 impl Strings {
+    /// An empty set with room for `n` strings.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            values: Vec::with_capacity(n),
+            index: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+        }
+    }
+
     /// The symbol of `s`, adding it if new.
     pub fn intern(&mut self, s: &str) -> Sym {
         if let Some(&sym) = self.index.get(s) {
@@ -171,6 +179,13 @@ impl Family {
         }
     }
 
+    /// Makes room for `series` series with `labels` labels in all, at
+    /// once (see [`Sizes`]).
+    pub fn reserve_exact(&mut self, series: usize, labels: usize) {
+        self.series.reserve_exact(series);
+        self.labels.reserve_exact(labels);
+    }
+
     /// Adds a series.
     pub fn push(&mut self, labels: &[Label], value: f64) {
         let start = u32::try_from(self.labels.len()).expect("fewer than 2^32 labels in a family");
@@ -192,8 +207,28 @@ impl Family {
 /// label (an app's series together, apps mostly in order): each group is
 /// sorted on its own (a few dozen series, not thousands, per sort), and
 /// the whole only when the groups themselves are out of order.
-fn sort_in_runs<'k>(series: &mut [Series], key: impl Fn(&Series) -> &'k [u64]) {
+///
+/// Each key element is a label as `name_rank << 32 | value_rank`, both
+/// ranks below `2^bits`.
+fn sort_in_runs<'k>(series: &mut [Series], bits: u32, key: impl Fn(&Series) -> &'k [u64]) {
     let first = |s: &Series| key(s).first().copied();
+    // Within a run, the first labels after the shared ones are packed into
+    // one `u128` per series (`packed`), so most comparisons are one integer
+    // comparison instead of a walk over two slices.
+    let width = 2 * bits.clamp(1, 32) + 1;
+    let per = (u128::BITS / width) as usize;
+    let packed = |k: &[u64]| -> u128 {
+        (0..per).fold(0, |acc, i| {
+            // A label as one integer of `width` bits that orders as the
+            // label does, plus one: 0 is "no label here", which orders a
+            // shorter key first, as slices do.
+            let e = k
+                .get(i)
+                .map_or(0, |&e| (((e >> 32) << bits) | (e & 0xffff_ffff)) + 1);
+            (acc << width) | u128::from(e)
+        })
+    };
+    let mut scratch: Vec<(u128, Series)> = Vec::new();
     let mut in_order = true;
     let mut start = 0;
     while start < series.len() {
@@ -221,11 +256,19 @@ fn sort_in_runs<'k>(series: &mut [Series], key: impl Fn(&Series) -> &'k [u64]) {
                     .take_while(|(a, b)| a == b)
                     .count()
             });
-            run.sort_unstable_by(|a, b| {
-                key(a)[common..]
-                    .cmp(&key(b)[common..])
+            // Equal packed keys have equal first `per` labels (or the same
+            // ones missing): the rest of the keys decides, then the order.
+            let rest = |s: &Series| key(s).get(common + per..).unwrap_or_default();
+            scratch.clear();
+            scratch.extend(run.iter().map(|s| (packed(&key(s)[common..]), *s)));
+            scratch.sort_unstable_by(|(pa, a), (pb, b)| {
+                pa.cmp(pb)
+                    .then_with(|| rest(a).cmp(rest(b)))
                     .then(a.start.cmp(&b.start))
             });
+            for (slot, (_, s)) in run.iter_mut().zip(&scratch) {
+                *slot = *s;
+            }
         }
         if start > 0 && key(&series[start - 1]) > key(&series[start]) {
             in_order = false;
@@ -234,6 +277,35 @@ fn sort_in_runs<'k>(series: &mut [Series], key: impl Fn(&Series) -> &'k [u64]) {
     }
     if !in_order {
         series.sort_by(|a, b| key(a).cmp(key(b)));
+    }
+}
+
+/// How big each family of a set is, by name, and how many strings the set
+/// has ([`Families::sizes`]): what the next mapping of the same account
+/// reserves up front ([`super::mapping::families_sized`]). A snapshot is
+/// mostly the last one again (Apple's data changes daily, a refresh comes
+/// hourly), so its families are allocated once at about their final size
+/// instead of growing by doubling: no copy at each doubling, and no
+/// capacity up to twice the data at the mapping's peak, which is on top of
+/// the snapshot and the exposition being served.
+#[derive(Debug, Clone, Default)]
+pub struct Sizes {
+    families: FxHashMap<String, (usize, usize)>,
+    strings: usize,
+}
+
+impl Sizes {
+    /// Series and labels to reserve for the family `name`: what it had,
+    /// and a sixteenth more for data that grew (a new app version).
+    pub fn family(&self, name: &str) -> (usize, usize) {
+        self.families
+            .get(name)
+            .map_or((0, 0), |&(s, l)| (s + s / 16, l + l / 16))
+    }
+
+    /// Strings to reserve.
+    pub fn strings(&self) -> usize {
+        self.strings + self.strings / 16
     }
 }
 
@@ -268,6 +340,7 @@ impl Families {
         // series is comparing two `u64` slices (lexicographically, a
         // shorter prefix first): no rank lookups inside the sort. The ranks
         // are permutations, so equal keys are equal labels.
+        let bits = u32::BITS - (self.strings.len() as u32).leading_zeros();
         let mut keys: Vec<u64> = Vec::new();
         for f in &mut self.families {
             keys.clear();
@@ -275,12 +348,25 @@ impl Families {
                 (u64::from(bytes[n as usize]) << 32) | u64::from(natural[v as usize])
             }));
             let key = |s: &Series| &keys[s.start as usize..(s.start + s.len) as usize];
-            sort_in_runs(&mut f.series, key);
+            sort_in_runs(&mut f.series, bits, key);
             f.series.dedup_by(|later, first| key(later) == key(first));
             f.series.shrink_to_fit();
             f.labels.shrink_to_fit();
         }
         self.families.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+
+    /// Each family's size, for the next mapping ([`Sizes`]). Labels count
+    /// as pushed (duplicates dropped by [`Self::finish`] included).
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            families: self
+                .families
+                .iter()
+                .map(|f| (f.name.clone(), (f.series.len(), f.labels.len())))
+                .collect(),
+            strings: self.strings.len(),
+        }
     }
 
     /// The labels of a series of `f` as strings.
@@ -424,27 +510,30 @@ mod tests {
         let key = |s: &Series| &keys[s.start as usize..(s.start + s.len) as usize];
         let mut want = series.clone();
         want.sort_by(|a, b| key(a).cmp(key(b)));
-        sort_in_runs(&mut series, key);
+        sort_in_runs(&mut series, 3, key);
         assert_eq!(series, want);
     }
 
     /// Sorting group by group gives what one stable sort gives, whether
-    /// the groups arrive in order, out of order, or split up.
+    /// the groups arrive in order, out of order, or split up, and whether
+    /// the packed part of a key holds all of it (`bits` 3: 18 labels) or
+    /// not (`bits` 31: 2 labels, the rest compared as slices).
     #[test]
     fn sorting_in_runs_is_one_stable_sort() {
         let mut next = xorshift(0x2545_f491_4f6c_dd1d_u64);
-        for round in 0..300 {
+        for round in 0..600 {
+            let bits = if round % 2 == 0 { 3 } else { 31 };
             let groups = 1 + next(6);
             let mut keys: Vec<u64> = Vec::new();
             let mut series = Vec::new();
             for g in 0..groups {
                 let g = if round % 3 == 0 { next(groups) } else { g };
                 for _ in 0..next(12) {
-                    let len = next(4) as u32;
+                    let len = next(6) as u32;
                     let start = keys.len() as u32;
                     if len > 0 {
                         keys.push(g);
-                        keys.extend((1..len).map(|_| next(3)));
+                        keys.extend((1..len).map(|_| (next(2) << 32) | next(3)));
                     }
                     series.push(Series {
                         start,
@@ -456,7 +545,7 @@ mod tests {
             let key = |s: &Series| &keys[s.start as usize..(s.start + s.len) as usize];
             let mut want = series.clone();
             want.sort_by(|a, b| key(a).cmp(key(b)));
-            sort_in_runs(&mut series, key);
+            sort_in_runs(&mut series, bits, key);
             assert_eq!(series, want, "round {round}");
         }
     }

@@ -157,7 +157,8 @@ fn shift_short(value: f64, shift: i32) -> Option<f64> {
     const LIMIT: f64 = (1u64 << 50) as f64;
     for (d, &power) in POWERS.iter().enumerate() {
         let product = value * power;
-        if !(product.abs() < LIMIT) {
+        // Not finite (NaN, infinities) or too big to round exactly.
+        if product.is_nan() || product.abs() >= LIMIT {
             return None;
         }
         let m = product.round();
