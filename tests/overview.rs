@@ -378,7 +378,7 @@ fn points(d: &Dataset) -> Vec<(String, f64, Option<f64>, usize)> {
         .iter()
         .map(|p| {
             (
-                p.version.clone().unwrap_or_default(),
+                p.version.as_deref().unwrap_or_default().to_string(),
                 p.value.unwrap(),
                 p.error_margin,
                 p.percentage_breakdown.len(),
@@ -434,7 +434,7 @@ async fn check_agreement(env: &Env, scenario: Scenario) {
         let latest = m
             .metrics()
             .flat_map(|(_, _, x)| &x.datasets)
-            .filter_map(|d| d.points.last()?.version.clone())
+            .filter_map(|d| d.points.last()?.version.as_deref().map(str::to_string))
             .next();
         assert_eq!(o.latest_version().map(str::to_string), latest);
         // Relevance in (0, 1]; sortOrder ranks each category by it.

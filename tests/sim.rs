@@ -195,7 +195,10 @@ async fn the_real_client_reads_the_whole_account() {
     // The latest metric version is the latest build's marketing version.
     let (_, launch) = metrics.value.find_metric("launchTime").unwrap();
     let latest_point = launch.datasets[0].points.last().unwrap();
-    assert_eq!(latest_point.version, builds[0].version);
+    assert_eq!(
+        latest_point.version.as_deref(),
+        builds[0].version.as_deref()
+    );
     let valid = builds
         .iter()
         .find(|b| b.processing_state.as_deref() == Some("VALID"))

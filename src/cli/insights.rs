@@ -237,13 +237,14 @@ pub fn render_insight(v: &InsightView) -> String {
             );
             continue;
         };
-        let latest = v
-            .latest_version()
-            .map(str::to_string)
-            .or_else(|| d.points.last().and_then(|p| p.version.clone()));
+        let latest = v.latest_version().map(str::to_string).or_else(|| {
+            d.points
+                .last()
+                .and_then(|p| p.version.as_deref().map(str::to_string))
+        });
         let mut t = Table::new(["VERSION", "VALUE", "ERROR MARGIN", "GOAL", ""]).right(&[1, 2]);
         for pt in &d.points {
-            let is_latest = pt.version.is_some() && pt.version == latest;
+            let is_latest = pt.version.is_some() && pt.version.as_deref() == latest.as_deref();
             let note = if is_latest {
                 let mut n = String::from("◀ latest");
                 if let Some(dp) = p.delta_percentage {
@@ -255,8 +256,8 @@ pub fn render_insight(v: &InsightView) -> String {
                 n
             } else if pt
                 .version
-                .as_ref()
-                .is_some_and(|v| i.reference_versions.contains(v))
+                .as_deref()
+                .is_some_and(|v| i.reference_versions.iter().any(|r| r == v))
             {
                 "ref".to_string()
             } else {

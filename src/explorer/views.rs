@@ -328,7 +328,7 @@ pub fn app_detail(a: &AppSnapshot, now: f64) -> AppDetail {
         .flat_map(|m| m.metrics())
         .flat_map(|(_, _, m)| m.datasets.iter())
         .flat_map(|d| d.points.iter())
-        .filter_map(|p| p.version.clone())
+        .filter_map(|p| p.version.as_deref().map(str::to_string))
         .collect();
     versions.sort_by(|x, y| natural_cmp(y, x).then_with(|| y.cmp(x)));
     versions.dedup();
@@ -374,10 +374,10 @@ fn metric_views(m: &XcodeMetrics) -> Vec<MetricView> {
                         .points
                         .iter()
                         .map(|p| PointView {
-                            version: p.version.clone(),
+                            version: p.version.as_deref().map(str::to_string),
                             value: p.value,
                             error_margin: p.error_margin,
-                            goal: p.goal.clone(),
+                            goal: p.goal.as_deref().map(str::to_string),
                         })
                         .collect();
                     points.sort_by(|a, b| {

@@ -259,7 +259,7 @@ impl AppSnapshot {
         m.metrics()
             .flat_map(|(_, _, metric)| metric.datasets.iter())
             .flat_map(|d| d.points.iter())
-            .filter_map(|p| p.version.clone())
+            .filter_map(|p| p.version.as_deref().map(str::to_string))
             .chain(from_insights)
             .max_by(|a, b| crate::asc::api::natural_cmp(a, b))
     }

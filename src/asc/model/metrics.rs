@@ -7,6 +7,14 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The short strings repeated in every dataset and point (a version, a
+/// device, a percentile, a goal band, a subsystem) are kept inline, up to
+/// 24 bytes, in the 24 bytes a `String` takes, instead of one heap
+/// allocation each: the points are most of a snapshot, and their strings
+/// were most of its allocations (each one also a free when the data is
+/// replaced).
+pub use compact_str::CompactString;
+
 use super::common::{null_as_empty, one_or_many, shrunk};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -206,11 +214,11 @@ pub struct Dataset {
 pub struct FilterCriteria {
     /// `percentile.fifty`, `percentile.ninety` or any new value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub percentile: Option<String>,
+    pub percentile: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
+    pub device: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_marketing_name: Option<String>,
+    pub device_marketing_name: Option<CompactString>,
 }
 
 impl FilterCriteria {
@@ -254,7 +262,7 @@ pub fn percentile_matches(filter: &str, apple: &str) -> bool {
 pub struct Point {
     /// App marketing version, e.g. `"2.0"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
+    pub version: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,7 +276,7 @@ pub struct Point {
     pub percentage_breakdown: Vec<PercentageBreakdown>,
     /// Name of the goal band the value falls in (`good`, `fair`, `poor`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub goal: Option<String>,
+    pub goal: Option<CompactString>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -277,7 +285,7 @@ pub struct PercentageBreakdown {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sub_system_label: Option<String>,
+    pub sub_system_label: Option<CompactString>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -112,7 +112,7 @@ fn breakdown(r: &mut ChaCha8Rng, on_screen: bool) -> Vec<PercentageBreakdown> {
         .zip(shares)
         .map(|(&(label, _), value)| PercentageBreakdown {
             value: Some(value),
-            sub_system_label: Some(label.to_string()),
+            sub_system_label: Some(label.into()),
         })
         .collect()
 }
@@ -186,19 +186,19 @@ fn metrics_document(
                             let (value, margin, breakdown) = values.get(slot)?;
                             let value = round(value * mult, spec.decimals);
                             Some(Point {
-                                version: Some((*version).clone()),
+                                version: Some(version.as_str().into()),
                                 value: Some(value),
                                 error_margin: (!model).then_some(*margin),
                                 percentage_breakdown: breakdown.clone(),
-                                goal: spec.goals.map(|g| goal_for(g, value).to_string()),
+                                goal: spec.goals.map(|g| goal_for(g, value).into()),
                             })
                         })
                         .collect();
                     metric.datasets.push(Dataset {
                         filter_criteria: FilterCriteria {
-                            percentile: Some(percentile.to_string()),
-                            device: Some(device.to_string()),
-                            device_marketing_name: Some(marketing.to_string()),
+                            percentile: Some((*percentile).into()),
+                            device: Some(device.into()),
+                            device_marketing_name: Some(marketing.into()),
                         },
                         points,
                         recommended_metric_goal: spec.goals.map(|(fair, _)| {
@@ -392,7 +392,7 @@ fn population(ds: &Dataset, latest: f64, avg: f64, delta: f64) -> InsightPopulat
     let delta = round(delta, 1);
     InsightPopulation {
         delta_percentage: Some(delta),
-        percentile: ds.filter_criteria.percentile.clone(),
+        percentile: ds.filter_criteria.percentile.as_deref().map(str::to_string),
         summary_string: Some(format!(
             "Increased {delta:.0}% across {}",
             population_label(&device)
