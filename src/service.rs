@@ -299,7 +299,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
             }
         };
         // Each mapping reserves its families at the sizes of the one before.
-        let (exp, mapped, sizes) = map_snapshot(
+        let (exp, mapped, mut sizes) = map_snapshot(
             rx.borrow_and_update().clone(),
             &meta,
             None,
@@ -308,7 +308,6 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
             keep,
         );
         publish((exp, mapped));
-        let mut sizes = Arc::new(sizes);
         tasks.push(tokio::spawn(async move {
             let mut last_cost = std::time::Duration::ZERO;
             let mut last_mapped = std::time::Instant::now();
@@ -336,7 +335,8 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
                 let meta = meta.clone();
                 let previous = current.load_full();
                 let started = std::time::Instant::now();
-                let last_sizes = sizes.clone();
+                // Moved in and handed back: only this task holds them.
+                let last_sizes = std::mem::take(&mut sizes);
                 match tokio::task::spawn_blocking(move || {
                     // The refresh has let go of the data it replaced: its
                     // pages go back before the mapping's peak comes on top.
@@ -353,7 +353,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
                 .await
                 {
                     Ok((exp, mapped, new_sizes)) => {
-                        sizes = Arc::new(new_sizes);
+                        sizes = new_sizes;
                         let out = (exp, mapped);
                         last_cost = started.elapsed();
                         last_mapped = std::time::Instant::now();
