@@ -11,7 +11,7 @@
 //!
 //! Run: `cargo bench --bench exporter` (or `bench/run.sh`). Size with
 //! `BENCH_APPS` (default 50), `BENCH_BUILDS` (default 3), `BENCH_SCRAPES` (default 200).
-//! `BENCH_PROFILE=map` (or `encode`, `decode`) only repeats that step 40 times and exits: for
+//! `BENCH_PROFILE=map` (or `encode`, `text`, `decode`) only repeats that step 40 times and exits: for
 //! `perf record` (see bench/RESULTS.md).
 //! Under `cargo test` (no `--bench` argument) it runs a tiny smoke version.
 
@@ -185,6 +185,8 @@ fn main() {
         for _ in 0..40 {
             if step == "encode" {
                 drop(Exposition::encode(&set));
+            } else if step == "text" {
+                drop(export::text::write(&set));
             } else if step == "decode" {
                 drop(serde_json::from_slice::<Snapshot>(&state_json).unwrap());
             } else {
