@@ -134,6 +134,10 @@ struct Builder<'s> {
     entries: Vec<Entry>,
     by_name: FxHashMap<String, usize>,
     sizes: &'s Sizes,
+    /// Each Apple metric's family names, made once per metric and unit
+    /// (every app and build has the same metrics): see
+    /// [`metrics::MetricNames`].
+    metric_names: FxHashMap<String, std::rc::Rc<metrics::MetricNames>>,
 }
 
 impl<'s> Builder<'s> {
@@ -154,6 +158,7 @@ impl<'s> Builder<'s> {
             entries: Vec::new(),
             by_name: FxHashMap::default(),
             sizes,
+            metric_names: FxHashMap::default(),
         };
         for name in FIXED {
             let reserved = std::iter::once((*name).to_string()).chain(openmetrics_names(name));
@@ -183,11 +188,28 @@ impl<'s> Builder<'s> {
 
     /// Adds a series to a fixed family.
     fn fixed(&mut self, name: &'static str, kind: Kind, help: &str, labels: &[Label], value: f64) {
+        self.fixed_cached(&mut None, name, kind, help, labels, value);
+    }
+
+    /// [`Self::fixed`] for a caller that adds many series to one family:
+    /// `slot` keeps its index after the first (as [`Self::add_cached`]).
+    fn fixed_cached(
+        &mut self,
+        slot: &mut Option<usize>,
+        name: &'static str,
+        kind: Kind,
+        help: &str,
+        labels: &[Label],
+        value: f64,
+    ) {
         if !value.is_finite() {
             return;
         }
-        // Every fixed name is made in `new`: the unit is built only if not.
-        let index = self.index_of(name, name, kind, || fixed_unit(name));
+        let index = match *slot {
+            Some(i) => i,
+            // Every fixed name is made in `new`: the unit is built only if not.
+            None => *slot.insert(self.index_of(name, name, kind, || fixed_unit(name))),
+        };
         self.push_at(index, kind, || help.to_string(), labels, value);
     }
 

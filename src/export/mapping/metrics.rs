@@ -3,9 +3,11 @@
 //! the insights (regressions, trending up) with their latest and reference
 //! values; at app or build scope.
 
+use std::rc::Rc;
+
 use super::{
     Builder, Kind, Labels, O_GOAL_LOWER, O_GOAL_UPPER, O_INSIGHT_LATEST, O_INSIGHT_REFERENCE,
-    O_MARGIN, O_RECOMMENDED, O_VALUE, Scope, n,
+    O_MARGIN, O_RECOMMENDED, O_VALUE, Scope, Sym, n,
 };
 use crate::asc::model::{
     Metric as AscMetric, MetricCategory, MetricsInsight, XcodeMetrics, percentile_label,
@@ -30,6 +32,52 @@ pub(super) fn metrics_series(b: &mut Builder, app: &Labels, scope: Scope<'_>, xm
     }
 }
 
+/// The names of one Apple metric's families and its unit: the same for
+/// every app and build that reports the metric in the same unit, so the
+/// mapping makes them once per metric and unit, not once per app and build
+/// (six names and a unit were about a tenth of the mapping's time).
+pub(super) struct MetricNames {
+    unit: UnitMapping,
+    phrase: String,
+    value: String,
+    margin: String,
+    lower: String,
+    upper: String,
+    recommended: String,
+}
+
+impl MetricNames {
+    fn new(id: &str, unit: UnitMapping) -> Self {
+        Self {
+            phrase: unit.phrase(),
+            value: metric_family_name(id, &unit),
+            margin: compose_name(&[], id, &["error", "margin"], &unit),
+            lower: compose_name(&[], id, &["goal", "lower", "bound"], &unit),
+            upper: compose_name(&[], id, &["goal", "upper", "bound"], &unit),
+            recommended: compose_name(&[], id, &["recommended", "goal"], &unit),
+            unit,
+        }
+    }
+}
+
+/// The [`MetricNames`] of `metric`, from the builder's cache (keyed by the
+/// metric's identifier and its unit as Apple gives it).
+fn names_of(b: &mut Builder, metric: &AscMetric) -> Rc<MetricNames> {
+    let unit = metric.unit.as_ref();
+    let identifier = unit.and_then(|u| u.identifier.as_deref());
+    let display = unit.and_then(|u| u.display_name.as_deref());
+    // `\0` cannot be confused with the text of an identifier or unit; a
+    // missing unit part differs from an empty one only in the unit made
+    // from it, and `unit_mapping` treats both alike.
+    let key = [metric.id(), identifier.unwrap_or(""), display.unwrap_or("")].join("\0");
+    if let Some(names) = b.metric_names.get(&key) {
+        return names.clone();
+    }
+    let names = Rc::new(MetricNames::new(metric.id(), metric_unit(metric)));
+    b.metric_names.insert(key, names.clone());
+    names
+}
+
 fn one_metric(
     b: &mut Builder,
     app: &Labels,
@@ -39,13 +87,16 @@ fn one_metric(
     metric: &AscMetric,
 ) {
     let id = metric.id();
-    let unit = metric_unit(metric);
-    let phrase = unit.phrase();
-    let value_name = metric_family_name(id, &unit);
-    let margin_name = compose_name(&[], id, &["error", "margin"], &unit);
-    let lower_name = compose_name(&[], id, &["goal", "lower", "bound"], &unit);
-    let upper_name = compose_name(&[], id, &["goal", "upper", "bound"], &unit);
-    let recommended_name = compose_name(&[], id, &["recommended", "goal"], &unit);
+    let names = names_of(b, metric);
+    let MetricNames {
+        unit,
+        phrase,
+        value: value_name,
+        margin: margin_name,
+        lower: lower_name,
+        upper: upper_name,
+        recommended: recommended_name,
+    } = &*names;
 
     let mut base = app.clone();
     base.push(b.label(n::PLATFORM, platform));
@@ -84,6 +135,12 @@ fn one_metric(
     let mut cross: Labels = Vec::with_capacity(base.len() + 6);
     let mut extra: Labels = Vec::with_capacity(base.len() + 8);
     let (mut value_family, mut margin_family) = (None, None);
+    let (mut goal_family, mut breakdown_family) = (None, None);
+    // A metric's datasets (one per device and percentile) mostly list the
+    // same versions in the same order: a point's version is compared with
+    // the one at its place in the dataset before, and interned (hashed)
+    // only when it differs.
+    let mut versions: Vec<(&str, Sym)> = Vec::new();
     for ds in &metric.datasets {
         let fc = &ds.filter_criteria;
         let device = b.label(n::DEVICE, fc.device());
@@ -104,9 +161,20 @@ fn one_metric(
             );
         }
 
-        for p in &ds.points {
+        for (i, p) in ds.points.iter().enumerate() {
             let version = match p.version.as_deref() {
-                Some(v) => (n::VERSION, b.sym(v)),
+                Some(v) => match versions.get(i) {
+                    Some(&(known, sym)) if known == v => (n::VERSION, sym),
+                    _ => {
+                        let sym = b.sym(v);
+                        if i < versions.len() {
+                            versions[i] = (v, sym);
+                        } else if i == versions.len() {
+                            versions.push((v, sym));
+                        }
+                        (n::VERSION, sym)
+                    }
+                },
                 None => (n::VERSION, fallback_version),
             };
             labels.clear();
@@ -155,7 +223,8 @@ fn one_metric(
                 extra.extend_from_slice(&cross);
                 extra.push(b.label(n::GOAL, goal));
                 scope.push_build(&mut extra);
-                b.fixed(
+                b.fixed_cached(
+                    &mut goal_family,
                     METRIC_GOAL_INFO,
                     Kind::Gauge,
                     "The goal band (good, fair, poor, ...) a metric value falls in, per app version, device and percentile: always 1, band in the goal label.",
@@ -172,7 +241,8 @@ fn one_metric(
                     share.sub_system_label.as_deref().unwrap_or_default(),
                 ));
                 scope.push_build(&mut extra);
-                b.fixed(
+                b.fixed_cached(
+                    &mut breakdown_family,
                     METRIC_BREAKDOWN,
                     Kind::Gauge,
                     "Share of a metric value attributed to a subsystem (Apple's percentageBreakdown) as a ratio, per app version, device and percentile.",
@@ -279,5 +349,92 @@ pub(super) fn insight_series(b: &mut Builder, app: &Labels, scope: Scope<'_>, xm
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::mapping::n;
+
+    fn points(versions: &[Option<&str>]) -> serde_json::Value {
+        versions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| serde_json::json!({"version": v, "value": i as f64 + 0.5}))
+            .collect()
+    }
+
+    /// Datasets whose versions differ in order, number and presence get
+    /// each point's own version, though versions are looked up by place.
+    #[test]
+    fn every_point_keeps_its_version() {
+        let datasets: Vec<(&str, Vec<Option<&str>>)> = vec![
+            ("a", vec![Some("1.0"), Some("1.1"), Some("1.2")]),
+            ("b", vec![Some("1.1"), None, Some("1.0"), Some("1.3")]),
+            ("c", vec![Some("1.1"), Some("1.1")]),
+            (
+                "d",
+                vec![
+                    Some("1.0"),
+                    Some("1.1"),
+                    Some("1.2"),
+                    Some("2.0"),
+                    Some("1.3"),
+                ],
+            ),
+        ];
+        let doc = serde_json::json!({"productData": [{"platform": "iOS", "metricCategories": [{
+            "identifier": "LAUNCH",
+            "metrics": [{
+                "identifier": "launchTime",
+                "unit": {"identifier": "ms", "displayName": "ms"},
+                "datasets": datasets.iter().map(|(device, versions)| serde_json::json!({
+                    "filterCriteria": {"device": device, "percentile": "percentile.fifty"},
+                    "points": points(versions),
+                })).collect::<Vec<_>>(),
+            }],
+        }]}]});
+        let xm: XcodeMetrics = serde_json::from_value(doc).unwrap();
+        let mut b = Builder::new();
+        let app = vec![b.label(n::APP, "A")];
+        metrics_series(&mut b, &app, Scope::App, &xm);
+        metrics_series(&mut b, &app, Scope::App, &xm);
+        // The second app (the same metric) reused the first one's names.
+        assert_eq!(b.metric_names.len(), 1);
+        let set = b.finish();
+        let f = set.get("asc_launch_time_seconds").unwrap();
+        let mut got: Vec<(String, String, f64)> = f
+            .series
+            .iter()
+            .map(|s| {
+                let labels: Vec<(&str, &str)> = set.labels(f, s).collect();
+                let get = |name: &str| {
+                    labels
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map_or("-", |(_, v)| v)
+                        .to_string()
+                };
+                (get("device"), get("version"), s.value * 1e3)
+            })
+            .collect();
+        got.sort_by(|a, b| (&a.0, a.2).partial_cmp(&(&b.0, b.2)).unwrap());
+        let mut want: Vec<(String, String, f64)> = datasets
+            .iter()
+            .flat_map(|(device, versions)| {
+                versions.iter().enumerate().map(|(i, v)| {
+                    (
+                        device.to_string(),
+                        v.unwrap_or("").to_string(),
+                        i as f64 + 0.5,
+                    )
+                })
+            })
+            .collect();
+        // "c" has 1.1 twice: the first is kept, as for any duplicate.
+        want.retain(|(d, _, value)| !(d == "c" && *value == 1.5));
+        want.sort_by(|a, b| (&a.0, a.2).partial_cmp(&(&b.0, b.2)).unwrap());
+        assert_eq!(got, want);
     }
 }
