@@ -110,9 +110,9 @@ fn one_metric(
         scope.push_build(&mut labels);
         if let Some(lower) = gk.lower_bound {
             b.gauge(
-                &lower_name,
+                lower_name,
                 O_GOAL_LOWER,
-                &unit,
+                unit,
                 || format!("Lower bound of each goal band of Apple metric {id} {phrase}."),
                 &labels,
                 unit.convert(lower),
@@ -120,9 +120,9 @@ fn one_metric(
         }
         if let Some(upper) = gk.upper_bound {
             b.gauge(
-                &upper_name,
+                upper_name,
                 O_GOAL_UPPER,
-                &unit,
+                unit,
                 || format!("Upper bound of each goal band of Apple metric {id} {phrase}; an open-ended band has none."),
                 &labels,
                 unit.convert(upper),
@@ -152,9 +152,9 @@ fn one_metric(
             labels.extend([device, device_name, percentile]);
             scope.push_build(&mut labels);
             b.gauge(
-                &recommended_name,
+                recommended_name,
                 O_RECOMMENDED,
-                &unit,
+                unit,
                 || format!("Apple's recommended goal for metric {id} {phrase}, per device and percentile."),
                 &labels,
                 unit.convert(goal),
@@ -185,10 +185,10 @@ fn one_metric(
             if let Some(v) = p.value {
                 b.add_cached(
                     &mut value_family,
-                    &value_name,
+                    value_name,
                     O_VALUE,
                     Kind::Gauge,
-                    &unit,
+                    unit,
                     || {
                         format!(
                             "Apple metric {id} {phrase}, per app version, device and percentile."
@@ -201,10 +201,10 @@ fn one_metric(
             if let Some(m) = p.error_margin {
                 b.add_cached(
                     &mut margin_family,
-                    &margin_name,
+                    margin_name,
                     O_MARGIN,
                     Kind::Gauge,
-                    &unit,
+                    unit,
                     || format!("Error margin of Apple metric {id} {phrase}, per app version, device and percentile."),
                     &labels,
                     unit.convert(m),
