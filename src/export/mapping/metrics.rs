@@ -78,6 +78,27 @@ fn names_of(b: &mut Builder, metric: &AscMetric) -> Rc<MetricNames> {
     names
 }
 
+/// The symbols of the few distinct strings a loop meets over and over:
+/// found by comparing a few short strings, not by hashing each one. Past
+/// [`Few::MAX`] strings it interns as usual.
+#[derive(Default)]
+struct Few<'a>(Vec<(&'a str, Sym)>);
+
+impl<'a> Few<'a> {
+    const MAX: usize = 8;
+
+    fn sym(&mut self, b: &mut Builder, s: &'a str) -> Sym {
+        if let Some(&(_, sym)) = self.0.iter().find(|(k, _)| *k == s) {
+            return sym;
+        }
+        let sym = b.sym(s);
+        if self.0.len() < Self::MAX {
+            self.0.push((s, sym));
+        }
+        sym
+    }
+}
+
 fn one_metric(
     b: &mut Builder,
     app: &Labels,
@@ -141,6 +162,9 @@ fn one_metric(
     // the one at its place in the dataset before, and interned (hashed)
     // only when it differs.
     let mut versions: Vec<(&str, Sym)> = Vec::new();
+    // Goals (`good`, `fair`, ...) and subsystems are a handful of values
+    // repeated on most points.
+    let (mut goals, mut subsystems) = (Few::default(), Few::default());
     for ds in &metric.datasets {
         let fc = &ds.filter_criteria;
         let device = b.label(n::DEVICE, fc.device());
@@ -221,7 +245,7 @@ fn one_metric(
             if let Some(goal) = &p.goal {
                 extra.clear();
                 extra.extend_from_slice(&cross);
-                extra.push(b.label(n::GOAL, goal));
+                extra.push((n::GOAL, goals.sym(b, goal)));
                 scope.push_build(&mut extra);
                 b.fixed_cached(
                     &mut goal_family,
@@ -236,9 +260,9 @@ fn one_metric(
                 let Some(v) = share.value else { continue };
                 extra.clear();
                 extra.extend_from_slice(&cross);
-                extra.push(b.label(
+                extra.push((
                     n::SUBSYSTEM,
-                    share.sub_system_label.as_deref().unwrap_or_default(),
+                    subsystems.sym(b, share.sub_system_label.as_deref().unwrap_or_default()),
                 ));
                 scope.push_build(&mut extra);
                 b.fixed_cached(
@@ -435,6 +459,89 @@ mod tests {
         // "c" has 1.1 twice: the first is kept, as for any duplicate.
         want.retain(|(d, _, value)| !(d == "c" && *value == 1.5));
         want.sort_by(|a, b| (&a.0, a.2).partial_cmp(&(&b.0, b.2)).unwrap());
+        assert_eq!(got, want);
+    }
+
+    /// Goals and subsystems (looked up among the few seen before, more
+    /// than [`Few::MAX`] of them here) are each point's own.
+    #[test]
+    fn goals_and_subsystems_are_each_points_own() {
+        let goals = ["good", "fair", "poor", "fair"];
+        let subsystems: Vec<String> = (0..11).map(|i| format!("sub{i}")).collect();
+        let points: Vec<serde_json::Value> = (0..12)
+            .map(|i| {
+                let shares: Vec<serde_json::Value> = (0..=i % 11)
+                    .map(|k| {
+                        serde_json::json!({
+                            "subSystemLabel": subsystems[(i + k) % 11],
+                            "value": (i * 100 + k) as f64,
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "version": format!("1.{i}"),
+                    "value": 1.0,
+                    "goal": goals[i % 4],
+                    "percentageBreakdown": shares,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({"productData": [{"platform": "iOS", "metricCategories": [{
+            "identifier": "DISK",
+            "metrics": [{
+                "identifier": "writes",
+                "datasets": [{"filterCriteria": {"device": "d"}, "points": points}],
+            }],
+        }]}]});
+        let xm: XcodeMetrics = serde_json::from_value(doc).unwrap();
+        let mut b = Builder::new();
+        let app = vec![b.label(n::APP, "A")];
+        metrics_series(&mut b, &app, Scope::App, &xm);
+        let set = b.finish();
+        let label = |f: &crate::export::model::Family, s, name: &str| {
+            set.labels(f, s)
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+                .unwrap()
+        };
+        let f = set.get(METRIC_GOAL_INFO).unwrap();
+        let mut got: Vec<(String, String)> = f
+            .series
+            .iter()
+            .map(|s| (label(f, s, "version"), label(f, s, "goal")))
+            .collect();
+        got.sort();
+        let mut want: Vec<(String, String)> = (0..12)
+            .map(|i| (format!("1.{i}"), goals[i % 4].to_string()))
+            .collect();
+        want.sort();
+        assert_eq!(got, want);
+        let f = set.get(METRIC_BREAKDOWN).unwrap();
+        let mut got: Vec<(String, String, i64)> = f
+            .series
+            .iter()
+            .map(|s| {
+                (
+                    label(f, s, "version"),
+                    label(f, s, "subsystem"),
+                    (s.value * 100.0).round() as i64,
+                )
+            })
+            .collect();
+        got.sort();
+        let mut want: Vec<(String, String, i64)> = (0..12)
+            .flat_map(|i| {
+                let subsystems = &subsystems;
+                (0..=i % 11).map(move |k| {
+                    (
+                        format!("1.{i}"),
+                        subsystems[(i + k) % 11].clone(),
+                        (i * 100 + k) as i64,
+                    )
+                })
+            })
+            .collect();
+        want.sort();
         assert_eq!(got, want);
     }
 }
