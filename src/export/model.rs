@@ -380,6 +380,12 @@ impl Families {
             sort_in_runs(&mut f.series, bits, key);
             f.series.dedup_by(|later, first| key(later) == key(first));
             f.series.shrink_to_fit();
+        }
+        // The keys go before the gather allocates a family's new label
+        // array (as large as its keys): the mapping's peak holds the
+        // largest family's keys or its second label array, not both.
+        drop(keys);
+        for f in &mut self.families {
             f.gather_labels();
         }
         self.families.sort_by(|a, b| a.name.cmp(&b.name));
