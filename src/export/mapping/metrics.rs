@@ -64,16 +64,21 @@ impl MetricNames {
 /// metric's identifier and its unit as Apple gives it).
 fn names_of(b: &mut Builder, metric: &AscMetric) -> Rc<MetricNames> {
     let unit = metric.unit.as_ref();
-    let identifier = unit.and_then(|u| u.identifier.as_deref());
-    let display = unit.and_then(|u| u.display_name.as_deref());
-    // `\0` cannot be confused with the text of an identifier or unit; a
-    // missing unit part differs from an empty one only in the unit made
-    // from it, and `unit_mapping` treats both alike.
-    let key = [metric.id(), identifier.unwrap_or(""), display.unwrap_or("")].join("\0");
+    // A missing unit part makes the same unit as an empty one
+    // (`metric_unit`), so both key alike. The lengths in front keep any
+    // two different triples apart, whatever characters they hold.
+    let id = metric.id();
+    let identifier = unit.and_then(|u| u.identifier.as_deref()).unwrap_or("");
+    let display = unit.and_then(|u| u.display_name.as_deref()).unwrap_or("");
+    let key = format!(
+        "{}:{}:{id}{identifier}{display}",
+        id.len(),
+        identifier.len()
+    );
     if let Some(names) = b.metric_names.get(&key) {
         return names.clone();
     }
-    let names = Rc::new(MetricNames::new(metric.id(), metric_unit(metric)));
+    let names = Rc::new(MetricNames::new(id, metric_unit(metric)));
     b.metric_names.insert(key, names.clone());
     names
 }
@@ -543,5 +548,42 @@ mod tests {
             .collect();
         want.sort();
         assert_eq!(got, want);
+    }
+
+    /// The names and unit are cached per metric and unit: the same metric
+    /// in another unit converts by its own.
+    #[test]
+    fn a_metric_in_another_unit_converts_by_its_own() {
+        let doc = |unit: &str, value: f64| -> XcodeMetrics {
+            serde_json::from_value(serde_json::json!({"productData": [{"platform": "iOS", "metricCategories": [{
+                "identifier": "LAUNCH",
+                "metrics": [{
+                    "identifier": "launchTime",
+                    "unit": {"identifier": unit, "displayName": unit},
+                    "datasets": [{"filterCriteria": {"device": "d"}, "points": [{"version": "1.0", "value": value}]}],
+                }],
+            }]}]}))
+            .unwrap()
+        };
+        let mut b = Builder::new();
+        for (app, unit, value) in [("A", "ms", 768.7), ("B", "s", 2.5), ("C", "ms", 1.0)] {
+            let labels = vec![b.label(n::APP, app)];
+            metrics_series(&mut b, &labels, Scope::App, &doc(unit, value));
+        }
+        assert_eq!(b.metric_names.len(), 2);
+        let set = b.finish();
+        let f = set.get("asc_launch_time_seconds").unwrap();
+        let got: Vec<(String, f64)> = f
+            .series
+            .iter()
+            .map(|s| {
+                let app = set.labels(f, s).find(|(n, _)| *n == "app").unwrap().1;
+                (app.to_string(), s.value)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [("A".into(), 0.7687), ("B".into(), 2.5), ("C".into(), 0.001)]
+        );
     }
 }
