@@ -85,6 +85,16 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// This thread's CPU time to make what `f` returns; dropping it comes after
+/// (and is not counted).
+fn cpu_of<T>(f: impl FnOnce() -> T) -> Duration {
+    let t = thread_cpu();
+    let made = f();
+    let d = thread_cpu() - t;
+    drop(made);
+    d
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let apps = if full { env_usize("BENCH_APPS", 50) } else { 3 };
@@ -213,40 +223,16 @@ fn main() {
     ] = [Duration::MAX; 7];
     for _ in 0..passes.max(1) {
         value_cpu = value_cpu.min(best(&mut || {
-            let t = thread_cpu();
-            let v: serde_json::Value = serde_json::from_slice(&state_json).unwrap();
-            let d = thread_cpu() - t;
-            drop(v);
-            d
+            cpu_of(|| serde_json::from_slice::<serde_json::Value>(&state_json).unwrap())
         }));
         decode_cpu = decode_cpu.min(best(&mut || {
-            let t = thread_cpu();
-            let s: Snapshot = serde_json::from_slice(&state_json).unwrap();
-            let d = thread_cpu() - t;
-            drop(s);
-            d
+            cpu_of(|| serde_json::from_slice::<Snapshot>(&state_json).unwrap())
         }));
-        map_cpu = map_cpu.min(best(&mut || {
-            let t = thread_cpu();
-            let f = export::families(&snap, &meta);
-            let d = thread_cpu() - t;
-            drop(f);
-            d
-        }));
+        map_cpu = map_cpu.min(best(&mut || cpu_of(|| export::families(&snap, &meta))));
         map_sized_cpu = map_sized_cpu.min(best(&mut || {
-            let t = thread_cpu();
-            let f = export::families_sized(&snap, &meta, &sizes);
-            let d = thread_cpu() - t;
-            drop(f);
-            d
+            cpu_of(|| export::families_sized(&snap, &meta, &sizes))
         }));
-        text_cpu = text_cpu.min(best(&mut || {
-            let t = thread_cpu();
-            let w = export::text::write(&set);
-            let d = thread_cpu() - t;
-            drop(w);
-            d
-        }));
+        text_cpu = text_cpu.min(best(&mut || cpu_of(|| export::text::write(&set))));
         for _ in 0..rounds {
             let (c, w) = (process_cpu(), Instant::now());
             let e = Exposition::encode(&set);

@@ -145,6 +145,14 @@ pub struct Series {
     pub value: f64,
 }
 
+impl Series {
+    /// Where the series' labels (or their sort keys, laid out alike) are
+    /// in its family's array.
+    fn span(&self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+}
+
 /// One family: its exposition name (`asc_launch_time_seconds`), help,
 /// type, unit and series, sorted by label values with exact label-set
 /// duplicates removed. The series' labels live in one array per family (no
@@ -199,7 +207,7 @@ impl Family {
 
     /// The labels of one of this family's series.
     pub fn labels_of(&self, s: &Series) -> &[Label] {
-        &self.labels[s.start as usize..(s.start + s.len) as usize]
+        &self.labels[s.span()]
     }
 
     /// Rewrites the label array in the order of the series (once they are
@@ -225,7 +233,7 @@ impl Family {
         let mut labels = Vec::with_capacity(total);
         for s in &mut self.series {
             let start = labels.len() as u32;
-            labels.extend_from_slice(&self.labels[s.start as usize..(s.start + s.len) as usize]);
+            labels.extend_from_slice(&self.labels[s.span()]);
             s.start = start;
         }
         self.labels = labels;
@@ -376,7 +384,7 @@ impl Families {
             keys.extend(f.labels.iter().map(|&(n, v)| {
                 (u64::from(bytes[n as usize]) << 32) | u64::from(natural[v as usize])
             }));
-            let key = |s: &Series| &keys[s.start as usize..(s.start + s.len) as usize];
+            let key = |s: &Series| &keys[s.span()];
             sort_in_runs(&mut f.series, bits, key);
             f.series.dedup_by(|later, first| key(later) == key(first));
             f.series.shrink_to_fit();
@@ -564,7 +572,7 @@ mod tests {
                 });
             }
         }
-        let key = |s: &Series| &keys[s.start as usize..(s.start + s.len) as usize];
+        let key = |s: &Series| &keys[s.span()];
         let mut want = series.clone();
         want.sort_by(|a, b| key(a).cmp(key(b)));
         sort_in_runs(&mut series, 3, key);
@@ -599,7 +607,7 @@ mod tests {
                     });
                 }
             }
-            let key = |s: &Series| &keys[s.start as usize..(s.start + s.len) as usize];
+            let key = |s: &Series| &keys[s.span()];
             let mut want = series.clone();
             want.sort_by(|a, b| key(a).cmp(key(b)));
             sort_in_runs(&mut series, bits, key);

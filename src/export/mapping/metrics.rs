@@ -196,6 +196,9 @@ fn one_metric(
                     Some(&(known, sym)) if known == v => (n::VERSION, sym),
                     _ => {
                         let sym = b.sym(v);
+                        // Kept at place `i` only: after a point without a
+                        // version the list can be shorter than `i`, and a
+                        // push would file this one at a wrong place.
                         if i < versions.len() {
                             versions[i] = (v, sym);
                         } else if i == versions.len() {
